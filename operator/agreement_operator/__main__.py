@@ -1,0 +1,3 @@
+from agreement_operator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The Lambda entry point shipped in every metric's zip as `agreement_handler.py`.
+
+The operator never imports this module: it only copies its source into the zip,
+next to the user's code saved as `metric.py`. Lambda runs `agreement_handler.handler`.
+
+Events (SPEC section 5):
+  one pair: {"annotation_1": {...}, "annotation_2": {...}, "per_label": false}
+            -> {"score": 0.7}; an error fails the invocation with the reason.
+  batch:    {"pairs": [{"annotation_1": ..., "annotation_2": ...}, ...], "per_label": false}
+            -> {"scores": [0.7, null], "errors": [{"index": 1, "type": ..., "message": ..., "line": 7}]}
+"""
+
+import importlib
+import math
+import numbers
+import traceback
+from collections.abc import Mapping
+
+METRIC_FILE = "metric.py"
+
+
+class MetricError(Exception):
+    """The metric raised, or returned something that is not a valid score."""
+
+    def __init__(self, type_name, message, line=None):
+        self.type_name = type_name
+        self.message = message
+        self.line = line
+        where = f" (metric.py, line {line})" if line else ""
+        super().__init__(f"{type_name}: {message}{where}")
+
+    def as_dict(self, index):
+        return {"index": index, "type": self.type_name, "message": self.message, "line": self.line}
+
+
+def handler(event, context):
+    if not isinstance(event, Mapping):
+        raise MetricError("InvalidEvent", f"the event must be a JSON object, got {type(event).__name__}")
+    per_label = bool(event.get("per_label", False))
+    if "pairs" in event:
+        return _score_batch(event["pairs"], per_label)
+    _require_pair(event)
+    return {"score": score_pair(event["annotation_1"], event["annotation_2"], per_label)}
+
+
+def _score_batch(pairs, per_label):
+    if not isinstance(pairs, list):
+        raise MetricError("InvalidEvent", "`pairs` must be a list of {annotation_1, annotation_2} objects")
+    scores, errors = [], []
+    for index, pair in enumerate(pairs):
+        try:
+            _require_pair(pair)
+            scores.append(score_pair(pair["annotation_1"], pair["annotation_2"], per_label))
+        except MetricError as error:
+            scores.append(None)
+            errors.append(error.as_dict(index))
+    return {"scores": scores, "errors": errors}
+
+
+def _require_pair(pair):
+    if not isinstance(pair, Mapping) or "annotation_1" not in pair or "annotation_2" not in pair:
+        raise MetricError("InvalidEvent", "a pair needs both `annotation_1` and `annotation_2`")
+
+
+def score_pair(annotation_1, annotation_2, per_label):
+    agreement = _load_agreement()
+    try:
+        value = agreement(annotation_1, annotation_2, per_label=per_label)
+    except Exception as error:  # the user's code may raise anything: report it, with its line
+        raise MetricError(type(error).__name__, str(error), _metric_line(error)) from None
+    return check_score(value, per_label)
+
+
+def _load_agreement():
+    try:
+        return importlib.import_module("metric").agreement
+    except SyntaxError as error:
+        raise MetricError("SyntaxError", error.msg, error.lineno) from None
+    except Exception as error:  # an import-time failure of the user's module
+        raise MetricError(type(error).__name__, str(error), _metric_line(error)) from None
+
+
+def _metric_line(error):
+    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+             if frame.filename.endswith(METRIC_FILE)]
+    return lines[-1] if lines else None
+
+
+def check_score(value, per_label):
+    """The score as JSON-ready data, or MetricError saying what was returned and what was expected."""
+    if per_label:
+        if not isinstance(value, Mapping):
+            raise MetricError("InvalidReturnValue", _returned(value)
+                              + "; with per_label=True, return a dict of label -> number in [0, 1]")
+        checked = {}
+        for label, score in value.items():
+            if not isinstance(label, str):
+                raise MetricError("InvalidReturnValue",
+                                  f"label {label!r} is {type(label).__name__}; per-label keys must be strings")
+            checked[label] = _check_number(score, f" for label {label!r}")
+        return checked
+    return _check_number(value, "")
+
+
+def _check_number(value, context):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise MetricError("InvalidReturnValue", _returned(value) + context
+                          + "; expected a number in [0, 1]")
+    number = float(value)
+    if math.isnan(number) or not 0.0 <= number <= 1.0:
+        raise MetricError("InvalidReturnValue", f"returned {number!r}{context}; expected a number in [0, 1]")
+    return number
+
+
+def _returned(value):
+    if value is None:
+        return "returned None (does every path of `agreement` end in a return statement?)"
+    text = repr(value)
+    return f"returned {type(value).__name__} {text[:80]}{'...' if len(text) > 80 else ''}"

@@ -1,0 +1,131 @@
+"""The `agreement-operator` command: run, validate, package."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from agreement_operator import __version__, metric_spec, naming, packaging
+from agreement_operator.config import Config, ConfigError
+from agreement_operator.manifests import ManifestError, ManifestMetric, load_metrics, yaml_files
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return args.command(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agreement-operator",
+        description="Deploy Label Studio Enterprise custom agreement metrics to AWS Lambda from Kubernetes.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the operator (configuration from the environment)")
+    run.add_argument("-n", "--namespace", action="append", default=[],
+                     help="watch this namespace (repeatable); default: AGREEMENT_OPERATOR_NAMESPACES, else all")
+    run.add_argument("--standalone", action="store_true", help="do not use kopf peering")
+    run.add_argument("--peering", metavar="NAME", help="kopf peering object name, for several replicas")
+    run.add_argument("--priority", type=int, help="kopf peering priority")
+    run.add_argument("--liveness", metavar="URL", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
+    verbosity = run.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true")
+    verbosity.add_argument("-q", "--quiet", action="store_true")
+    verbosity.add_argument("--debug", action="store_true")
+    run.set_defaults(command=_run)
+
+    validate = commands.add_parser("validate", help="check AgreementMetric manifests without deploying them")
+    validate.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")
+    validate.set_defaults(command=_validate)
+
+    package = commands.add_parser("package", help="write the exact zip the operator would deploy")
+    package.add_argument("file", metavar="FILE")
+    package.add_argument("-o", "--output", required=True, metavar="OUT.zip")
+    package.add_argument("--name", help="which metric of FILE, when it has several")
+    package.add_argument("--namespace", help="namespace for the function name (default: the manifest's, else 'default')")
+    package.set_defaults(command=_package)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = Config.from_env()
+    except ConfigError as error:
+        print(f"agreement-operator: configuration error: {error}", file=sys.stderr)
+        return 2
+    import kopf  # imported here so `validate` and `package` start fast
+
+    from agreement_operator.handlers import build_registry
+
+    kopf.configure(
+        verbose=args.verbose, debug=args.debug, quiet=args.quiet,
+        log_format=kopf.LogFormat[args.log_format.upper()],
+    )
+    namespaces = tuple(args.namespace) or config.namespaces
+    kopf.run(
+        registry=build_registry(config.resync_seconds),
+        memo=kopf.Memo(config=config),
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=args.standalone or None,
+        peering_name=args.peering,
+        priority=args.priority,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    problems = checked = 0
+    for path in yaml_files(args.files):
+        try:
+            metrics = load_metrics(path)
+        except ManifestError as error:
+            print(error)
+            problems += 1
+            continue
+        for metric in metrics:
+            checked += 1
+            for problem in metric_spec.parse(metric.spec)[1]:
+                print(f"{path}: metric {metric.name}: {problem}")
+                problems += 1
+    if checked == 0 and problems == 0:
+        print("no AgreementMetric found in " + " ".join(args.files))
+        return 1
+    print(f"{checked} metric(s) checked, {problems} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _package(args: argparse.Namespace) -> int:
+    try:
+        metric = _pick(load_metrics(Path(args.file)), args.name, args.file)
+    except (ManifestError, LookupError) as error:
+        print(f"agreement-operator: {error}", file=sys.stderr)
+        return 1
+    spec, problems = metric_spec.parse(metric.spec)
+    if spec is None:
+        for problem in problems:
+            print(f"{metric.path}: metric {metric.name}: {problem}", file=sys.stderr)
+        return 1
+    zip_bytes = packaging.build_zip(spec.code)
+    Path(args.output).write_bytes(zip_bytes)
+    namespace = args.namespace or metric.namespace or "default"
+    print(f"function: {naming.function_name(spec.prefix, namespace, metric.name)}")
+    print(f"CodeSha256: {packaging.code_sha256(zip_bytes)}")
+    print(f"wrote {args.output} ({len(zip_bytes)} bytes)")
+    return 0
+
+
+def _pick(metrics: list[ManifestMetric], name: str | None, file: str) -> ManifestMetric:
+    if name is not None:
+        metrics = [metric for metric in metrics if metric.name == name]
+    if len(metrics) == 1:
+        return metrics[0]
+    if not metrics:
+        raise LookupError(f"{file}: no AgreementMetric{' named ' + name if name else ''}")
+    names = ", ".join(metric.name for metric in metrics)
+    raise LookupError(f"{file} has several metrics ({names}); choose one with --name")

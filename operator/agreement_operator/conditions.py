@@ -1,0 +1,61 @@
+"""kstatus conditions (Ready, Reconciling, Stalled) and the status written for an Outcome."""
+
+import datetime
+from collections.abc import Mapping, Sequence
+
+from agreement_operator.reconcile import Outcome, Phase
+
+MAX_MESSAGE = 2048
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def conditions(
+    phase: Phase, reason: str, message: str, generation: int | None,
+    previous: Sequence[Mapping] = (), now: str | None = None,
+) -> list[dict]:
+    """All three conditions for `phase`; lastTransitionTime only moves when a status flips."""
+    message = message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+    wanted = {
+        "Ready": phase is Phase.READY,
+        "Reconciling": phase is Phase.RECONCILING,
+        "Stalled": phase is Phase.STALLED,
+    }
+    earlier = {condition.get("type"): condition for condition in previous}
+    timestamp = now or now_rfc3339()
+    result = []
+    for kind, is_true in wanted.items():
+        status = "True" if is_true else "False"
+        before = earlier.get(kind, {})
+        result.append({
+            "type": kind,
+            "status": status,
+            "reason": reason,
+            "message": message if is_true or kind == "Ready" else "",
+            "lastTransitionTime": before.get("lastTransitionTime", timestamp)
+            if before.get("status") == status else timestamp,
+            "observedGeneration": generation,
+        })
+    return result
+
+
+def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now: str | None = None) -> dict:
+    """The status patch for `outcome`; the last deployed function's fields stay when none was read."""
+    status: dict = {
+        "observedGeneration": generation,
+        "conditions": conditions(
+            outcome.phase, outcome.reason, outcome.message, generation, previous.get("conditions") or (), now
+        ),
+    }
+    if outcome.function is not None:
+        function = outcome.function
+        status.update(
+            functionName=function.name,
+            functionArn=function.arn,
+            codeSha256=function.code_sha256,
+            state=function.state,
+            lastUpdateStatus=function.last_update_status,
+        )
+    return status

@@ -1,0 +1,101 @@
+"""The operator's settings, read once from the environment (SPEC section 8).
+
+A missing or malformed setting raises ConfigError with one line that names it.
+"""
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_CLUSTER_ID = "default"
+DEFAULT_RESYNC_SECONDS = 600.0
+
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_CLUSTER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it and says what to set."""
+
+
+@dataclass(frozen=True)
+class Config:
+    region: str
+    execution_role_arn: str
+    endpoint_url: str | None = None
+    cluster_id: str = DEFAULT_CLUSTER_ID
+    resync_seconds: float = DEFAULT_RESYNC_SECONDS
+    namespaces: tuple[str, ...] = ()  # empty: every namespace
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
+        return cls(
+            region=_region(env),
+            execution_role_arn=_role_arn(env),
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            cluster_id=_cluster_id(env),
+            resync_seconds=_resync_seconds(env),
+            namespaces=_namespaces(env),
+        )
+
+
+def _region(env: Mapping[str, str]) -> str:
+    name = "LS_LAMBDA_REGION_CUSTOM_METRICS" if env.get("LS_LAMBDA_REGION_CUSTOM_METRICS") else "AWS_REGION"
+    region = env.get(name, "")
+    if not region:
+        raise ConfigError(
+            "LS_LAMBDA_REGION_CUSTOM_METRICS (or AWS_REGION) is not set; set it to the AWS region "
+            "of the metric functions, e.g. us-east-1"
+        )
+    if not _REGION.match(region):
+        raise ConfigError(f"{name}={region!r} is not an AWS region name; use e.g. us-east-1")
+    return region
+
+
+def _role_arn(env: Mapping[str, str]) -> str:
+    arn = env.get("LS_LAMBDA_ROLE_CUSTOM_METRICS", "")
+    example = "arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"
+    if not arn:
+        raise ConfigError(
+            f"LS_LAMBDA_ROLE_CUSTOM_METRICS is not set; set it to the functions' execution role ARN, e.g. {example}"
+        )
+    if not _ROLE_ARN.match(arn):
+        raise ConfigError(f"LS_LAMBDA_ROLE_CUSTOM_METRICS={arn!r} is not an IAM role ARN; use e.g. {example}")
+    return arn
+
+
+def _cluster_id(env: Mapping[str, str]) -> str:
+    cluster_id = env.get("AGREEMENT_OPERATOR_CLUSTER_ID") or DEFAULT_CLUSTER_ID
+    if not _CLUSTER_ID.match(cluster_id):
+        raise ConfigError(
+            f"AGREEMENT_OPERATOR_CLUSTER_ID={cluster_id!r} must be 1-63 letters, digits, '.', '_' or '-'"
+        )
+    return cluster_id
+
+
+def _resync_seconds(env: Mapping[str, str]) -> float:
+    raw = env.get("AGREEMENT_OPERATOR_RESYNC_SECONDS")
+    if not raw:
+        return DEFAULT_RESYNC_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 1 <= seconds <= 86400:
+        raise ConfigError(f"AGREEMENT_OPERATOR_RESYNC_SECONDS={raw!r} must be a number of seconds from 1 to 86400")
+    return seconds
+
+
+def _namespaces(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("AGREEMENT_OPERATOR_NAMESPACES", "")
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    for name in names:
+        if not _NAMESPACE.match(name):
+            raise ConfigError(
+                f"AGREEMENT_OPERATOR_NAMESPACES has {name!r}, which is not a namespace name; "
+                "use a comma-separated list such as 'labeling,qa', or leave it empty for all namespaces"
+            )
+    return names

@@ -1,0 +1,117 @@
+"""kopf handlers: they read the resource, call reconcile, and write status and Events back."""
+
+import threading
+from collections.abc import Mapping
+
+import kopf
+
+from agreement_operator import conditions, errors, lambda_api, reconcile, resource
+from agreement_operator.config import Config
+from agreement_operator.tags import Owner
+
+_RESOURCE = (resource.GROUP, resource.VERSION, resource.PLURAL)
+# AWS refused to delete (e.g. AccessDenied): the finalizer holds the resource, so try again now and then.
+DELETE_RETRY_SECONDS = 60.0
+_locks_guard = threading.Lock()
+
+
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
+    config: Config = memo.config
+    # Our own domain instead of kopf.zalando.org, so the resource says who holds it.
+    settings.persistence.finalizer = resource.FINALIZER
+    # kopf's bookkeeping in annotations keeps status for what users read.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=resource.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=resource.GROUP, key="last-handled-configuration",
+    )
+    # Events name this operator, not "kopf".
+    settings.posting.reporting_component = "agreement-operator"
+    memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(config.region, config.endpoint_url))
+    memo.locks = {}
+
+
+def reconcile_metric(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_,
+) -> None:
+    with _lock_for(memo, meta["uid"]):
+        outcome = reconcile.reconcile(_request(spec, meta, status, memo.config), memo.functions, memo.config)
+    patch.status.update(conditions.status_for(outcome, meta.get("generation"), status))
+    _post(body, outcome.events)
+    logger.info("%s: %s", outcome.reason, outcome.message)
+    if outcome.retry_delay is not None:
+        raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
+
+
+def resync_metric(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_,
+) -> None:
+    """Periodic drift repair; a metric Stalled at this generation waits for the user instead."""
+    if _stalled_at(status, meta.get("generation")):
+        return
+    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger)
+
+
+def delete_metric(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, **_,
+) -> None:
+    request = _request(spec, meta, status, memo.config)
+    try:
+        with _lock_for(memo, meta["uid"]):
+            events = reconcile.delete(request, memo.functions)
+    except errors.ReconcileFailure as failure:
+        _post(body, [reconcile.Event(failure.reason, failure.message, warning=True)])
+        delay = failure.delay if isinstance(failure, errors.RetryableFailure) else DELETE_RETRY_SECONDS
+        raise kopf.TemporaryError(
+            f"{failure.message}; the resource is kept until this succeeds (or set spec.deletionPolicy: Retain)",
+            delay=delay,
+        ) from failure
+    _post(body, events)
+    with _locks_guard:
+        memo.locks.pop(meta["uid"], None)
+
+
+def _request(spec: Mapping, meta: Mapping, status: Mapping, config: Config) -> reconcile.Request:
+    annotations = meta.get("annotations") or {}
+    return reconcile.Request(
+        spec=dict(spec),
+        owner=Owner(config.cluster_id, meta["namespace"], meta["name"], meta["uid"]),
+        adopt=annotations.get(resource.ADOPT_ANNOTATION, "").lower() == "true",
+        deployed_name=status.get("functionName"),
+    )
+
+
+def _stalled_at(status: Mapping, generation: int | None) -> bool:
+    return any(
+        condition.get("type") == "Stalled" and condition.get("status") == "True"
+        and condition.get("observedGeneration") == generation
+        for condition in status.get("conditions") or ()
+    )
+
+
+def _lock_for(memo: kopf.Memo, uid: str) -> threading.Lock:
+    """One reconcile at a time per resource: the resync timer runs beside the change handlers."""
+    with _locks_guard:
+        return memo.locks.setdefault(uid, threading.Lock())
+
+
+def _post(body: kopf.Body, events: list[reconcile.Event]) -> None:
+    for event in events:
+        post = kopf.warn if event.warning else kopf.info
+        post(body, reason=event.reason, message=event.message)
+
+
+def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
+    """All handlers, registered against the AgreementMetric resource; resync interval from config."""
+    registry = kopf.OperatorRegistry()
+    kopf.on.startup(registry=registry)(configure)
+    for on_change in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        on_change(*_RESOURCE, registry=registry)(reconcile_metric)
+    kopf.on.delete(*_RESOURCE, registry=registry)(delete_metric)
+    kopf.timer(
+        *_RESOURCE, registry=registry, interval=resync_seconds, initial_delay=resync_seconds,
+        # Leave freshly changed resources to the change handlers.
+        idle=min(30.0, resync_seconds),
+    )(resync_metric)
+    return registry

@@ -1,0 +1,141 @@
+"""The only module that calls AWS Lambda: read, create, update code or configuration, tag, delete.
+
+"Not found" is None (or False for delete), never an exception; every other AWS
+error leaves as a PermanentFailure or RetryableFailure (see errors.py).
+"""
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+from agreement_operator import errors
+
+CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
+# Standard mode retries throttling and 5xx with exponential backoff and jitter.
+_RETRIES = {"mode": "standard", "max_attempts": 5}
+_WAIT = {"Delay": 2, "MaxAttempts": 60}
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    name: str
+    arn: str
+    code_sha256: str
+    state: str
+    last_update_status: str
+    state_reason: str = ""
+    configuration: Mapping[str, object] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "Active" and self.last_update_status == "Successful"
+
+
+def make_client(region: str, endpoint_url: str | None = None):
+    return boto3.client(
+        "lambda", region_name=region, endpoint_url=endpoint_url,
+        config=BotoConfig(retries=_RETRIES, user_agent_extra="agreement-operator"),
+    )
+
+
+@contextmanager
+def _aws_call(operation: str, target: str) -> Iterator[None]:
+    try:
+        yield
+    except (ClientError, BotoCoreError) as error:
+        raise errors.from_aws(error, operation, target) from error
+
+
+def _not_found(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
+
+
+class LambdaFunctions:
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def read(self, name: str) -> DeployedFunction | None:
+        with _aws_call("GetFunction", name):
+            try:
+                response = self.client.get_function(FunctionName=name)
+            except ClientError as error:
+                if _not_found(error):
+                    return None
+                raise
+        return _deployed(response["Configuration"], response.get("Tags") or {})
+
+    def create(self, name: str, zip_bytes: bytes, configuration: Mapping, tags: Mapping[str, str]) -> None:
+        with _aws_call("CreateFunction", name):
+            self.client.create_function(
+                FunctionName=name, Code={"ZipFile": zip_bytes}, Tags=dict(tags), Publish=False,
+                PackageType="Zip", **configuration,
+            )
+
+    def update_code(self, name: str, zip_bytes: bytes) -> None:
+        with _aws_call("UpdateFunctionCode", name):
+            self.client.update_function_code(FunctionName=name, ZipFile=zip_bytes, Publish=False)
+
+    def update_configuration(self, name: str, configuration: Mapping) -> None:
+        with _aws_call("UpdateFunctionConfiguration", name):
+            self.client.update_function_configuration(FunctionName=name, **configuration)
+
+    def tag(self, arn: str, tags: Mapping[str, str]) -> None:
+        with _aws_call("TagResource", arn):
+            self.client.tag_resource(Resource=arn, Tags=dict(tags))
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        with _aws_call("UntagResource", arn):
+            self.client.untag_resource(Resource=arn, TagKeys=keys)
+
+    def delete(self, name: str) -> bool:
+        """Delete the function; False when it was already gone."""
+        with _aws_call("DeleteFunction", name):
+            try:
+                self.client.delete_function(FunctionName=name)
+            except ClientError as error:
+                if _not_found(error):
+                    return False
+                raise
+        return True
+
+    def wait_until_ready(self, name: str) -> DeployedFunction:
+        """Wait for State=Active and LastUpdateStatus=Successful with boto3's waiters."""
+        for waiter_name in ("function_active_v2", "function_updated_v2"):
+            try:
+                with _aws_call("GetFunction", name):
+                    self.client.get_waiter(waiter_name).wait(FunctionName=name, WaiterConfig=_WAIT)
+            except WaiterError as error:
+                raise _waiter_failure(name, error) from error
+        function = self.read(name)
+        if function is None:
+            raise errors.RetryableFailure("FunctionGone", f"function {name} disappeared while deploying")
+        return function
+
+
+def _waiter_failure(name: str, error: WaiterError) -> errors.ReconcileFailure:
+    configuration = (error.last_response or {}).get("Configuration", {})
+    if "Max attempts exceeded" in str(error):
+        return errors.RetryableFailure(
+            "FunctionPending", f"function {name} is not Active yet (State={configuration.get('State')})"
+        )
+    reason = configuration.get("StateReason") or configuration.get("LastUpdateStatusReason") or str(error)
+    return errors.PermanentFailure("FunctionFailed", f"Lambda could not start function {name}: {reason}")
+
+
+def _deployed(configuration: Mapping, tags: Mapping[str, str]) -> DeployedFunction:
+    return DeployedFunction(
+        name=configuration["FunctionName"],
+        arn=configuration["FunctionArn"],
+        code_sha256=configuration.get("CodeSha256", ""),
+        state=configuration.get("State") or "Active",
+        # Functions from before Lambda's lifecycle states (and some emulators) omit it.
+        last_update_status=configuration.get("LastUpdateStatus") or "Successful",
+        state_reason=configuration.get("StateReason") or configuration.get("LastUpdateStatusReason") or "",
+        configuration={key: configuration.get(key) for key in CONFIGURATION_KEYS},
+        tags=dict(tags),
+    )

@@ -1,0 +1,184 @@
+"""Bring one metric's Lambda function to its desired state, and remove it on delete.
+
+Plain functions over a LambdaFunctions; the kopf handlers only call these and
+write the Outcome back. Code and configuration are never updated in one step:
+each update waits for LastUpdateStatus=Successful before the next.
+"""
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from agreement_operator import errors, metric_spec, naming, tags
+from agreement_operator.config import Config
+from agreement_operator.desired import DesiredFunction, desired_function
+from agreement_operator.lambda_api import DeployedFunction, LambdaFunctions
+from agreement_operator.resource import ADOPT_ANNOTATION
+
+
+class Phase(enum.Enum):
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """One metric as the reconciler sees it."""
+
+    spec: Mapping
+    owner: tags.Owner
+    adopt: bool = False
+    deployed_name: str | None = None  # status.functionName: what an earlier reconcile deployed
+
+
+@dataclass
+class Outcome:
+    phase: Phase
+    reason: str
+    message: str
+    function: DeployedFunction | None = None
+    events: list[Event] = field(default_factory=list)
+    retry_delay: float | None = None
+
+
+def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:
+    spec, problems = metric_spec.parse(request.spec)
+    if spec is None:
+        message = "; ".join(str(problem) for problem in problems)
+        return Outcome(Phase.STALLED, problems[0].reason, message, events=[Event(problems[0].reason, message, True)])
+    desired = desired_function(spec, request.owner, config)
+    events: list[Event] = []
+    try:
+        function = _converge(desired, request, functions, events)
+        if request.deployed_name and request.deployed_name != desired.name:
+            _retire(request.deployed_name, request.owner, spec.deletion_policy, functions, events)
+    except errors.PermanentFailure as failure:
+        events.append(Event(failure.reason, failure.message, warning=True))
+        return Outcome(Phase.STALLED, failure.reason, failure.message, events=events)
+    except errors.RetryableFailure as failure:
+        events.append(Event(failure.reason, failure.message, warning=True))
+        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events, retry_delay=failure.delay)
+    return Outcome(
+        Phase.READY, "Deployed",
+        f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}",
+        function=function, events=events,
+    )
+
+
+def _converge(
+    desired: DesiredFunction, request: Request, functions: LambdaFunctions, events: list[Event]
+) -> DeployedFunction:
+    current = functions.read(desired.name)
+    if current is None:
+        functions.create(desired.name, desired.zip_bytes, desired.configuration, desired.tags)
+        events.append(Event("Created", f"created function {desired.name} with CodeSha256 {desired.code_sha256}"))
+        return functions.wait_until_ready(desired.name)
+    _claim(current, request, events)
+    if current.state == "Pending" or current.last_update_status == "InProgress":
+        current = functions.wait_until_ready(desired.name)
+    if current.code_sha256 != desired.code_sha256:
+        functions.update_code(desired.name, desired.zip_bytes)
+        events.append(Event("CodeUpdated", f"deployed CodeSha256 {desired.code_sha256} to {desired.name}"))
+        current = functions.wait_until_ready(desired.name)
+    if drift := configuration_drift(current, desired):
+        functions.update_configuration(desired.name, drift)
+        events.append(Event("ConfigurationUpdated", f"updated {', '.join(sorted(drift))} of {desired.name}"))
+        current = functions.wait_until_ready(desired.name)
+    to_set, to_remove = tag_drift(current.tags, desired.tags)
+    if to_set:
+        functions.tag(current.arn, to_set)
+    if to_remove:
+        functions.untag(current.arn, to_remove)
+    if to_set or to_remove:
+        events.append(Event("TagsUpdated", _describe_tag_change(to_set, to_remove, desired.name)))
+        current = functions.read(desired.name) or current
+    if not current.ready:
+        current = functions.wait_until_ready(desired.name)
+    return current
+
+
+def _claim(current: DeployedFunction, request: Request, events: list[Event]) -> None:
+    """Refuse to touch a function that belongs to someone else (SPEC section 4)."""
+    owner = tags.ownership(current.tags, request.owner)
+    if owner is tags.Ownership.OURS:
+        return
+    if owner is tags.Ownership.ELSEWHERE:
+        raise errors.PermanentFailure(
+            "FunctionOwnedElsewhere",
+            f"function {current.name} belongs to AgreementMetric {tags.describe_owner(current.tags)}; "
+            "change spec.prefix to deploy under another name, or delete the other resource",
+        )
+    if not request.adopt:
+        raise errors.PermanentFailure(
+            "FunctionNotManaged",
+            f"function {current.name} exists and was not created by agreement-operator; "
+            f"to take it over, annotate this resource with {ADOPT_ANNOTATION}: \"true\", "
+            "or change spec.prefix to deploy under another name",
+        )
+    events.append(Event("Adopted", f"adopted existing function {current.name}"))
+
+
+def configuration_drift(current: DeployedFunction, desired: DesiredFunction) -> dict[str, object]:
+    return {
+        key: value for key, value in desired.configuration.items()
+        if current.configuration.get(key) != value
+    }
+
+
+def tag_drift(current: Mapping[str, str], desired: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Tags to set and keys to remove so that the function has exactly `desired` (aws: keys aside)."""
+    to_set = {key: value for key, value in desired.items() if current.get(key) != value}
+    to_remove = sorted(key for key in current if key not in desired and not key.startswith("aws:"))
+    return to_set, to_remove
+
+
+def _describe_tag_change(to_set: Mapping[str, str], to_remove: list[str], name: str) -> str:
+    parts = []
+    if to_set:
+        parts.append("set " + ", ".join(sorted(to_set)))
+    if to_remove:
+        parts.append("removed " + ", ".join(to_remove))
+    return f"tags of {name}: {'; '.join(parts)}"
+
+
+def _retire(name: str, owner: tags.Owner, policy: str, functions: LambdaFunctions, events: list[Event]) -> None:
+    """The function name changed (new prefix): remove the function deployed under the old name."""
+    if policy == "Retain":
+        events.append(Event("Retained", f"kept the function under the old name {name} (deletionPolicy Retain)"))
+        return
+    _delete_if_ours(name, owner, functions, events)
+
+
+def _delete_if_ours(name: str, owner: tags.Owner, functions: LambdaFunctions, events: list[Event]) -> None:
+    current = functions.read(name)
+    if current is None:
+        return
+    if tags.ownership(current.tags, owner) is not tags.Ownership.OURS:
+        events.append(Event(
+            "NotDeleted", f"left function {name} in place: it belongs to {tags.describe_owner(current.tags)}"
+        ))
+        return
+    if functions.delete(name):
+        events.append(Event("Deleted", f"deleted function {name}"))
+
+
+def delete(request: Request, functions: LambdaFunctions) -> list[Event]:
+    """Remove the metric's function unless the policy says Retain. A function already gone is fine."""
+    spec = request.spec
+    if spec.get("deletionPolicy") == "Retain":
+        return [Event("Retained", f"kept function {request.deployed_name or '(none)'} (deletionPolicy Retain)")]
+    events: list[Event] = []
+    names = [request.deployed_name]
+    if naming.prefix_problem(spec.get("prefix")) is None:
+        names.append(naming.function_name(spec.get("prefix"), request.owner.namespace, request.owner.name))
+    for name in dict.fromkeys(filter(None, names)):
+        _delete_if_ours(name, request.owner, functions, events)
+    return events

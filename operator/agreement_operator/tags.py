@@ -1,0 +1,109 @@
+"""Lambda tags: the user's tags, the operator's ownership tags, and who owns a function."""
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from agreement_operator import resource
+
+MAX_USER_TAGS = 40
+MAX_KEY_LENGTH = 128
+MAX_VALUE_LENGTH = 256
+_TAG_PUNCTUATION = set("_.:/=+-@ ")
+_RESERVED_KEYS = {resource.TAG_MANAGED_BY}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The Kubernetes object a function belongs to."""
+
+    cluster: str
+    namespace: str
+    name: str
+    uid: str
+
+
+def ownership_tags(owner: Owner) -> dict[str, str]:
+    return {
+        resource.TAG_CLUSTER: owner.cluster,
+        resource.TAG_NAMESPACE: owner.namespace,
+        resource.TAG_NAME: owner.name,
+        resource.TAG_UID: owner.uid,
+        resource.TAG_MANAGED_BY: resource.MANAGED_BY,
+    }
+
+
+def desired_tags(user_tags: Mapping[str, str], owner: Owner) -> dict[str, str]:
+    return {**user_tags, **ownership_tags(owner)}
+
+
+def _outside_tag_alphabet(text: str) -> list[str]:
+    return sorted({ch for ch in text if not (ch.isalnum() or ch in _TAG_PUNCTUATION)})
+
+
+def user_tag_problems(tags: object) -> list[str]:
+    """Everything wrong with `spec.tags`, each as a sentence that says what to change."""
+    if tags is None:
+        return []
+    if not isinstance(tags, Mapping):
+        return [f"spec.tags must be a map of string to string, not {type(tags).__name__}"]
+    problems = []
+    if len(tags) > MAX_USER_TAGS:
+        problems.append(
+            f"spec.tags has {len(tags)} tags; at most {MAX_USER_TAGS} are allowed "
+            "(Lambda allows 50 and the operator needs 5 for ownership)"
+        )
+    for key, value in tags.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            problems.append(f"spec.tags[{key!r}]: keys and values must be strings; quote {value!r}")
+            continue
+        problems.extend(_key_problems(key))
+        if len(value) > MAX_VALUE_LENGTH:
+            problems.append(
+                f"spec.tags[{key!r}]: value is {len(value)} characters; at most {MAX_VALUE_LENGTH} allowed"
+            )
+        if bad := _outside_tag_alphabet(value):
+            problems.append(f"spec.tags[{key!r}]: value has characters Lambda rejects: {''.join(bad)!r}")
+    return problems
+
+
+def _key_problems(key: str) -> list[str]:
+    if not key:
+        return ["spec.tags: a tag key is empty; keys need 1 to 128 characters"]
+    if len(key) > MAX_KEY_LENGTH:
+        return [f"spec.tags[{key[:20]!r}...]: key is {len(key)} characters; at most {MAX_KEY_LENGTH} allowed"]
+    if key.lower().startswith("aws:"):
+        return [f"spec.tags[{key!r}]: keys starting with 'aws:' are reserved by AWS; rename the key"]
+    if key.startswith(f"{resource.GROUP}/") or key in _RESERVED_KEYS:
+        return [f"spec.tags[{key!r}]: this key is set by the operator to mark ownership; rename the key"]
+    if bad := _outside_tag_alphabet(key):
+        return [f"spec.tags[{key!r}]: key has characters Lambda rejects: {''.join(bad)!r}"]
+    return []
+
+
+class Ownership(enum.Enum):
+    OURS = "ours"
+    ELSEWHERE = "elsewhere"
+    UNMANAGED = "unmanaged"
+
+
+def ownership(function_tags: Mapping[str, str], owner: Owner) -> Ownership:
+    """Whose function this is, judged by its tags; the uid may differ (resource recreated)."""
+    claimed = (
+        function_tags.get(resource.TAG_CLUSTER),
+        function_tags.get(resource.TAG_NAMESPACE),
+        function_tags.get(resource.TAG_NAME),
+    )
+    if claimed == (None, None, None):
+        return Ownership.UNMANAGED
+    if claimed == (owner.cluster, owner.namespace, owner.name):
+        return Ownership.OURS
+    return Ownership.ELSEWHERE
+
+
+def describe_owner(function_tags: Mapping[str, str]) -> str:
+    return "{}/{} in cluster {!r}".format(
+        function_tags.get(resource.TAG_NAMESPACE, "?"),
+        function_tags.get(resource.TAG_NAME, "?"),
+        function_tags.get(resource.TAG_CLUSTER, "?"),
+    )

@@ -1,0 +1,95 @@
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from agreement_operator import lambda_api
+from agreement_operator.config import Config
+from agreement_operator.tags import Owner
+
+DATA = Path(__file__).parent / "data"
+REGION = "us-east-1"
+MUTATING = {"CreateFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration",
+            "TagResource", "UntagResource", "DeleteFunction"}
+
+GOOD_METRIC = '''
+def agreement(annotation_1, annotation_2, per_label=False):
+    def choices(annotation):
+        return {c for item in annotation["result"] if item["type"] == "choices"
+                for c in item["value"]["choices"]}
+    a, b = choices(annotation_1), choices(annotation_2)
+    if per_label:
+        return {label: float(label in a and label in b) for label in a | b}
+    return len(a & b) / len(a | b) if a | b else 1.0
+'''
+
+
+@pytest.fixture
+def annotations() -> dict:
+    """Label Studio JSON export annotations: choices, text spans, image boxes."""
+    return json.loads((DATA / "annotations.json").read_text())
+
+
+@pytest.fixture
+def owner() -> Owner:
+    return Owner(cluster="test-cluster", namespace="labeling", name="sentiment", uid="uid-1")
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto's in-process AWS with the execution role the functions run as."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        iam = boto3.client("iam", region_name=REGION)
+        trust = {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        role = iam.create_role(RoleName="LSE_CustomMetricsExecuteRole", AssumeRolePolicyDocument=json.dumps(trust))
+        yield role["Role"]["Arn"]
+
+
+@pytest.fixture
+def config(aws) -> Config:
+    return Config(region=REGION, execution_role_arn=aws, cluster_id="test-cluster", resync_seconds=60)
+
+
+class CallRecorder:
+    """The Lambda API operations a client sent, in order."""
+
+    def __init__(self, client) -> None:
+        self.calls: list[str] = []
+        client.meta.events.register("before-call.lambda.*", self._record)
+
+    def _record(self, model, **_) -> None:
+        self.calls.append(model.name)
+
+    @property
+    def mutating(self) -> list[str]:
+        return [call for call in self.calls if call in MUTATING]
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def client(config):
+    return lambda_api.make_client(config.region)
+
+
+@pytest.fixture
+def recorder(client) -> CallRecorder:
+    return CallRecorder(client)
+
+
+@pytest.fixture
+def functions(client) -> lambda_api.LambdaFunctions:
+    return lambda_api.LambdaFunctions(client)
+
+
+@pytest.fixture
+def good_metric() -> str:
+    """Choices Jaccard: a small correct metric."""
+    return GOOD_METRIC

@@ -1,0 +1,38 @@
+import pytest
+
+from agreement_operator import metric_spec
+
+CODE = "def agreement(a, b, per_label=False):\n    return 1.0\n"
+
+
+def test_defaults_fill_what_the_spec_leaves_out():
+    spec, problems = metric_spec.parse({"code": CODE})
+    assert problems == []
+    assert (spec.runtime, spec.timeout_seconds, spec.memory_mb, spec.deletion_policy) == (
+        "python3.12", 30, 256, "Delete")
+    assert spec.tags == {} and spec.prefix == ""
+
+
+@pytest.mark.parametrize(("spec", "reason", "words"), [
+    ({"code": "def agreement(:\n"}, "InvalidCode", "line 1: syntax error"),
+    ({"code": CODE, "codeFrom": {"configMapKeyRef": {"name": "m", "key": "k"}}}, "InvalidSpec", "exactly one"),
+    ({"code": CODE, "tags": {"aws:x": "y"}}, "InvalidSpec", "reserved by AWS"),
+    ({"code": CODE, "prefix": "bad prefix"}, "InvalidName", "cannot form a Lambda function name"),
+    ({"code": CODE, "memoryMB": 64}, "InvalidSpec", "from 128 to 10240"),
+    ({"code": CODE, "timeoutSeconds": 901}, "InvalidSpec", "from 1 to 900"),
+    ({"code": CODE, "timeoutSeconds": True}, "InvalidSpec", "whole number"),
+    ({"code": CODE, "deletionPolicy": "Orphan"}, "InvalidSpec", "'Delete' or 'Retain'"),
+    ({"code": CODE, "runtime": "nodejs20.x"}, "InvalidSpec", "not a Python 3 Lambda runtime"),
+    ({"code": CODE, "description": "d" * 257}, "InvalidSpec", "at most 256"),
+    ({}, "InvalidCode", "empty"),
+])
+def test_problems_carry_a_reason_and_say_what_to_change(spec, reason, words):
+    parsed, problems = metric_spec.parse(spec)
+    assert parsed is None
+    assert problems[0].reason == reason
+    assert any(words in str(problem) for problem in problems), [str(p) for p in problems]
+
+
+def test_every_problem_is_reported_not_only_the_first():
+    _, problems = metric_spec.parse({"code": "", "tags": {"aws:x": "1"}, "prefix": "-x"})
+    assert len(problems) == 3

@@ -1,0 +1,48 @@
+import io
+import subprocess
+import sys
+import zipfile
+
+from agreement_operator import packaging
+
+
+def test_zip_holds_metric_and_wrapper_sorted_with_fixed_metadata(good_metric):
+    archive = zipfile.ZipFile(io.BytesIO(packaging.build_zip(good_metric)))
+    infos = archive.infolist()
+    assert [info.filename for info in infos] == ["agreement_handler.py", "metric.py"]
+    assert archive.read("metric.py").decode() == good_metric
+    assert archive.read("agreement_handler.py") == packaging.wrapper_source()
+    for info in infos:
+        assert info.date_time == (1980, 1, 1, 0, 0, 0)
+        assert info.external_attr >> 16 == 0o100644
+        assert info.compress_type == zipfile.ZIP_STORED
+
+
+def test_same_code_gives_the_same_bytes_and_code_sha256(good_metric):
+    first, second = packaging.build_zip(good_metric), packaging.build_zip(good_metric)
+    assert first == second
+    assert packaging.code_sha256(first) == packaging.code_sha256(second)
+
+
+def test_different_code_gives_a_different_code_sha256(good_metric):
+    other = good_metric.replace("1.0", "0.0")
+    assert packaging.code_sha256(packaging.build_zip(good_metric)) != packaging.code_sha256(
+        packaging.build_zip(other))
+
+
+def test_code_sha256_is_the_same_in_other_processes(good_metric):
+    program = (
+        "import sys\nfrom agreement_operator import packaging\n"
+        "print(packaging.code_sha256(packaging.build_zip(sys.stdin.read())))"
+    )
+    digests = {
+        subprocess.run([sys.executable, "-c", program], input=good_metric, capture_output=True,
+                       text=True, check=True, env={"PYTHONHASHSEED": seed}).stdout.strip()
+        for seed in ("0", "1", "random")
+    }
+    assert digests == {packaging.code_sha256(packaging.build_zip(good_metric))}
+
+
+def test_code_sha256_is_lambdas_format():
+    digest = packaging.code_sha256(b"")
+    assert digest == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
