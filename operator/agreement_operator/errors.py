@@ -17,6 +17,8 @@ _RETRYABLE_CODES = {
     "EC2ThrottledException", "ENILimitReachedException",
 }
 _ACCESS_DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "403"}
+_CREDENTIAL_CODES = ("UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
+                     "ExpiredToken", "InvalidClientTokenId")
 _DENIED_ACTION = re.compile(r"not authorized to perform: ([\w-]+:\w+)")
 
 
@@ -55,6 +57,12 @@ def from_aws(error: Exception, operation: str, target: str) -> ReconcileFailure:
     code = str(body.get("Code", ""))
     text = str(body.get("Message", "")) or str(error)
     status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if any(name in code or name in text for name in _CREDENTIAL_CODES):
+        return PermanentFailure(
+            "InvalidCredentials",
+            f"AWS did not accept the operator's credentials for lambda:{operation}: {text}; "
+            "check the IRSA role annotation or the AWS credential variables",
+        )
     if code in _ACCESS_DENIED_CODES or status == 403:
         match = _DENIED_ACTION.search(text)
         action = match.group(1) if match else f"lambda:{operation}"

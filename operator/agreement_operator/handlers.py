@@ -20,9 +20,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     # Our own domain instead of kopf.zalando.org, so the resource says who holds it.
     settings.persistence.finalizer = resource.FINALIZER
     # kopf's bookkeeping in annotations keeps status for what users read.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=resource.GROUP)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=resource.KOPF_STORAGE_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=resource.GROUP, key="last-handled-configuration",
+        prefix=resource.KOPF_STORAGE_PREFIX, key="last-handled-configuration",
     )
     # Events name this operator, not "kopf".
     settings.posting.reporting_component = "agreement-operator"

@@ -16,7 +16,8 @@ from agreement_operator import errors
 
 CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
 # Standard mode retries throttling and 5xx with exponential backoff and jitter.
-_RETRIES = {"mode": "standard", "max_attempts": 5}
+RETRY_MODE = "standard"
+MAX_ATTEMPTS = 5
 _WAIT = {"Delay": 2, "MaxAttempts": 60}
 
 
@@ -36,10 +37,12 @@ class DeployedFunction:
         return self.state == "Active" and self.last_update_status == "Successful"
 
 
-def make_client(region: str, endpoint_url: str | None = None):
+def make_client(region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS):
     return boto3.client(
         "lambda", region_name=region, endpoint_url=endpoint_url,
-        config=BotoConfig(retries=_RETRIES, user_agent_extra="agreement-operator"),
+        config=BotoConfig(
+            retries={"mode": RETRY_MODE, "total_max_attempts": max_attempts}, user_agent_extra="agreement-operator",
+        ),
     )
 
 

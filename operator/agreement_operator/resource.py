@@ -8,6 +8,9 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 ADOPT_ANNOTATION = f"{GROUP}/adopt"
 FINALIZER = f"{GROUP}/finalizer"
+# kopf ignores changes to annotations under its storage prefix; a sub-domain keeps
+# agreement.dev/adopt visible to the update handler.
+KOPF_STORAGE_PREFIX = f"kopf.{GROUP}"
 
 TAG_CLUSTER = f"{GROUP}/cluster"
 TAG_NAMESPACE = f"{GROUP}/namespace"

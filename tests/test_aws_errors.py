@@ -1,0 +1,130 @@
+"""AWS errors from moto (real IAM enforcement) and Lambda's throttling reply, mapped to conditions."""
+
+import io
+import json
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+from moto import settings as moto_settings
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.iam.access_control import IAMRequestBase
+
+from agreement_operator import errors, lambda_api, reconcile
+from agreement_operator.reconcile import Phase, Request
+
+
+def operator_client(region, allowed_actions, monkeypatch):
+    """A Lambda client whose IAM user may do only `allowed_actions`; moto enforces it."""
+    iam = boto3.client("iam", region_name=region)
+    iam.create_user(UserName="agreement-operator")
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": allowed_actions, "Resource": "*"}]}
+    iam.put_user_policy(UserName="agreement-operator", PolicyName="p", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="agreement-operator")["AccessKey"]
+    # moto miscomputes SigV4 for Lambda's GET requests; policy evaluation, what we test, stays real.
+    monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+    return boto3.client("lambda", region_name=region, aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"])
+
+
+def test_access_denied_is_stalled_naming_the_action(config, owner, good_metric, monkeypatch):
+    client = operator_client(config.region, ["lambda:GetFunction"], monkeypatch)
+    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+                                  lambda_api.LambdaFunctions(client), config)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied")
+    assert "AWS denied lambda:CreateFunction on custom-metric-labeling-sentiment" in outcome.message
+    assert "grant lambda:CreateFunction" in outcome.message
+    assert outcome.retry_delay is None
+
+
+def test_missing_untag_permission_is_named(config, owner, good_metric, functions, monkeypatch):
+    reconcile.reconcile(Request(spec={"code": good_metric, "tags": {"old": "x"}}, owner=owner), functions, config)
+    client = operator_client(config.region, ["lambda:GetFunction", "lambda:TagResource"], monkeypatch)
+    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+                                  lambda_api.LambdaFunctions(client), config)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied")
+    assert "lambda:UntagResource" in outcome.message
+
+
+class ThrottleFirst:
+    """Answer the first `count` Lambda requests the way Lambda does when throttling."""
+
+    def __init__(self, client, count, retry_after="7"):
+        self.remaining = count
+        self.retry_after = retry_after
+        self.sent = 0
+        client.meta.events.register_first("before-send.lambda", self)
+
+    def __call__(self, request, **_):
+        self.sent += 1
+        if self.remaining == 0:
+            return None
+        self.remaining -= 1
+        body = json.dumps({"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"})
+        headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json",
+                   "Retry-After": self.retry_after}
+        return AWSResponse(request.url, 429, headers, _Raw(body.encode()))
+
+
+class _Raw:
+    def __init__(self, body):
+        self._stream = io.BytesIO(body)
+
+    def stream(self, **_):
+        yield self._stream.read()
+
+
+def test_throttling_is_retried_by_botocore(config, owner, good_metric):
+    client = lambda_api.make_client(config.region)
+    throttle = ThrottleFirst(client, count=2)
+    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+                                  lambda_api.LambdaFunctions(client), config)
+    assert outcome.phase is Phase.READY
+    assert throttle.remaining == 0
+
+
+def test_persistent_throttling_is_reconciling_and_honours_retry_after(config, owner, good_metric):
+    client = lambda_api.make_client(config.region, max_attempts=1)
+    ThrottleFirst(client, count=100)
+    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+                                  lambda_api.LambdaFunctions(client), config)
+    assert (outcome.phase, outcome.reason) == (Phase.RECONCILING, "TooManyRequestsException")
+    assert outcome.retry_delay == 7.0
+    assert "Rate exceeded" in outcome.message
+
+
+def client_error(code, status, message="boom", **extra):
+    return ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status},
+                        **extra}, "UpdateFunctionCode")
+
+
+@pytest.mark.parametrize(("error", "kind", "reason"), [
+    (client_error("ResourceConflictException", 409, "update in progress"), errors.RetryableFailure,
+     "ResourceConflictException"),
+    (client_error("ServiceException", 500), errors.RetryableFailure, "ServiceException"),
+    (client_error("SomethingNew", 503), errors.RetryableFailure, "SomethingNew"),
+    (client_error("TooManyRequestsException", 429), errors.RetryableFailure, "TooManyRequestsException"),
+    (client_error("InvalidParameterValueException", 400, "bad runtime"), errors.PermanentFailure,
+     "InvalidParameterValue"),
+    (client_error("CodeStorageExceededException", 400), errors.PermanentFailure, "CodeStorageExceededException"),
+    (client_error("AccessDeniedException", 403), errors.PermanentFailure, "AccessDenied"),
+    (EndpointConnectionError(endpoint_url="https://lambda"), errors.RetryableFailure, "AWSUnreachable"),
+    (NoCredentialsError(), errors.PermanentFailure, "NoCredentials"),
+    (client_error("UnrecognizedClientException", 403, "The security token is invalid"), errors.PermanentFailure,
+     "InvalidCredentials"),
+    (client_error("403", 403, "<Code>SignatureDoesNotMatch</Code>"), errors.PermanentFailure, "InvalidCredentials"),
+])
+def test_error_taxonomy(error, kind, reason):
+    failure = errors.from_aws(error, "UpdateFunctionCode", "custom-metric-x")
+    assert type(failure) is kind
+    assert failure.reason == reason
+
+
+def test_retry_after_from_the_error_body():
+    failure = errors.from_aws(client_error("TooManyRequestsException", 429, retryAfterSeconds="12"),
+                              "CreateFunction", "f")
+    assert failure.delay == 12.0

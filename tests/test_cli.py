@@ -1,0 +1,146 @@
+"""The agreement-operator command, run as users run it: a separate process."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+GOOD = """\
+apiVersion: agreement.dev/v1alpha1
+kind: AgreementMetric
+metadata:
+  name: sentiment
+  namespace: labeling
+spec:
+  prefix: nlp
+  code: |
+    def agreement(annotation_1, annotation_2, per_label=False):
+        return 1.0
+"""
+
+BAD = """\
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: not-a-metric
+---
+apiVersion: agreement.dev/v1alpha1
+kind: AgreementMetric
+metadata:
+  name: broken
+spec:
+  tags:
+    aws:team: nlp
+  code: |
+    def agreement(annotation_1, annotation_2, per_label=False):
+        x = [1,
+        return 1
+---
+apiVersion: agreement.dev/v1alpha1
+kind: AgreementMetric
+metadata:
+  name: misplaced
+spec:
+  prefix: "bad prefix"
+  code: |
+    class Metric:
+        def agreement(self, a, b, per_label=False):
+            return 1
+"""
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "agreement_operator", *args], capture_output=True, text=True,
+                          env=env, check=False)
+
+
+@pytest.fixture
+def manifests(tmp_path):
+    (tmp_path / "good.yaml").write_text(GOOD)
+    (tmp_path / "bad.yaml").write_text(BAD)
+    return tmp_path
+
+
+def test_validate_passes_a_good_manifest(manifests):
+    result = cli("validate", str(manifests / "good.yaml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "1 metric(s) checked, 0 problem(s)" in result.stderr
+
+
+def test_validate_reports_each_problem_as_file_metric_line_message(manifests):
+    result = cli("validate", str(manifests))
+    bad = manifests / "bad.yaml"
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert f"{bad}: metric broken: line 2: syntax error: '[' was never closed" in lines
+    assert any(line.startswith(f"{bad}: metric broken: spec.tags['aws:team']") for line in lines)
+    assert any(line.startswith(f"{bad}: metric misplaced: spec.prefix 'bad prefix'") for line in lines)
+    assert any(line.startswith(f"{bad}: metric misplaced: line 2: `agreement` is defined inside class `Metric`")
+               for line in lines)
+    assert len(lines) == 4
+    assert "3 metric(s) checked, 4 problem(s)" in result.stderr
+
+
+def test_validate_reports_yaml_errors_with_their_line(tmp_path):
+    (tmp_path / "broken.yaml").write_text("kind: AgreementMetric\nspec: [\n")
+    result = cli("validate", str(tmp_path / "broken.yaml"))
+    assert result.returncode == 1
+    assert f"{tmp_path / 'broken.yaml'}: line 3: not valid YAML" in result.stdout
+
+
+def test_validate_with_no_metric_fails(tmp_path):
+    (tmp_path / "cm.yaml").write_text("kind: ConfigMap\n")
+    assert cli("validate", str(tmp_path / "cm.yaml")).returncode == 1
+
+
+def test_package_writes_the_same_zip_and_code_sha256_twice(manifests, tmp_path):
+    first = cli("package", str(manifests / "good.yaml"), "-o", str(tmp_path / "a.zip"))
+    second = cli("package", str(manifests / "good.yaml"), "-o", str(tmp_path / "b.zip"))
+    assert first.returncode == 0, first.stderr
+    assert "function: custom-metric-nlp-labeling-sentiment" in first.stdout
+    sha_lines = [line for line in first.stdout.splitlines() if line.startswith("CodeSha256: ")]
+    assert len(sha_lines) == 1
+    assert first.stdout.splitlines()[:2] == second.stdout.splitlines()[:2]
+    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
+
+
+def test_package_refuses_invalid_code_and_writes_nothing(manifests, tmp_path):
+    result = cli("package", str(manifests / "bad.yaml"), "--name", "broken", "-o", str(tmp_path / "x.zip"))
+    assert result.returncode == 1
+    assert "syntax error" in result.stderr
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_package_asks_which_metric_when_a_file_has_several(manifests, tmp_path):
+    result = cli("package", str(manifests / "bad.yaml"), "-o", str(tmp_path / "x.zip"))
+    assert result.returncode == 1
+    assert "several metrics (broken, misplaced); choose one with --name" in result.stderr
+
+
+def test_run_stops_at_once_naming_a_missing_setting():
+    result = cli("run", env={"PATH": "/usr/bin:/bin", "AWS_REGION": "us-east-1"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "agreement-operator: configuration error: LS_LAMBDA_ROLE_CUSTOM_METRICS is not set; set it to the "
+        "functions' execution role ARN, e.g. arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"
+    ]
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("agreement-operator")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == "agreement-operator 0.1.0"
+
+
+def test_examples_validate_except_the_deliberately_broken_one():
+    examples = Path(__file__).parent.parent / "examples"
+    result = cli("validate", str(examples))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{examples / 'broken-metric.yaml'}: metric broken-metric: line 2: syntax error: '[' was never closed"
+    ]

@@ -1,0 +1,44 @@
+import pytest
+
+from agreement_operator.config import Config, ConfigError
+
+ROLE = "arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"
+BASE = {"LS_LAMBDA_REGION_CUSTOM_METRICS": "eu-west-1", "LS_LAMBDA_ROLE_CUSTOM_METRICS": ROLE}
+
+
+def test_minimal_environment_with_defaults():
+    config = Config.from_env(BASE)
+    assert config == Config(region="eu-west-1", execution_role_arn=ROLE)
+    assert config.resync_seconds == 600 and config.cluster_id == "default" and config.namespaces == ()
+
+
+def test_every_setting():
+    config = Config.from_env({
+        "AWS_REGION": "us-east-1", "LS_LAMBDA_ROLE_CUSTOM_METRICS": ROLE,
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:5000", "AGREEMENT_OPERATOR_CLUSTER_ID": "eks-prod",
+        "AGREEMENT_OPERATOR_RESYNC_SECONDS": "30", "AGREEMENT_OPERATOR_NAMESPACES": "labeling, qa",
+    })
+    assert config.region == "us-east-1"
+    assert config.endpoint_url == "http://127.0.0.1:5000"
+    assert (config.cluster_id, config.resync_seconds, config.namespaces) == ("eks-prod", 30.0, ("labeling", "qa"))
+
+
+def test_label_studio_region_wins_over_aws_region():
+    assert Config.from_env({**BASE, "AWS_REGION": "us-east-1"}).region == "eu-west-1"
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"LS_LAMBDA_ROLE_CUSTOM_METRICS": ROLE}, "LS_LAMBDA_REGION_CUSTOM_METRICS (or AWS_REGION) is not set"),
+    ({**BASE, "LS_LAMBDA_REGION_CUSTOM_METRICS": "Europe"}, "LS_LAMBDA_REGION_CUSTOM_METRICS='Europe'"),
+    ({"AWS_REGION": "us-east-1"}, "LS_LAMBDA_ROLE_CUSTOM_METRICS is not set"),
+    ({**BASE, "LS_LAMBDA_ROLE_CUSTOM_METRICS": "LSE_CustomMetricsExecuteRole"}, "is not an IAM role ARN"),
+    ({**BASE, "AGREEMENT_OPERATOR_RESYNC_SECONDS": "ten"}, "AGREEMENT_OPERATOR_RESYNC_SECONDS='ten'"),
+    ({**BASE, "AGREEMENT_OPERATOR_RESYNC_SECONDS": "0"}, "from 1 to 86400"),
+    ({**BASE, "AGREEMENT_OPERATOR_CLUSTER_ID": "a b"}, "AGREEMENT_OPERATOR_CLUSTER_ID='a b'"),
+    ({**BASE, "AGREEMENT_OPERATOR_NAMESPACES": "ok,Not_OK"}, "AGREEMENT_OPERATOR_NAMESPACES has 'Not_OK'"),
+])
+def test_missing_or_malformed_settings_are_named_in_one_line(env, named):
+    with pytest.raises(ConfigError) as raised:
+        Config.from_env(env)
+    assert named in str(raised.value)
+    assert "\n" not in str(raised.value)

@@ -1,0 +1,252 @@
+"""Reconcile and delete against moto's Lambda (in process)."""
+
+import dataclasses
+
+import boto3
+import pytest
+
+from agreement_operator import packaging, reconcile, tags
+from agreement_operator.reconcile import Phase, Request
+
+
+@pytest.fixture
+def spec(good_metric):
+    return {"code": good_metric, "prefix": "nlp", "tags": {"team": "annotation-quality"}}
+
+
+def run(spec, owner, functions, config, **request):
+    return reconcile.reconcile(Request(spec=spec, owner=owner, **request), functions, config)
+
+
+def deployed(client, name):
+    response = client.get_function(FunctionName=name)
+    return response["Configuration"], response["Tags"]
+
+
+def test_create_deploys_a_named_tagged_function(spec, owner, functions, config, client, recorder):
+    outcome = run(spec, owner, functions, config)
+    assert outcome.phase is Phase.READY, outcome.message
+    name = "custom-metric-nlp-labeling-sentiment"
+    configuration, function_tags = deployed(client, name)
+    assert configuration["Handler"] == "agreement_handler.handler"
+    assert configuration["Runtime"] == "python3.12"
+    assert configuration["Role"] == config.execution_role_arn
+    assert (configuration["Timeout"], configuration["MemorySize"]) == (30, 256)
+    assert configuration["CodeSha256"] == packaging.code_sha256(packaging.build_zip(spec["code"]))
+    assert function_tags == {"team": "annotation-quality", **tags.ownership_tags(owner)}
+    assert outcome.function.name == name and outcome.function.arn == configuration["FunctionArn"]
+    assert recorder.mutating == ["CreateFunction"]
+    assert [event.reason for event in outcome.events] == ["Created"]
+
+
+def test_reconciling_again_makes_no_mutating_call(spec, owner, functions, config, recorder):
+    run(spec, owner, functions, config)
+    recorder.clear()
+    outcome = run(spec, owner, functions, config, deployed_name="custom-metric-nlp-labeling-sentiment")
+    assert outcome.phase is Phase.READY
+    assert recorder.mutating == []
+    assert recorder.calls == ["GetFunction"]
+    assert outcome.events == []
+
+
+def test_code_change_updates_only_the_code(spec, owner, functions, config, client, recorder):
+    run(spec, owner, functions, config)
+    recorder.clear()
+    new_code = spec["code"].replace("1.0", "0.0")
+    outcome = run({**spec, "code": new_code}, owner, functions, config)
+    assert recorder.mutating == ["UpdateFunctionCode"]
+    expected = packaging.code_sha256(packaging.build_zip(new_code))
+    assert outcome.function.code_sha256 == expected
+    assert deployed(client, outcome.function.name)[0]["CodeSha256"] == expected
+    assert [event.reason for event in outcome.events] == ["CodeUpdated"]
+
+
+def test_code_and_configuration_change_are_separate_steps(spec, owner, functions, config, client, recorder):
+    run(spec, owner, functions, config)
+    recorder.clear()
+    changed = {**spec, "code": spec["code"] + "\n# v2\n", "memoryMB": 512}
+    outcome = run(changed, owner, functions, config)
+    assert recorder.mutating == ["UpdateFunctionCode", "UpdateFunctionConfiguration"]
+    between = recorder.calls[recorder.calls.index("UpdateFunctionCode") + 1: recorder.calls.index(
+        "UpdateFunctionConfiguration")]
+    assert "GetFunction" in between, "must wait for the code update before the configuration"
+    assert deployed(client, outcome.function.name)[0]["MemorySize"] == 512
+
+
+def test_configuration_update_sends_only_what_differs(spec, owner, functions, config, client, recorder):
+    run(spec, owner, functions, config)
+    recorder.clear()
+    sent = []
+    client.meta.events.register("provide-client-params.lambda.UpdateFunctionConfiguration",
+                                lambda params, **_: sent.append(dict(params)))
+    run({**spec, "timeoutSeconds": 60, "description": "IoU for boxes"}, owner, functions, config)
+    assert recorder.mutating == ["UpdateFunctionConfiguration"]
+    assert sent == [{"FunctionName": "custom-metric-nlp-labeling-sentiment", "Timeout": 60,
+                     "Description": "IoU for boxes"}]
+
+
+def test_tags_are_made_to_match_exactly(spec, owner, functions, config, client, recorder):
+    run({**spec, "tags": {"team": "a", "old": "x"}}, owner, functions, config)
+    recorder.clear()
+    outcome = run({**spec, "tags": {"team": "b", "new": "y"}}, owner, functions, config)
+    assert sorted(recorder.mutating) == ["TagResource", "UntagResource"]
+    assert deployed(client, outcome.function.name)[1] == {"team": "b", "new": "y", **tags.ownership_tags(owner)}
+    assert "removed old" in outcome.events[0].message
+
+
+def test_removing_all_user_tags_keeps_ownership_tags(spec, owner, functions, config, client):
+    run(spec, owner, functions, config)
+    outcome = run({**spec, "tags": {}}, owner, functions, config)
+    assert deployed(client, outcome.function.name)[1] == tags.ownership_tags(owner)
+
+
+def test_function_deleted_out_of_band_is_recreated(spec, owner, functions, config, client, recorder):
+    run(spec, owner, functions, config)
+    client.delete_function(FunctionName="custom-metric-nlp-labeling-sentiment")
+    recorder.clear()
+    outcome = run(spec, owner, functions, config, deployed_name="custom-metric-nlp-labeling-sentiment")
+    assert outcome.phase is Phase.READY
+    assert recorder.mutating == ["CreateFunction"]
+
+
+def test_recreated_resource_with_a_new_uid_takes_its_function_back(spec, owner, functions, config, client):
+    run(spec, owner, functions, config)
+    outcome = run(spec, dataclasses.replace(owner, uid="uid-2"), functions, config)
+    assert outcome.phase is Phase.READY
+    assert deployed(client, outcome.function.name)[1]["agreement.dev/uid"] == "uid-2"
+
+
+def test_function_owned_by_another_namespace_is_not_touched(spec, owner, functions, config, client, recorder):
+    other = tags.Owner(owner.cluster, "other-team", owner.name, "uid-9")
+    # Both resources ask for the same name: the prefix absorbs the namespace difference.
+    run({**spec, "prefix": "shared"}, other, functions, config)
+    name = "custom-metric-shared-other-team-sentiment"
+    client.create_function(
+        FunctionName="custom-metric-shared-labeling-sentiment", Runtime="python3.12",
+        Role=config.execution_role_arn, Handler="x.handler", Code={"ZipFile": packaging.build_zip("x = 1")},
+        Tags=tags.ownership_tags(other),
+    )
+    before = deployed(client, "custom-metric-shared-labeling-sentiment")
+    recorder.clear()
+    outcome = run({**spec, "prefix": "shared"}, owner, functions, config)
+    assert outcome.phase is Phase.STALLED
+    assert outcome.reason == "FunctionOwnedElsewhere"
+    assert "other-team/sentiment in cluster 'test-cluster'" in outcome.message
+    assert recorder.mutating == []
+    assert deployed(client, "custom-metric-shared-labeling-sentiment") == before
+    assert deployed(client, name)[1]["agreement.dev/namespace"] == "other-team"
+
+
+def test_function_owned_by_another_cluster_is_not_touched(spec, owner, functions, config, recorder):
+    run(spec, dataclasses.replace(owner, cluster="prod-eu"), functions, config)
+    recorder.clear()
+    outcome = run(spec, owner, functions, config)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "FunctionOwnedElsewhere")
+    assert recorder.mutating == []
+
+
+@pytest.fixture
+def untagged_function(config, client):
+    name = "custom-metric-nlp-labeling-sentiment"
+    client.create_function(
+        FunctionName=name, Runtime="python3.9", Role=config.execution_role_arn, Handler="old.handler",
+        Code={"ZipFile": packaging.build_zip("x = 1")}, Tags={"created-by": "label-studio-ui"},
+    )
+    return name
+
+
+def test_untagged_function_is_left_alone_without_the_adopt_annotation(
+        spec, owner, functions, config, client, recorder, untagged_function):
+    recorder.clear()
+    outcome = run(spec, owner, functions, config)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "FunctionNotManaged")
+    assert 'agreement.dev/adopt: "true"' in outcome.message
+    assert recorder.mutating == []
+
+
+def test_untagged_function_is_adopted_with_the_annotation(
+        spec, owner, functions, config, client, untagged_function):
+    outcome = run(spec, owner, functions, config, adopt=True)
+    assert outcome.phase is Phase.READY, outcome.message
+    configuration, function_tags = deployed(client, untagged_function)
+    assert configuration["Runtime"] == "python3.12" and configuration["Handler"] == "agreement_handler.handler"
+    assert function_tags == {"team": "annotation-quality", **tags.ownership_tags(owner)}
+    assert [event.reason for event in outcome.events][0] == "Adopted"
+
+
+def test_adopt_does_not_take_a_function_owned_elsewhere(spec, owner, functions, config, recorder):
+    run(spec, dataclasses.replace(owner, cluster="prod-eu"), functions, config)
+    recorder.clear()
+    outcome = run(spec, owner, functions, config, adopt=True)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "FunctionOwnedElsewhere")
+    assert recorder.mutating == []
+
+
+@pytest.mark.parametrize(("change", "reason", "words"), [
+    ({"code": "def agreement(a, b, per_label=False):\n    return (\n"}, "InvalidCode", "line 2"),
+    ({"code": "def score(a, b):\n    return 1\n"}, "InvalidCode", "no function named `agreement`"),
+    ({"tags": {"aws:owner": "me"}}, "InvalidSpec", "reserved by AWS"),
+    ({"prefix": "a b"}, "InvalidName", "cannot form a Lambda function name"),
+])
+def test_invalid_spec_is_stalled_without_any_aws_call(spec, owner, functions, config, recorder, change, reason, words):
+    outcome = run({**spec, **change}, owner, functions, config)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, reason)
+    assert words in outcome.message
+    assert recorder.calls == []
+    assert outcome.events[0].warning
+
+
+def test_prefix_change_moves_the_function_and_deletes_the_old_one(spec, owner, functions, config, client):
+    first = run(spec, owner, functions, config)
+    outcome = run({**spec, "prefix": "vision"}, owner, functions, config, deployed_name=first.function.name)
+    assert outcome.function.name == "custom-metric-vision-labeling-sentiment"
+    names = [f["FunctionName"] for f in client.list_functions()["Functions"]]
+    assert names == ["custom-metric-vision-labeling-sentiment"]
+
+
+def test_prefix_change_under_retain_keeps_the_old_function(spec, owner, functions, config, client):
+    first = run({**spec, "deletionPolicy": "Retain"}, owner, functions, config)
+    run({**spec, "prefix": "vision", "deletionPolicy": "Retain"}, owner, functions, config,
+        deployed_name=first.function.name)
+    assert len(client.list_functions()["Functions"]) == 2
+
+
+def test_delete_removes_the_function(spec, owner, functions, config, client, recorder):
+    first = run(spec, owner, functions, config)
+    events = reconcile.delete(Request(spec=spec, owner=owner, deployed_name=first.function.name), functions)
+    assert [event.reason for event in events] == ["Deleted"]
+    assert client.list_functions()["Functions"] == []
+
+
+def test_delete_when_the_function_is_already_gone(spec, owner, functions, recorder):
+    events = reconcile.delete(Request(spec=spec, owner=owner, deployed_name="custom-metric-nlp-labeling-sentiment"),
+                              functions)
+    assert events == []
+    assert recorder.mutating == []
+
+
+def test_delete_under_retain_keeps_the_function(spec, owner, functions, config, client, recorder):
+    first = run({**spec, "deletionPolicy": "Retain"}, owner, functions, config)
+    recorder.clear()
+    events = reconcile.delete(Request(spec={**spec, "deletionPolicy": "Retain"}, owner=owner,
+                                      deployed_name=first.function.name), functions)
+    assert [event.reason for event in events] == ["Retained"]
+    assert recorder.calls == []
+    assert len(client.list_functions()["Functions"]) == 1
+
+
+def test_delete_never_removes_a_function_owned_elsewhere(spec, owner, functions, config, client):
+    run(spec, dataclasses.replace(owner, cluster="prod-eu"), functions, config)
+    events = reconcile.delete(Request(spec=spec, owner=owner), functions)
+    assert [event.reason for event in events] == ["NotDeleted"]
+    assert len(client.list_functions()["Functions"]) == 1
+
+
+def test_delete_of_a_resource_that_never_deployed(owner, functions, recorder):
+    events = reconcile.delete(Request(spec={"code": "", "prefix": "bad prefix"}, owner=owner), functions)
+    assert events == [] and recorder.calls == []
+
+
+def test_invalid_code_leaves_no_function_behind(spec, owner, functions, config):
+    run({**spec, "code": "def agreement(:"}, owner, functions, config)
+    assert boto3.client("lambda", region_name=config.region).list_functions()["Functions"] == []
