@@ -1,6 +1,7 @@
 """The `agreement-operator` command: run, validate, package."""
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +66,10 @@ def _run(args: argparse.Namespace) -> int:
         verbose=args.verbose, debug=args.debug, quiet=args.quiet,
         log_format=kopf.LogFormat[args.log_format.upper()],
     )
+    if not args.debug:
+        # --verbose is about the operator's decisions; botocore's wire-level chatter needs --debug.
+        for library in ("botocore", "urllib3", "kubernetes"):
+            logging.getLogger(library).setLevel(logging.INFO)
     namespaces = tuple(args.namespace) or config.namespaces
     kopf.run(
         registry=build_registry(config.resync_seconds),

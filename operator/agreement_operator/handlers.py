@@ -105,6 +105,8 @@ def _post(body: kopf.Body, events: list[reconcile.Event]) -> None:
 def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     """All handlers, registered against the AgreementMetric resource; resync interval from config."""
     registry = kopf.OperatorRegistry()
+    # A registry of our own starts without kopf's default login: in-cluster or kubeconfig.
+    kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(configure)
     for on_change in (kopf.on.create, kopf.on.update, kopf.on.resume):
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)

@@ -1,0 +1,123 @@
+"""etcd and kube-apiserver on free loopback ports, RBAC on, with an admin kubeconfig.
+
+Binaries are found the envtest way: $KUBEBUILDER_ASSETS, else the project's
+versioned cache, filled by scripts/control-plane-binaries.
+"""
+
+import os
+import secrets
+import ssl
+import subprocess
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from agreement_operator.sandbox.processes import Child, StartupFailed, free_port
+
+REPOSITORY = Path(__file__).resolve().parents[3]
+BINARIES_SCRIPT = REPOSITORY / "scripts" / "control-plane-binaries"
+REQUIRED = ("kube-apiserver", "etcd", "kubectl")
+
+
+def binaries_dir() -> Path:
+    """Where kube-apiserver, etcd, kubectl and helm are; builds them if needed (minutes, once)."""
+    assets = os.environ.get("KUBEBUILDER_ASSETS")
+    if assets and all((Path(assets) / name).exists() for name in REQUIRED) and (Path(assets) / "helm").exists():
+        return Path(assets)
+    if not BINARIES_SCRIPT.exists():
+        raise StartupFailed(f"set KUBEBUILDER_ASSETS to a directory with {', '.join(REQUIRED)} and helm")
+    result = subprocess.run(["bash", str(BINARIES_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    if result.returncode != 0:
+        raise StartupFailed(f"{BINARIES_SCRIPT.name} failed (exit {result.returncode}); see its messages above")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class ControlPlane:
+    url: str
+    kubeconfig: Path
+    token: str
+    binaries: Path
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.binaries / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input, capture_output=True, text=True, check=check,
+        )
+
+
+def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> ControlPlane:
+    """Start etcd and kube-apiserver; `stack` stops them."""
+    binaries = binaries or binaries_dir()
+    etcd_dir, cert_dir = workdir / "etcd", workdir / "certs"
+    cert_dir.mkdir(parents=True)
+    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+    etcd = Child("etcd", [
+        str(binaries / "etcd"), "--data-dir", str(etcd_dir),
+        "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
+        "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
+        "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
+        "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
+        "--unsafe-no-fsync",  # a throwaway store: durability costs time and buys nothing
+    ], workdir / "etcd.log")
+    stack.callback(etcd.stop)
+    etcd.wait_until(lambda: _get(f"http://127.0.0.1:{etcd_port}/health") is not None, 60, "healthy")
+
+    token = secrets.token_hex(16)
+    (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n')
+    _service_account_keys(cert_dir)
+    apiserver = Child("kube-apiserver", [
+        str(binaries / "kube-apiserver"),
+        "--etcd-servers", f"http://127.0.0.1:{etcd_port}",
+        "--bind-address", "127.0.0.1", "--secure-port", str(api_port),
+        "--cert-dir", str(cert_dir),
+        "--authorization-mode", "RBAC",
+        "--token-auth-file", str(workdir / "tokens.csv"),
+        "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+        "--service-account-key-file", str(cert_dir / "sa.pub"),
+        "--service-account-signing-key-file", str(cert_dir / "sa.key"),
+        "--service-cluster-ip-range", "10.0.0.0/24",
+        "--disable-admission-plugins", "ServiceAccount",
+    ], workdir / "kube-apiserver.log")
+    stack.callback(apiserver.stop)
+    url = f"https://127.0.0.1:{api_port}"
+    apiserver.wait_until(lambda: _get(f"{url}/readyz", token) == "ok", 120, "ready")
+    kubeconfig = workdir / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(_kubeconfig(url, token)))
+    return ControlPlane(url=url, kubeconfig=kubeconfig, token=token, binaries=binaries)
+
+
+def _get(url: str, token: str | None = None) -> str | None:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the apiserver's self-signed loopback certificate
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
+            return response.read().decode()
+    except OSError:
+        return None
+
+
+def _service_account_keys(cert_dir: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (cert_dir / "sa.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
+    (cert_dir / "sa.pub").write_bytes(key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def _kubeconfig(url: str, token: str) -> dict:
+    return {
+        "apiVersion": "v1", "kind": "Config", "current-context": "sandbox",
+        "clusters": [{"name": "sandbox", "cluster": {"server": url, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "admin", "user": {"token": token}}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "admin", "namespace": "default"}}],
+    }

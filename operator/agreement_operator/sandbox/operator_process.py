@@ -1,0 +1,39 @@
+"""The operator run as its own process, as in a cluster, against the sandbox."""
+
+import os
+import sys
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from agreement_operator.sandbox.aws_emulator import AwsEmulator
+from agreement_operator.sandbox.control_plane import ControlPlane
+from agreement_operator.sandbox.processes import Child, free_port
+
+
+def start(
+    workdir: Path, stack: ExitStack, control_plane: ControlPlane, aws: AwsEmulator,
+    extra_env: dict[str, str] | None = None, log_name: str = "operator.log",
+) -> Child:
+    health = f"http://127.0.0.1:{free_port()}/healthz"
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "HOME": os.environ.get("HOME", str(workdir)),
+        "KUBECONFIG": str(control_plane.kubeconfig),
+        **aws.operator_environment(),
+        **(extra_env or {}),
+    }
+    operator = Child("agreement-operator", [
+        sys.executable, "-m", "agreement_operator", "run", "--standalone", "--liveness", health, "--verbose",
+    ], workdir / log_name, env=env)
+    stack.callback(operator.stop)
+    operator.wait_until(lambda: _healthy(health), 60, "healthy")
+    return operator
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False

@@ -1,0 +1,61 @@
+"""Child processes that never outlive their owner, and free loopback ports."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+class StartupFailed(RuntimeError):
+    """A sandbox component did not become healthy; the message says which and why."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Child:
+    """A process in its own process group, with its output in a log file."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict | None = None) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        self._log.flush()
+        text = self.log_path.read_text(errors="replace")
+        return text[-chars:]
+
+    def wait_until(self, healthy: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise StartupFailed(
+                    f"{self.name} exited with code {self.process.returncode} before {what}:\n{self.log_tail()}")
+            if healthy():
+                return
+            time.sleep(0.2)
+        raise StartupFailed(f"{self.name} did not become {what} within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.running():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
