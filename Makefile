@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 INSTALLED := $(VENV)/.installed
 
-.PHONY: test unit clean
+.PHONY: test demo clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,8 +11,15 @@ $(INSTALLED): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+# Builds kube-apiserver, etcd, kubectl and helm from Go modules the first time
+# (minutes, cached outside the repository), then runs every tier.
 test: $(INSTALLED)
+	scripts/control-plane-binaries --if-go >/dev/null
 	$(VENV)/bin/python -m pytest
+
+demo: $(INSTALLED)
+	scripts/control-plane-binaries >/dev/null
+	$(VENV)/bin/agreement-operator demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info operator/*.egg-info .pytest_cache

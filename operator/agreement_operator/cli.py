@@ -1,4 +1,4 @@
-"""The `agreement-operator` command: run, validate, package."""
+"""The `agreement-operator` command: run, validate, package, dev, demo."""
 
 import argparse
 import logging
@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--name", help="which metric of FILE, when it has several")
     package.add_argument("--namespace", help="namespace for the function name (default: the manifest's, else 'default')")
     package.set_defaults(command=_package)
+
+    dev = commands.add_parser("dev", help="run a local sandbox (kube-apiserver, etcd, AWS emulator, operator)")
+    dev.add_argument("--resync-seconds", type=float, default=600, help="the operator's drift resync interval")
+    dev.set_defaults(command=_dev)
+
+    demo = commands.add_parser("demo", help="start the sandbox, apply the examples, show the result, stop")
+    demo.add_argument("--examples", type=Path, help="directory of manifests to apply (default: examples/)")
+    demo.set_defaults(command=_demo)
     return parser
 
 
@@ -82,6 +90,18 @@ def _run(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness,
     )
     return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from agreement_operator.sandbox import commands
+
+    return commands.dev(args.resync_seconds)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from agreement_operator.sandbox import commands
+
+    return commands.demo(args.examples or commands.default_examples())
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -23,16 +23,20 @@ REQUIRED = ("kube-apiserver", "etcd", "kubectl")
 
 
 def binaries_dir() -> Path:
-    """Where kube-apiserver, etcd, kubectl and helm are; builds them if needed (minutes, once)."""
+    """Where kube-apiserver, etcd and kubectl are; builds them if needed (minutes, once)."""
     assets = os.environ.get("KUBEBUILDER_ASSETS")
-    if assets and all((Path(assets) / name).exists() for name in REQUIRED) and (Path(assets) / "helm").exists():
+    if assets and all((Path(assets) / name).exists() for name in REQUIRED):
         return Path(assets)
     if not BINARIES_SCRIPT.exists():
-        raise StartupFailed(f"set KUBEBUILDER_ASSETS to a directory with {', '.join(REQUIRED)} and helm")
-    result = subprocess.run(["bash", str(BINARIES_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+        raise StartupFailed(f"set KUBEBUILDER_ASSETS to a directory with {', '.join(REQUIRED)}")
+    result = subprocess.run(["bash", str(BINARIES_SCRIPT)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise StartupFailed(f"{BINARIES_SCRIPT.name} failed (exit {result.returncode}); see its messages above")
+        raise StartupFailed(f"{BINARIES_SCRIPT.name} failed (exit {result.returncode}): {result.stderr[-1500:].strip()}")
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+class KubectlFailed(RuntimeError):
+    """kubectl exited non-zero; the message has its stderr."""
 
 
 @dataclass
@@ -43,10 +47,13 @@ class ControlPlane:
     binaries: Path
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        result = subprocess.run(
             [str(self.binaries / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-            input=input, capture_output=True, text=True, check=check,
+            input=input, capture_output=True, text=True, check=False,
         )
+        if check and result.returncode != 0:
+            raise KubectlFailed(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+        return result
 
 
 def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> ControlPlane:

@@ -1,5 +1,6 @@
 """Child processes that never outlive their owner, and free loopback ports."""
 
+import ctypes
 import os
 import signal
 import socket
@@ -19,6 +20,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel sends SIGTERM to the child when its parent dies, even by SIGKILL."""
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Child:
     """A process in its own process group, with its output in a log file."""
 
@@ -28,7 +35,7 @@ class Child:
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
             list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
+            env=env, start_new_session=True, preexec_fn=_die_with_parent,
         )
 
     def running(self) -> bool:

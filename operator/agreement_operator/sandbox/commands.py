@@ -1,0 +1,73 @@
+"""`agreement-operator dev` and `agreement-operator demo`."""
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+from agreement_operator.sandbox.processes import StartupFailed
+from agreement_operator.sandbox.session import REPOSITORY, Sandbox, condition, sandbox
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so every sandbox process is stopped."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def dev(resync_seconds: float) -> int:
+    _stop_on_sigterm()
+    print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator...", flush=True)
+    try:
+        with sandbox(resync_seconds=resync_seconds) as box:
+            print("\n".join(box.exports()))
+            print(f"# sandbox ready; logs in {box.workdir}; Ctrl-C stops everything", flush=True)
+            while box.operator.running():
+                time.sleep(1)
+            print(f"the operator exited:\n{box.operator.log_tail()}", file=sys.stderr)
+            return 1
+    except StartupFailed as error:
+        print(f"agreement-operator dev: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def demo(examples: Path) -> int:
+    _stop_on_sigterm()
+    print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator...", flush=True)
+    try:
+        with sandbox() as box:
+            started = time.monotonic()
+            print(box.control_plane.kubectl("apply", "-f", str(examples)).stdout, flush=True)
+            items = box.wait_settled()
+            print(f"# every metric settled {time.monotonic() - started:.1f} s after kubectl apply\n")
+            print(box.control_plane.kubectl("get", "am", "-o", "wide").stdout)
+            _print_functions(box)
+            _print_problems(items)
+    except StartupFailed as error:
+        print(f"agreement-operator demo: {error}", file=sys.stderr)
+        return 1
+    print("sandbox stopped.")
+    return 0
+
+
+def _print_functions(box: Sandbox) -> None:
+    lam = box.aws.client("lambda")
+    print("Lambda functions in the AWS emulator:")
+    for function in sorted(lam.list_functions()["Functions"], key=lambda f: f["FunctionName"]):
+        tags = lam.list_tags(Resource=function["FunctionArn"])["Tags"]
+        print(f"  {function['FunctionName']}  handler={function['Handler']}  runtime={function['Runtime']}")
+        for key in sorted(tags):
+            print(f"      {key}={tags[key]}")
+    print()
+
+
+def _print_problems(items: list[dict]) -> None:
+    for item in items:
+        stalled = condition(item, "Stalled")
+        if stalled.get("status") == "True":
+            print(f"{item['metadata']['name']} is Stalled ({stalled['reason']}): {stalled['message']}")
+
+
+def default_examples() -> Path:
+    return REPOSITORY / "examples"

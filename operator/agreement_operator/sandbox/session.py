@@ -1,0 +1,70 @@
+"""The whole sandbox in one context: control plane, AWS emulator, CRD, and the operator."""
+
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agreement_operator.sandbox import aws_emulator, control_plane, operator_process
+from agreement_operator.sandbox.aws_emulator import AwsEmulator
+from agreement_operator.sandbox.control_plane import REPOSITORY, ControlPlane
+from agreement_operator.sandbox.processes import Child
+
+CRD = REPOSITORY / "crds" / "agreementmetrics.yaml"
+
+
+@dataclass
+class Sandbox:
+    workdir: Path
+    control_plane: ControlPlane
+    aws: AwsEmulator
+    operator: Child | None
+
+    def exports(self) -> list[str]:
+        return [
+            f"export KUBECONFIG={self.control_plane.kubeconfig}",
+            f"export AWS_ENDPOINT_URL={self.aws.endpoint_url}",
+            f"export AWS_REGION={self.aws.region}",
+            "export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox",
+        ]
+
+    def metrics(self, namespace: str | None = None) -> list[dict]:
+        scope = ["-n", namespace] if namespace else ["-A"]
+        return json.loads(self.control_plane.kubectl("get", "agreementmetrics", *scope, "-o", "json").stdout)["items"]
+
+    def wait_settled(self, timeout: float = 120) -> list[dict]:
+        """Wait until every metric's status describes its generation and is Ready or Stalled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            items = self.metrics()
+            if all(settled(item) for item in items) or time.monotonic() > deadline:
+                return items
+            time.sleep(0.3)
+
+
+def condition(item: dict, kind: str) -> dict:
+    return next((c for c in item.get("status", {}).get("conditions", []) if c["type"] == kind), {})
+
+
+def settled(item: dict) -> bool:
+    observed = item.get("status", {}).get("observedGeneration") == item["metadata"]["generation"]
+    return observed and "True" in (condition(item, "Ready").get("status"), condition(item, "Stalled").get("status"))
+
+
+@contextmanager
+def sandbox(resync_seconds: float = 600, with_operator: bool = True,
+            binaries: Path | None = None) -> Iterator[Sandbox]:
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
+        plane = control_plane.start(workdir, stack, binaries)
+        aws = aws_emulator.start(workdir, stack)
+        plane.kubectl("apply", "-f", str(CRD))
+        plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
+        operator = None
+        if with_operator:
+            operator = operator_process.start(
+                workdir, stack, plane, aws, {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds)})
+        yield Sandbox(workdir, plane, aws, operator)

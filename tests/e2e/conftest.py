@@ -1,0 +1,136 @@
+"""The end-to-end tier: a real kube-apiserver and etcd, moto's AWS server, the operator as a process.
+
+In CI (CI=true) this tier is required: if the control plane cannot start, the run fails
+with the reason. Elsewhere, a machine without Go (and without KUBEBUILDER_ASSETS) skips
+it with a notice.
+"""
+
+import json
+import os
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from agreement_operator.sandbox import operator_process
+from agreement_operator.sandbox.control_plane import binaries_dir
+from agreement_operator.sandbox.processes import StartupFailed
+from agreement_operator.sandbox.session import Sandbox, sandbox
+
+RESYNC_SECONDS = 3
+
+
+@pytest.fixture(scope="session")
+def control_plane_binaries() -> Path:
+    try:
+        return binaries_dir()
+    except StartupFailed as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI requires the end-to-end tier, but the control plane is unavailable: {error}")
+        pytest.skip(f"end-to-end tier skipped: {error} (install Go or set KUBEBUILDER_ASSETS to run it)")
+
+
+@pytest.fixture(scope="session")
+def box(control_plane_binaries) -> Sandbox:
+    with sandbox(with_operator=False, binaries=control_plane_binaries) as running:
+        yield running
+
+
+class Operator:
+    """The operator process of the session, which a test may restart."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+        self.starts = 0
+        self._stack = ExitStack()
+        self.process = self._start()
+
+    def _start(self):
+        self.starts += 1
+        return operator_process.start(
+            self.box.workdir, self._stack, self.box.control_plane, self.box.aws,
+            {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS)}, log_name=f"operator-{self.starts}.log",
+        )
+
+    def restart(self) -> None:
+        self.process.stop()
+        self.process = self._start()
+
+    def stop(self) -> None:
+        self._stack.close()
+
+
+@pytest.fixture(scope="session")
+def operator(box) -> Operator:
+    running = Operator(box)
+    yield running
+    running.stop()
+
+
+class Cluster:
+    """kubectl and AWS helpers for one test namespace."""
+
+    def __init__(self, box: Sandbox, namespace: str) -> None:
+        self.box = box
+        self.namespace = namespace
+        self.lam = box.aws.client("lambda")
+
+    def kubectl(self, *args, **kwargs):
+        return self.box.control_plane.kubectl(*args, **kwargs)
+
+    def apply(self, name: str, spec: dict, namespace: str | None = None, annotations: dict | None = None) -> None:
+        manifest = {"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+                    "metadata": {"name": name, "namespace": namespace or self.namespace,
+                                 "annotations": annotations or {}},
+                    "spec": spec}
+        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+
+    def get(self, name: str, namespace: str | None = None) -> dict:
+        return json.loads(self.kubectl("get", "am", name, "-n", namespace or self.namespace, "-o", "json").stdout)
+
+    def wait(self, name: str, condition: str = "Ready", timeout: int = 60, namespace: str | None = None) -> dict:
+        result = self.kubectl("wait", f"--for=condition={condition}", f"--timeout={timeout}s",
+                              "-n", namespace or self.namespace, f"am/{name}", check=False)
+        assert result.returncode == 0, f"{name} not {condition}: {result.stderr}\n{self.get(name, namespace)}"
+        return self.get(name, namespace)
+
+    def wait_observed(self, name: str, generation: int, timeout: float = 60) -> dict:
+        return self.eventually(lambda: self._observed(name, generation), timeout, f"{name} to observe {generation}")
+
+    def _observed(self, name, generation):
+        item = self.get(name)
+        return item if item.get("status", {}).get("observedGeneration") == generation else None
+
+    def function(self, name: str) -> dict | None:
+        try:
+            response = self.lam.get_function(FunctionName=name)
+        except self.lam.exceptions.ResourceNotFoundException:
+            return None
+        return {**response["Configuration"], "Tags": response.get("Tags", {})}
+
+    def events(self, name: str) -> list[dict]:
+        result = self.kubectl("get", "events", "-n", self.namespace, "-o", "json",
+                              "--field-selector", f"involvedObject.name={name}")
+        return json.loads(result.stdout)["items"]
+
+    @staticmethod
+    def condition(item: dict, kind: str) -> dict:
+        return next(c for c in item["status"]["conditions"] if c["type"] == kind)
+
+    @staticmethod
+    def eventually(probe, timeout: float, what: str):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if result := probe():
+                return result
+            time.sleep(0.3)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def cluster(box, operator) -> Cluster:
+    namespace = f"e2e-{uuid.uuid4().hex[:6]}"
+    box.control_plane.kubectl("create", "namespace", namespace)
+    return Cluster(box, namespace)

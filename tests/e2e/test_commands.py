@@ -1,0 +1,57 @@
+"""`agreement-operator demo` and `dev`, run as users run them, leave nothing running."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def sandbox_processes() -> int:
+    result = subprocess.run(["pgrep", "-fc", "kube-apiserver|etcd --data-dir|moto.server|agreement_operator run"],
+                            capture_output=True, text=True, check=False)
+    return int(result.stdout.strip() or 0)
+
+
+def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_binaries):
+    before = sandbox_processes()
+    result = subprocess.run([sys.executable, "-m", "agreement_operator", "demo"], capture_output=True, text=True,
+                            timeout=300, check=False, env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "NAME            FUNCTION                              READY   REASON" in out
+    assert "sentiment       custom-metric-nlp-default-sentiment   True    Deployed" in out
+    assert "  custom-metric-nlp-default-sentiment  handler=agreement_handler.handler  runtime=python3.12" in out
+    assert "      team=annotation-quality" in out
+    assert "broken-metric is Stalled (InvalidCode): line 2: syntax error: '[' was never closed" in out
+    assert out.rstrip().endswith("sandbox stopped.")
+    assert sandbox_processes() == before
+
+
+def test_dev_serves_until_interrupted(control_plane_binaries, tmp_path):
+    before = sandbox_processes()
+    dev = subprocess.Popen([sys.executable, "-m", "agreement_operator", "dev", "--resync-seconds", "5"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
+    try:
+        exports = {}
+        for line in dev.stdout:
+            if line.startswith("export "):
+                for assignment in line.split()[1:]:
+                    key, value = assignment.split("=", 1)
+                    exports[key] = value
+            if line.startswith("# sandbox ready"):
+                break
+        assert {"KUBECONFIG", "AWS_ENDPOINT_URL", "AWS_REGION"} <= set(exports)
+        kubectl = [str(control_plane_binaries / "kubectl"), "--kubeconfig", exports["KUBECONFIG"]]
+        subprocess.run([*kubectl, "apply", "-f", str(EXAMPLES / "sentiment.yaml")], check=True, capture_output=True)
+        waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/sentiment", "--timeout=60s"],
+                                capture_output=True, text=True, check=False)
+        assert waited.returncode == 0, waited.stderr
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(60)
+    assert dev.returncode == 0
+    assert sandbox_processes() == before
