@@ -17,7 +17,7 @@ import pytest
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.control_plane import binaries_dir
 from agreement_operator.sandbox.processes import StartupFailed
-from agreement_operator.sandbox.session import Sandbox, sandbox
+from agreement_operator.sandbox.session import Sandbox, condition, sandbox
 
 RESYNC_SECONDS = 3
 
@@ -115,9 +115,7 @@ class Cluster:
                               "--field-selector", f"involvedObject.name={name}")
         return json.loads(result.stdout)["items"]
 
-    @staticmethod
-    def condition(item: dict, kind: str) -> dict:
-        return next(c for c in item["status"]["conditions"] if c["type"] == kind)
+    condition = staticmethod(condition)
 
     @staticmethod
     def eventually(probe, timeout: float, what: str):

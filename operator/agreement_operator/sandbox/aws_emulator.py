@@ -2,14 +2,13 @@
 
 import json
 import sys
-import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 
-from agreement_operator.sandbox.processes import Child, free_port
+from agreement_operator.sandbox.processes import Child, free_port, http_get
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -44,7 +43,7 @@ def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
                    workdir / "moto.log")
     stack.callback(server.stop)
     endpoint = f"http://127.0.0.1:{port}"
-    server.wait_until(lambda: _answers(f"{endpoint}/moto-api/"), 60, "ready")
+    server.wait_until(lambda: http_get(f"{endpoint}/moto-api/") is not None, 60, "ready")
     emulator = AwsEmulator(endpoint_url=endpoint, region=REGION, role_arn="")
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -52,10 +51,3 @@ def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
     emulator.role_arn = role["Role"]["Arn"]
     return emulator
 
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False

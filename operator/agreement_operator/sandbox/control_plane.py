@@ -6,16 +6,14 @@ versioned cache, filled by scripts/control-plane-binaries.
 
 import os
 import secrets
-import ssl
 import subprocess
-import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from agreement_operator.sandbox.processes import Child, StartupFailed, free_port
+from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 BINARIES_SCRIPT = REPOSITORY / "scripts" / "control-plane-binaries"
@@ -72,7 +70,7 @@ def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> Cont
         "--unsafe-no-fsync",  # a throwaway store: durability costs time and buys nothing
     ], workdir / "etcd.log")
     stack.callback(etcd.stop)
-    etcd.wait_until(lambda: _get(f"http://127.0.0.1:{etcd_port}/health") is not None, 60, "healthy")
+    etcd.wait_until(lambda: http_get(f"http://127.0.0.1:{etcd_port}/health") is not None, 60, "healthy")
 
     token = secrets.token_hex(16)
     (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n')
@@ -92,22 +90,10 @@ def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> Cont
     ], workdir / "kube-apiserver.log")
     stack.callback(apiserver.stop)
     url = f"https://127.0.0.1:{api_port}"
-    apiserver.wait_until(lambda: _get(f"{url}/readyz", token) == "ok", 120, "ready")
+    apiserver.wait_until(lambda: http_get(f"{url}/readyz", token) == "ok", 120, "ready")
     kubeconfig = workdir / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(_kubeconfig(url, token)))
     return ControlPlane(url=url, kubeconfig=kubeconfig, token=token, binaries=binaries)
-
-
-def _get(url: str, token: str | None = None) -> str | None:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # the apiserver's self-signed loopback certificate
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=2, context=context) as response:
-            return response.read().decode()
-    except OSError:
-        return None
 
 
 def _service_account_keys(cert_dir: Path) -> None:

@@ -2,13 +2,12 @@
 
 import os
 import sys
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
 from agreement_operator.sandbox.aws_emulator import AwsEmulator
 from agreement_operator.sandbox.control_plane import ControlPlane
-from agreement_operator.sandbox.processes import Child, free_port
+from agreement_operator.sandbox.processes import Child, free_port, http_get
 
 
 def start(
@@ -27,13 +26,6 @@ def start(
         sys.executable, "-m", "agreement_operator", "run", "--standalone", "--liveness", health, "--verbose",
     ], workdir / log_name, env=env)
     stack.callback(operator.stop)
-    operator.wait_until(lambda: _healthy(health), 60, "healthy")
+    operator.wait_until(lambda: http_get(health) is not None, 60, "healthy")
     return operator
 
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
