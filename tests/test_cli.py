@@ -144,3 +144,43 @@ def test_examples_validate_except_the_deliberately_broken_one():
     assert result.stdout.splitlines() == [
         f"{examples / 'broken-metric.yaml'}: metric broken-metric: line 2: syntax error: '[' was never closed"
     ]
+
+
+CODE_FROM = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: metric-code
+data:
+  metric.py: |
+    def agreement(annotation_1, annotation_2):
+        return 1.0
+---
+apiVersion: agreement.dev/v1alpha1
+kind: AgreementMetric
+metadata:
+  name: from-configmap
+spec:
+  codeFrom:
+    configMapKeyRef: {name: metric-code, key: metric.py}
+---
+apiVersion: agreement.dev/v1alpha1
+kind: AgreementMetric
+metadata:
+  name: elsewhere
+spec:
+  codeFrom:
+    configMapKeyRef: {name: not-in-these-files, key: metric.py}
+"""
+
+
+def test_validate_checks_code_from_configmaps_in_the_given_files(tmp_path):
+    (tmp_path / "all.yaml").write_text(CODE_FROM)
+    result = cli("validate", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"{tmp_path / 'all.yaml'}: metric from-configmap: line 1: `agreement` has no `per_label` parameter; "
+        "use `def agreement(annotation_1, annotation_2, per_label=False)`"
+    ]
+    assert ("metric elsewhere: note: its code is in ConfigMap not-in-these-files, which is not among the files "
+            "given; the code was not checked") in result.stderr

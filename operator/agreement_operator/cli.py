@@ -6,9 +6,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from agreement_operator import __version__, metric_spec, naming, packaging
+from agreement_operator import __version__, configmap_code, errors, metric_spec, naming, packaging
 from agreement_operator.config import Config, ConfigError
-from agreement_operator.manifests import ManifestError, ManifestMetric, load_metrics, yaml_files
+from agreement_operator.manifests import ManifestError, ManifestMetric, load_configmaps, load_metrics, yaml_files
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,23 +106,41 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     problems = checked = 0
+    metrics, configmaps = [], {}
     for path in yaml_files(args.files):
         try:
-            metrics = load_metrics(path)
+            metrics += load_metrics(path)
+            configmaps.update(load_configmaps(path))
         except ManifestError as error:
             print(error)
             problems += 1
-            continue
-        for metric in metrics:
-            checked += 1
-            for problem in metric_spec.parse(metric.spec)[1]:
-                print(f"{path}: metric {metric.name}: {problem}")
-                problems += 1
+    for metric in metrics:
+        checked += 1
+        for problem in _metric_problems(metric, configmaps):
+            print(f"{metric.path}: metric {metric.name}: {problem}")
+            problems += 1
     if checked == 0 and problems == 0:
         print("no AgreementMetric found in " + " ".join(args.files))
         return 1
     print(f"{checked} metric(s) checked, {problems} problem(s)", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _metric_problems(metric: ManifestMetric, configmaps: dict) -> list[metric_spec.Problem]:
+    """Problems of one manifest; code in a ConfigMap is checked when the files include it."""
+    def read(namespace: str | None, name: str) -> dict | None:
+        return configmaps.get((namespace, name), configmaps.get((None, name)))
+
+    ref = configmap_code.reference(metric.spec)
+    if ref and read(metric.namespace, ref[0]) is None:
+        print(f"{metric.path}: metric {metric.name}: note: its code is in ConfigMap {ref[0]}, which is not "
+              "among the files given; the code was not checked", file=sys.stderr)
+        return metric_spec.shape_problems(metric.spec)
+    try:
+        spec = configmap_code.resolve(metric.spec, metric.namespace or "default", read)
+    except errors.PermanentFailure as failure:
+        return [metric_spec.Problem(failure.message, reason=failure.reason)]
+    return metric_spec.parse(spec)[1]
 
 
 def _package(args: argparse.Namespace) -> int:

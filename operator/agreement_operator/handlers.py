@@ -5,7 +5,7 @@ from collections.abc import Mapping
 
 import kopf
 
-from agreement_operator import conditions, errors, lambda_api, reconcile, resource
+from agreement_operator import conditions, configmap_code, errors, lambda_api, reconcile, resource
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
 
@@ -27,6 +27,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     # Events name this operator, not "kopf".
     settings.posting.reporting_component = "agreement-operator"
     memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(config.region, config.endpoint_url))
+    memo.read_configmap = configmap_code.kubernetes_reader()
     memo.locks = {}
 
 
@@ -35,7 +36,7 @@ def reconcile_metric(
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_,
 ) -> None:
     with _lock_for(memo, meta["uid"]):
-        outcome = reconcile.reconcile(_request(spec, meta, status, memo.config), memo.functions, memo.config)
+        outcome = reconcile.reconcile(_request(spec, meta, status, memo), memo.functions, memo.config)
     patch.status.update(conditions.status_for(outcome, meta.get("generation"), status))
     _post(body, outcome.events)
     logger.info("%s: %s", outcome.reason, outcome.message)
@@ -56,7 +57,7 @@ def resync_metric(
 def delete_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, **_,
 ) -> None:
-    request = _request(spec, meta, status, memo.config)
+    request = _request(spec, meta, status, memo)
     try:
         with _lock_for(memo, meta["uid"]):
             events = reconcile.delete(request, memo.functions)
@@ -72,13 +73,31 @@ def delete_metric(
         memo.locks.pop(meta["uid"], None)
 
 
-def _request(spec: Mapping, meta: Mapping, status: Mapping, config: Config) -> reconcile.Request:
+def metrics_by_configmap(namespace: str, name: str, spec: kopf.Spec, **_) -> dict | None:
+    """Index: (namespace, ConfigMap name) -> the metrics whose code lives in it."""
+    ref = configmap_code.reference(spec)
+    return {(namespace, ref[0]): name} if ref else None
+
+
+def configmap_changed(
+    type: str | None, body: kopf.Body, namespace: str, name: str,
+    metrics_by_configmap: kopf.Index, logger: kopf.Logger, **_,
+) -> None:
+    """A ConfigMap holding metric code changed: mark each metric using it, which redeploys it."""
+    revision = configmap_code.DELETED if type == "DELETED" else body.metadata["resourceVersion"]
+    for metric in metrics_by_configmap.get((namespace, name), []):
+        logger.info("ConfigMap %s/%s is at %s: updating metric %s", namespace, name, revision, metric)
+        configmap_code.mark_revision(namespace, metric, revision)
+
+
+def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo) -> reconcile.Request:
     annotations = meta.get("annotations") or {}
     return reconcile.Request(
         spec=dict(spec),
-        owner=Owner(config.cluster_id, meta["namespace"], meta["name"], meta["uid"]),
+        owner=Owner(memo.config.cluster_id, meta["namespace"], meta["name"], meta["uid"]),
         adopt=annotations.get(resource.ADOPT_ANNOTATION, "").lower() == "true",
         deployed_name=status.get("functionName"),
+        read_configmap=memo.read_configmap,
     )
 
 
@@ -111,6 +130,8 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     for on_change in (kopf.on.create, kopf.on.update, kopf.on.resume):
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)
     kopf.on.delete(*_RESOURCE, registry=registry)(delete_metric)
+    kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
+    kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)
     kopf.timer(
         *_RESOURCE, registry=registry, interval=resync_seconds, initial_delay=resync_seconds,
         # Leave freshly changed resources to the change handlers.

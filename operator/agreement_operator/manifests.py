@@ -36,6 +36,19 @@ def yaml_files(paths: list[str]) -> Iterator[Path]:
 
 def load_metrics(path: Path) -> list[ManifestMetric]:
     """Every AgreementMetric document in `path`; other kinds (ConfigMaps, ...) are passed over."""
+    return [_metric(path, document) for document in _documents(path) if document.get("kind") == resource.KIND]
+
+
+def load_configmaps(path: Path) -> dict[tuple[str | None, str], dict]:
+    """The data of every ConfigMap in `path`, by (namespace, name)."""
+    return {
+        ((document.get("metadata") or {}).get("namespace"), (document.get("metadata") or {}).get("name")):
+            document.get("data") or {}
+        for document in _documents(path) if document.get("kind") == "ConfigMap"
+    }
+
+
+def _documents(path: Path) -> list[dict]:
     try:
         documents = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except OSError as error:
@@ -44,16 +57,15 @@ def load_metrics(path: Path) -> list[ManifestMetric]:
         mark = getattr(error, "problem_mark", None)
         where = f": line {mark.line + 1}" if mark else ""
         raise ManifestError(f"{path}{where}: not valid YAML: {getattr(error, 'problem', error)}") from error
-    metrics = []
-    for document in documents:
-        if not isinstance(document, dict) or document.get("kind") != resource.KIND:
-            continue
-        metadata = document.get("metadata") or {}
-        metrics.append(ManifestMetric(
-            path=path,
-            name=str(metadata.get("name") or "(unnamed)"),
-            namespace=metadata.get("namespace"),
-            spec=document.get("spec") or {},
-            metadata=metadata,
-        ))
-    return metrics
+    return [document for document in documents if isinstance(document, dict)]
+
+
+def _metric(path: Path, document: dict) -> ManifestMetric:
+    metadata = document.get("metadata") or {}
+    return ManifestMetric(
+        path=path,
+        name=str(metadata.get("name") or "(unnamed)"),
+        namespace=metadata.get("namespace"),
+        spec=document.get("spec") or {},
+        metadata=metadata,
+    )

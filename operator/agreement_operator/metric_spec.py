@@ -37,19 +37,15 @@ class MetricSpec:
 
 
 def parse(spec: Mapping) -> tuple[MetricSpec | None, list[Problem]]:
-    """Read `spec` into a MetricSpec, or say every problem that stops it being deployed."""
-    problems = _shape_problems(spec)
+    """Read `spec` into a MetricSpec, or say every problem that stops it being deployed.
+
+    `spec.codeFrom` must already be resolved into `spec.code` (see configmap_code).
+    """
+    problems = shape_problems(spec)
     code = spec.get("code")
-    if "codeFrom" in spec and code is None:
-        problems.append(Problem(
-            "spec.codeFrom is not supported by this operator version yet; put the code in spec.code",
-            reason="CodeFromUnsupported",
-        ))
-    else:
-        problems.extend(
-            Problem(found.message, found.line, reason="InvalidCode")
-            for found in code_checks.check_code(code)
-        )
+    problems.extend(
+        Problem(found.message, found.line, reason="InvalidCode") for found in code_checks.check_code(code)
+    )
     if problems:
         return None, problems
     return MetricSpec(
@@ -64,7 +60,7 @@ def parse(spec: Mapping) -> tuple[MetricSpec | None, list[Problem]]:
     ), []
 
 
-def _shape_problems(spec: Mapping) -> list[Problem]:
+def shape_problems(spec: Mapping) -> list[Problem]:
     """Checks of everything but the code; the CRD schema enforces most, `validate` needs them all."""
     problems = [Problem(message) for message in tags.user_tag_problems(spec.get("tags"))]
     if "code" in spec and "codeFrom" in spec:

@@ -9,7 +9,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agreement_operator import errors, metric_spec, naming, tags
+from agreement_operator import configmap_code, errors, metric_spec, naming, tags
 from agreement_operator.config import Config
 from agreement_operator.desired import DesiredFunction, desired_function
 from agreement_operator.lambda_api import DeployedFunction, LambdaFunctions
@@ -37,6 +37,7 @@ class Request:
     owner: tags.Owner
     adopt: bool = False
     deployed_name: str | None = None  # status.functionName: what an earlier reconcile deployed
+    read_configmap: configmap_code.ConfigMapReader | None = None  # for spec.codeFrom
 
 
 @dataclass
@@ -50,13 +51,14 @@ class Outcome:
 
 
 def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:
-    spec, problems = metric_spec.parse(request.spec)
-    if spec is None:
-        message = "; ".join(str(problem) for problem in problems)
-        return Outcome(Phase.STALLED, problems[0].reason, message, events=[Event(problems[0].reason, message, True)])
-    desired = desired_function(spec, request.owner, config)
     events: list[Event] = []
     try:
+        resolved = configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
+        spec, problems = metric_spec.parse(resolved)
+        if spec is None:
+            message = "; ".join(str(problem) for problem in problems)
+            raise errors.PermanentFailure(problems[0].reason, message)
+        desired = desired_function(spec, request.owner, config)
         function = _converge(desired, request, functions, events)
         if request.deployed_name and request.deployed_name != desired.name:
             _retire(request.deployed_name, request.owner, spec.deletion_policy, functions, events)
@@ -71,6 +73,16 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
         f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}",
         function=function, events=events,
     )
+
+
+def _reader(request: Request) -> configmap_code.ConfigMapReader:
+    if request.read_configmap is not None:
+        return request.read_configmap
+
+    def unavailable(namespace: str, name: str) -> None:
+        raise errors.PermanentFailure("CodeFromUnavailable", f"cannot read ConfigMap {namespace}/{name} here")
+
+    return unavailable
 
 
 def _converge(
