@@ -1,0 +1,174 @@
+"""The Helm chart: lint and template with several value sets, server-side dry run, install,
+then the operator run under the chart's ServiceAccount (its own token) through create, update
+and delete, with the RBAC granting nothing more."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agreement_operator.sandbox import operator_process
+from agreement_operator.sandbox.session import condition, sandbox
+
+CHART = Path(__file__).parents[2] / "helm" / "agreement-operator"
+CRDS = Path(__file__).parents[2] / "crds"
+BASE = ["--set", "aws.region=us-east-1", "--set-string", "aws.accountId=123456789012"]
+VALUE_SETS = {
+    "defaults": BASE,
+    "account-id-and-irsa-override": [*BASE, "--set", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn="
+                                     "arn:aws:iam::123456789012:role/Custom"],
+    "namespace-list": [*BASE, "--set", "watchNamespaces={labeling,qa}"],
+    "two-replicas": [*BASE, "--set", "replicaCount=2"],
+}
+CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
+
+
+@pytest.fixture(scope="module")
+def plane(control_plane_binaries, tmp_path_factory):
+    """A control plane of its own: the session's operator must not answer for this one."""
+    with sandbox(with_operator=False, binaries=control_plane_binaries) as box:
+        box.control_plane.kubectl("apply", "-f", str(CRDS / "kopf-peering.yaml"))
+        yield box
+
+
+def helm(box, *args, check=True):
+    home = box.workdir / "helm-home"
+    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
+           "HELM_DATA_HOME": str(home / "data")}
+    result = subprocess.run([str(box.control_plane.binaries / "helm"), "--kubeconfig",
+                             str(box.control_plane.kubeconfig), *args], capture_output=True, text=True, env=env)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def render(box, values):
+    return list(yaml.safe_load_all(helm(box, "template", "rel", str(CHART), "-n", "agreement-system",
+                                        *values).stdout))
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_SETS))
+def test_lint_template_and_server_side_dry_run(plane, name):
+    values = VALUE_SETS[name]
+    assert "0 chart(s) failed" in helm(plane, "lint", str(CHART), *values).stdout
+    documents = [d for d in render(plane, values) if d]
+    kinds = sorted(d["kind"] for d in documents)
+    assert {"ServiceAccount", "Deployment", "Service", "Pod"} <= set(kinds)
+    for document in documents:
+        labels = document["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == "agreement-operator"
+        assert labels["app.kubernetes.io/instance"] == "rel"
+    plane.control_plane.kubectl("create", "namespace", "agreement-system", check=False)
+    for namespace in ("labeling", "qa"):
+        plane.control_plane.kubectl("create", "namespace", namespace, check=False)
+    manifest = "\n---\n".join(yaml.safe_dump(d) for d in documents)
+    plane.control_plane.kubectl("apply", "--dry-run=server", "-f", "-", input=manifest)
+
+
+def test_value_sets_shape_rbac_irsa_and_peering(plane):
+    defaults = {d["kind"]: d for d in render(plane, VALUE_SETS["defaults"]) if d}
+    account = defaults["ServiceAccount"]["metadata"]["annotations"]
+    assert account == {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/LSE_ServiceAccountApp"}
+    env = {e["name"]: e.get("value") for e in defaults["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["LS_LAMBDA_ROLE_CUSTOM_METRICS"] == "arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"
+    assert defaults["Deployment"]["spec"]["strategy"]["type"] == "Recreate"
+    assert "ClusterRole" in defaults and "Role" not in defaults
+    granted = {(rule["apiGroups"][0], resource) for rule in defaults["ClusterRole"]["rules"]
+               for resource in rule["resources"]}
+    assert granted == {("apiextensions.k8s.io", "customresourcedefinitions"), ("agreement.dev", "agreementmetrics"),
+                       ("agreement.dev", "agreementmetrics/status"), ("", "configmaps"), ("", "events")}
+
+    override = {d["kind"]: d for d in render(plane, VALUE_SETS["account-id-and-irsa-override"]) if d}
+    assert override["ServiceAccount"]["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith("/Custom")
+
+    scoped = [d for d in render(plane, VALUE_SETS["namespace-list"]) if d]
+    assert sorted(d["metadata"]["namespace"] for d in scoped if d["kind"] == "Role") == ["labeling", "qa"]
+    cluster_role = next(d for d in scoped if d["kind"] == "ClusterRole")
+    assert cluster_role["rules"] == [
+        {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+    ]
+
+    peered = {d["kind"]: d for d in render(plane, VALUE_SETS["two-replicas"]) if d}
+    assert peered["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert "--peering=rel-agreement-operator" in peered["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert peered["ClusterKopfPeering"]["metadata"]["name"] == "rel-agreement-operator"
+
+
+def test_pod_is_locked_down(plane):
+    deployment = next(d for d in render(plane, VALUE_SETS["defaults"]) if d and d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+
+
+def test_missing_required_values_fail_with_what_to_set(plane):
+    result = helm(plane, "template", "rel", str(CHART), check=False)
+    assert result.returncode != 0 and "aws.region" in result.stderr
+    result = helm(plane, "template", "rel", str(CHART), "--set", "aws.region=us-east-1", check=False)
+    assert "set aws.accountId (or aws.executionRoleArn)" in result.stderr
+
+
+@pytest.mark.parametrize("watch", ["all-namespaces", "namespace-list"])
+def test_installed_chart_runs_the_operator_with_its_own_rbac(plane, watch, tmp_path):
+    release, namespace, metrics_ns = f"op-{watch[:3]}", f"agreement-{watch[:3]}", f"metrics-{watch[:3]}"
+    plane.control_plane.kubectl("create", "namespace", metrics_ns)
+    values = [*BASE, "--set", f"aws.endpointUrl={plane.aws.endpoint_url}", "--set", "resyncSeconds=600"]
+    if watch == "namespace-list":
+        values += ["--set", f"watchNamespaces={{{metrics_ns}}}"]
+    helm(plane, "install", release, str(CHART), "-n", namespace, "--create-namespace", *values)
+    account = f"system:serviceaccount:{namespace}:{release}-agreement-operator"
+
+    def can(verb, resource, where=metrics_ns):
+        return plane.control_plane.kubectl("auth", "can-i", verb, resource, "-n", where, "--as", account,
+                                           check=False).stdout.strip()
+
+    assert can("patch", "agreementmetrics.agreement.dev") == "yes"
+    assert can("patch", "agreementmetrics.agreement.dev/status") == "yes"
+    assert can("watch", "configmaps") == "yes"
+    for verb, resource in [("get", "secrets"), ("list", "secrets"), ("create", "configmaps"),
+                           ("delete", "agreementmetrics.agreement.dev"), ("create", "deployments.apps"),
+                           ("create", "pods"), ("delete", "events")]:
+        assert can(verb, resource) == "no", f"{account} may {verb} {resource}"
+    if watch == "namespace-list":
+        assert can("list", "agreementmetrics.agreement.dev", where="default") == "no"
+
+    token = plane.control_plane.kubectl("create", "token", f"{release}-agreement-operator", "-n", namespace).stdout
+    kubeconfig = yaml.safe_load(plane.control_plane.kubeconfig.read_text())
+    kubeconfig["users"][0]["user"] = {"token": token.strip()}
+    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
+    identity = type(plane.control_plane)(url=plane.control_plane.url, kubeconfig=tmp_path / "kubeconfig",
+                                         token=token.strip(), binaries=plane.control_plane.binaries)
+    assert identity.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout == account
+
+    env = {"AGREEMENT_OPERATOR_NAMESPACES": metrics_ns} if watch == "namespace-list" else {}
+    with __import__("contextlib").ExitStack() as stack:
+        operator = operator_process.start(tmp_path, stack, identity, plane.aws, env)
+        manifest = {"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+                    "metadata": {"name": "rbac-check", "namespace": metrics_ns}, "spec": {"code": CODE}}
+        kubectl = plane.control_plane.kubectl
+        kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, "am/rbac-check", "--timeout=60s")
+        manifest["spec"]["memoryMB"] = 512
+        kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        kubectl("wait", "--for=jsonpath={.status.observedGeneration}=2", "-n", metrics_ns, "am/rbac-check",
+                "--timeout=60s")
+        item = json.loads(kubectl("get", "am", "rbac-check", "-n", metrics_ns, "-o", "json").stdout)
+        assert condition(item, "Ready")["status"] == "True"
+        function = item["status"]["functionName"]
+        assert plane.aws.client("lambda").get_function(FunctionName=function)["Configuration"]["MemorySize"] == 512
+        events = json.loads(kubectl("get", "events", "-n", metrics_ns, "-o", "json").stdout)["items"]
+        assert {"Created", "ConfigurationUpdated"} <= {event["reason"] for event in events}
+        kubectl("delete", "am", "rbac-check", "-n", metrics_ns, "--timeout=60s")
+        assert plane.aws.client("lambda").list_functions()["Functions"] == []
+        log = operator.log_tail(200000)
+    denied = [line[:500] for line in log.splitlines() if "403" in line or "Forbidden" in line]
+    assert denied == []

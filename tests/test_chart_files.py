@@ -1,0 +1,49 @@
+"""The Helm chart's files agree with the project's: CRDs identical, every value in the schema."""
+
+import json
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parent.parent
+CHART = ROOT / "helm" / "agreement-operator"
+
+
+def test_chart_crds_are_identical_to_the_top_level_crds():
+    top = sorted(path.name for path in (ROOT / "crds").glob("*.yaml"))
+    chart = sorted(path.name for path in (CHART / "crds").glob("*.yaml"))
+    assert top == chart == ["agreementmetrics.yaml", "kopf-peering.yaml"]
+    for name in top:
+        assert (ROOT / "crds" / name).read_bytes() == (CHART / "crds" / name).read_bytes(), name
+
+
+def leaves(values: dict, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if isinstance(value, dict) and value and key not in ("resources",):
+            paths += leaves(value, path + ".")
+    return paths
+
+
+def schema_has(schema: dict, path: str) -> bool:
+    node = schema
+    for part in path.split("."):
+        node = node.get("properties", {}).get(part)
+        if node is None:
+            return False
+    return True
+
+
+def test_values_schema_covers_every_value():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    missing = [path for path in leaves(values) if not schema_has(schema, path)]
+    assert missing == []
+    assert schema["additionalProperties"] is False
+
+
+def test_no_wildcards_in_rbac():
+    text = (CHART / "templates" / "rbac.yaml").read_text() + (CHART / "templates" / "_helpers.tpl").read_text()
+    assert '"*"' not in text and "'*'" not in text
