@@ -93,3 +93,25 @@ def functions(client) -> lambda_api.LambdaFunctions:
 def good_metric() -> str:
     """Choices Jaccard: a small correct metric."""
     return GOOD_METRIC
+
+
+@pytest.fixture
+def lambda_client_for_policy(config, monkeypatch):
+    """A factory: a Lambda client whose IAM user holds only the given policy; moto enforces it."""
+    from moto import settings as moto_settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequestBase
+
+    def make(policy: dict):
+        iam = boto3.client("iam", region_name=config.region)
+        iam.create_user(UserName="agreement-operator")
+        iam.put_user_policy(UserName="agreement-operator", PolicyName="operator", PolicyDocument=json.dumps(policy))
+        key = iam.create_access_key(UserName="agreement-operator")["AccessKey"]
+        # moto miscomputes SigV4 for Lambda's GET requests; policy evaluation, what we test, stays real.
+        monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)
+        monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+        monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+        return boto3.client("lambda", region_name=config.region, aws_access_key_id=key["AccessKeyId"],
+                            aws_secret_access_key=key["SecretAccessKey"])
+
+    return make

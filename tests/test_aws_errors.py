@@ -3,36 +3,20 @@
 import io
 import json
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
-from moto import settings as moto_settings
-from moto.core.authorization import ActionAuthenticatorMixin
-from moto.iam.access_control import IAMRequestBase
 
 from agreement_operator import errors, lambda_api, reconcile
 from agreement_operator.reconcile import Phase, Request
 
 
-def operator_client(region, allowed_actions, monkeypatch):
-    """A Lambda client whose IAM user may do only `allowed_actions`; moto enforces it."""
-    iam = boto3.client("iam", region_name=region)
-    iam.create_user(UserName="agreement-operator")
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": allowed_actions, "Resource": "*"}]}
-    iam.put_user_policy(UserName="agreement-operator", PolicyName="p", PolicyDocument=json.dumps(policy))
-    key = iam.create_access_key(UserName="agreement-operator")["AccessKey"]
-    # moto miscomputes SigV4 for Lambda's GET requests; policy evaluation, what we test, stays real.
-    monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)
-    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
-    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
-    return boto3.client("lambda", region_name=region, aws_access_key_id=key["AccessKeyId"],
-                        aws_secret_access_key=key["SecretAccessKey"])
+def allow(*actions):
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}
 
 
-def test_access_denied_is_stalled_naming_the_action(config, owner, good_metric, monkeypatch):
-    client = operator_client(config.region, ["lambda:GetFunction"], monkeypatch)
+def test_access_denied_is_stalled_naming_the_action(config, owner, good_metric, lambda_client_for_policy):
+    client = lambda_client_for_policy(allow("lambda:GetFunction"))
     outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
                                   lambda_api.LambdaFunctions(client), config)
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied")
@@ -41,9 +25,9 @@ def test_access_denied_is_stalled_naming_the_action(config, owner, good_metric, 
     assert outcome.retry_delay is None
 
 
-def test_missing_untag_permission_is_named(config, owner, good_metric, functions, monkeypatch):
+def test_missing_untag_permission_is_named(config, owner, good_metric, functions, lambda_client_for_policy):
     reconcile.reconcile(Request(spec={"code": good_metric, "tags": {"old": "x"}}, owner=owner), functions, config)
-    client = operator_client(config.region, ["lambda:GetFunction", "lambda:TagResource"], monkeypatch)
+    client = lambda_client_for_policy(allow("lambda:GetFunction", "lambda:TagResource"))
     outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
                                   lambda_api.LambdaFunctions(client), config)
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied")

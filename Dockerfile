@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+# Python 3.12 matches the default Lambda runtime, so the operator's syntax check of
+# metric code uses the grammar the functions will run with.
+ARG PYTHON_IMAGE=python:3.12.8-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV VENV=/opt/agreement-operator PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN python -m pip wheel --no-deps --wheel-dir /tmp/wheels . \
+ && python -m venv "$VENV" \
+ && "$VENV/bin/pip" install /tmp/wheels/*.whl \
+ && "$VENV/bin/agreement-operator" --version
+
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 operator \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent operator
+COPY --from=build /opt/agreement-operator /opt/agreement-operator
+ENV PATH=/opt/agreement-operator/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+USER 10001:10001
+ENTRYPOINT ["agreement-operator"]
+CMD ["run"]

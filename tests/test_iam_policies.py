@@ -1,0 +1,63 @@
+"""The shipped IAM documents: well-formed, scoped, and sufficient under moto's policy evaluation."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agreement_operator import lambda_api, reconcile
+from agreement_operator.reconcile import Phase, Request
+
+IAM = Path(__file__).parent.parent / "iam"
+ACCOUNT = "123456789012"  # moto's
+
+
+def load(name: str, account: str = ACCOUNT) -> dict:
+    return json.loads((IAM / name).read_text().replace("YOUR_AWS_ACCOUNT", account))
+
+
+@pytest.mark.parametrize("name", sorted(path.name for path in IAM.glob("*.json")))
+def test_documents_are_iam_policies(name):
+    document = load(name)
+    assert document["Version"] == "2012-10-17"
+    assert all(statement["Effect"] == "Allow" and statement["Sid"] for statement in document["Statement"])
+
+
+def test_operator_policy_is_label_studios_plus_update_configuration_and_untag():
+    statements = {s["Sid"]: s for s in load("operator-policy.json")["Statement"]}
+    lambda_statement = statements["ManageCustomMetricFunctions"]
+    assert lambda_statement["Resource"] == f"arn:aws:lambda:*:{ACCOUNT}:function:custom-metric-*"
+    documented = {"lambda:CreateFunction", "lambda:UpdateFunctionCode", "lambda:InvokeFunction",
+                  "lambda:GetFunction", "lambda:DeleteFunction", "lambda:TagResource", "lambda:ListTags"}
+    assert set(lambda_statement["Action"]) == documented | {"lambda:UpdateFunctionConfiguration",
+                                                            "lambda:UntagResource"}
+    assert statements["PassTheExecutionRole"] == {
+        "Sid": "PassTheExecutionRole", "Effect": "Allow", "Action": "iam:PassRole",
+        "Resource": f"arn:aws:iam::{ACCOUNT}:role/LSE_CustomMetricsExecuteRole"}
+
+
+def test_execution_role_may_only_write_logs():
+    actions = {action for s in load("execution-role-policy.json")["Statement"]
+               for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert actions == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:PutRetentionPolicy"}
+
+
+def test_the_operator_policys_actions_allow_the_whole_lifecycle(config, owner, good_metric, lambda_client_for_policy):
+    """Every action a create, update, retag and delete needs is in the policy.
+
+    moto evaluates Lambda calls against the resource "*", so the statements' resources are
+    widened here; their scoping to custom-metric-* is checked by the test above.
+    """
+    policy = load("operator-policy.json")
+    for statement in policy["Statement"]:
+        statement["Resource"] = "*"
+    functions = lambda_api.LambdaFunctions(lambda_client_for_policy(policy))
+    steps = [
+        {"code": good_metric, "tags": {"team": "a", "old": "x"}},
+        {"code": good_metric + "\n# v2\n", "tags": {"team": "b"}, "memoryMB": 512},
+    ]
+    for spec in steps:
+        outcome = reconcile.reconcile(Request(spec=spec, owner=owner), functions, config)
+        assert outcome.phase is Phase.READY, outcome.message
+    events = reconcile.delete(Request(spec=steps[-1], owner=owner), functions)
+    assert [event.reason for event in events] == ["Deleted"]
