@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="watch this namespace (repeatable); default: AGREEMENT_OPERATOR_NAMESPACES, else all")
     run.add_argument("--standalone", action="store_true", help="do not use kopf peering")
     run.add_argument("--peering", metavar="NAME", help="kopf peering object name, for several replicas")
-    run.add_argument("--priority", type=int, help="kopf peering priority")
+    run.add_argument("--priority", type=int, help="kopf peering priority (default with --peering: random)")
     run.add_argument("--liveness", metavar="URL", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
     verbosity = run.add_mutually_exclusive_group()
@@ -79,6 +80,11 @@ def _run(args: argparse.Namespace) -> int:
         for library in ("botocore", "urllib3", "kubernetes"):
             logging.getLogger(library).setLevel(logging.INFO)
     namespaces = tuple(args.namespace) or config.namespaces
+    priority = args.priority
+    if args.peering and priority is None:
+        # kopf pauses every peer when priorities are equal, and replicas of one Deployment
+        # share their arguments: a random priority makes exactly one of them active.
+        priority = secrets.randbelow(2**31 - 2) + 1
     kopf.run(
         registry=build_registry(config.resync_seconds),
         memo=kopf.Memo(config=config),
@@ -86,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=namespaces,
         standalone=args.standalone or None,
         peering_name=args.peering,
-        priority=args.priority,
+        priority=priority,
         liveness_endpoint=args.liveness,
     )
     return 0

@@ -5,6 +5,7 @@ and delete, with the RBAC granting nothing more."""
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,36 @@ def test_installed_chart_runs_the_operator_with_its_own_rbac(plane, watch, tmp_p
     # Every 403 from the apiserver says "forbidden"; a bare "403" can be part of a uid.
     denied = [line[:500] for line in log.splitlines() if "forbidden" in line.lower()]
     assert denied == []
+
+
+def test_two_peered_replicas_elect_exactly_one_active(plane, tmp_path):
+    """What the chart runs for replicaCount >= 2: the same arguments twice, and kopf peering."""
+    kubectl = plane.control_plane.kubectl
+    kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+                                                  "metadata": {"name": "replicas"}}))
+    kubectl("create", "namespace", "peered")
+    with __import__("contextlib").ExitStack() as stack:
+        replicas = [operator_process.start(tmp_path, stack, plane.control_plane, plane.aws, None,
+                                           f"replica-{n}.log", peering="replicas") for n in (1, 2)]
+        deadline = time.monotonic() + 60
+        while sum(_active(replica.log_tail(200000)) for replica in replicas) != 1:
+            assert time.monotonic() < deadline, "the replicas did not settle on one active operator"
+            time.sleep(0.5)
+        kubectl("apply", "-f", "-", input=json.dumps({
+            "apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+            "metadata": {"name": "peered", "namespace": "peered"}, "spec": {"code": CODE}}))
+        kubectl("wait", "--for=condition=Ready", "-n", "peered", "am/peered", "--timeout=90s")
+        peers = json.loads(kubectl("get", "clusterkopfpeering", "replicas", "-o", "json").stdout)["status"]
+        logs = [replica.log_tail(200000) for replica in replicas]
+        kubectl("delete", "am", "peered", "-n", "peered", "--timeout=60s")
+    priorities = [peer["priority"] for peer in peers.values()]
+    assert len(priorities) == 2 and len(set(priorities)) == 2, peers
+    active = [_active(log) for log in logs]
+    assert sorted(active) == [False, True]
+    deployed = [log.count("Deployed: function custom-metric-peered-peered") for log in logs]
+    assert deployed == [1 if is_active else 0 for is_active in active]
+
+
+def _active(log: str) -> bool:
+    """Peered operators start paused; the one of highest priority resumes, the others pause."""
+    return log.rfind("Resuming operations after the pause") > log.rfind("Pausing operations")

@@ -12,7 +12,7 @@ from agreement_operator.sandbox.processes import Child, free_port, http_get
 
 def start(
     workdir: Path, stack: ExitStack, control_plane: ControlPlane, aws: AwsEmulator,
-    extra_env: dict[str, str] | None = None, log_name: str = "operator.log",
+    extra_env: dict[str, str] | None = None, log_name: str = "operator.log", peering: str | None = None,
 ) -> Child:
     health = f"http://127.0.0.1:{free_port()}/healthz"
     env = {
@@ -22,8 +22,9 @@ def start(
         **aws.operator_environment(),
         **(extra_env or {}),
     }
+    coordination = ["--peering", peering] if peering else ["--standalone"]
     operator = Child("agreement-operator", [
-        sys.executable, "-m", "agreement_operator", "run", "--standalone", "--liveness", health, "--verbose",
+        sys.executable, "-m", "agreement_operator", "run", *coordination, "--liveness", health, "--verbose",
     ], workdir / log_name, env=env)
     stack.callback(operator.stop)
     operator.wait_until(lambda: http_get(health) is not None, 60, "healthy")
