@@ -43,7 +43,8 @@ def aws(monkeypatch):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    # Lambda without Docker: invocations answer from a queue the tests fill (see smoke tests).
+    with mock_aws(config={"lambda": {"use_docker": False}}):
         iam = boto3.client("iam", region_name=REGION)
         trust = {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}

@@ -184,3 +184,34 @@ def test_validate_checks_code_from_configmaps_in_the_given_files(tmp_path):
     ]
     assert ("metric elsewhere: note: its code is in ConfigMap not-in-these-files, which is not among the files "
             "given; the code was not checked") in result.stderr
+
+
+def test_test_command_prints_a_table_and_fails_on_any_failure():
+    manifest = Path(__file__).parent / "data" / "choices-with-tests.yaml"
+    result = cli("test", str(manifest))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[1].split() == ["TEST", "EXPECTED", "ACTUAL", "RESULT", "ERROR"]
+    rows = {line.split()[0]: line for line in lines[2:-1]}
+    assert rows["same"].split()[1:4] == ["1", "1", "pass"]
+    assert rows["wrong"].split()[1:4] == ["1", "0", "FAIL"]
+    assert rows["crash"].endswith("ZeroDivisionError: division by zero (metric.py, line 6)")
+    assert "pass" in rows["labels"]
+    assert lines[-1] == "3 passed, 2 failed"
+
+
+def test_test_command_with_pairs_from_a_file(tmp_path):
+    manifest = Path(__file__).parent / "data" / "choices-with-tests.yaml"
+    pairs = [{"name": "only", "annotation1": {"result": [{"type": "choices", "value": {"choices": ["A"]}}]},
+              "annotation2": {"result": [{"type": "choices", "value": {"choices": ["A"]}}]}, "expect": 1}]
+    (tmp_path / "pairs.json").write_text(__import__("json").dumps(pairs))
+    result = cli("test", str(manifest), "--pairs", str(tmp_path / "pairs.json"))
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_test_command_reports_invalid_code_instead_of_running_it(tmp_path):
+    (tmp_path / "bad.yaml").write_text(BAD)
+    result = cli("test", str(tmp_path / "bad.yaml"))
+    assert result.returncode == 1
+    assert "  line 2: syntax error: '[' was never closed" in result.stdout

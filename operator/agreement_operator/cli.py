@@ -1,6 +1,7 @@
-"""The `agreement-operator` command: run, validate, package, dev, demo."""
+"""The `agreement-operator` command: run, validate, package, test, dev, demo."""
 
 import argparse
+import json
 import logging
 import secrets
 import sys
@@ -50,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--name", help="which metric of FILE, when it has several")
     package.add_argument("--namespace", help="namespace for the function name (default: the manifest's, else 'default')")
     package.set_defaults(command=_package)
+
+    test = commands.add_parser("test", help="run manifests' spec.tests through the packaged handler, locally")
+    test.add_argument("files", nargs="+", metavar="FILE", help="YAML files or directories")
+    test.add_argument("--pairs", type=Path, metavar="PAIRS.json",
+                      help="a JSON list of test entries (shaped like spec.tests) to run instead")
+    test.set_defaults(command=_test)
 
     dev = commands.add_parser("dev", help="run a local sandbox (kube-apiserver, etcd, AWS emulator, operator)")
     dev.add_argument("--resync-seconds", type=float, default=600, help="the operator's drift resync interval")
@@ -110,30 +117,21 @@ def _demo(args: argparse.Namespace) -> int:
     return commands.demo(args.examples or commands.default_examples())
 
 
-def _validate(args: argparse.Namespace) -> int:
-    problems = checked = 0
-    metrics, configmaps = [], {}
-    for path in yaml_files(args.files):
+def _load(files: list[str]) -> tuple[list[ManifestMetric], dict, int]:
+    """The metrics and ConfigMaps of the files, and how many files could not be read."""
+    metrics, configmaps, unreadable = [], {}, 0
+    for path in yaml_files(files):
         try:
             metrics += load_metrics(path)
             configmaps.update(load_configmaps(path))
         except ManifestError as error:
             print(error)
-            problems += 1
-    for metric in metrics:
-        checked += 1
-        for problem in _metric_problems(metric, configmaps):
-            print(f"{metric.path}: metric {metric.name}: {problem}")
-            problems += 1
-    if checked == 0 and problems == 0:
-        print("no AgreementMetric found in " + " ".join(args.files))
-        return 1
-    print(f"{checked} metric(s) checked, {problems} problem(s)", file=sys.stderr)
-    return 1 if problems else 0
+            unreadable += 1
+    return metrics, configmaps, unreadable
 
 
-def _metric_problems(metric: ManifestMetric, configmaps: dict) -> list[metric_spec.Problem]:
-    """Problems of one manifest; code in a ConfigMap is checked when the files include it."""
+def _resolve(metric: ManifestMetric, configmaps: dict) -> tuple[dict | None, list[metric_spec.Problem]]:
+    """The spec with its code in place; None (with shape problems only) when the code is elsewhere."""
     def read(namespace: str | None, name: str) -> dict | None:
         return configmaps.get((namespace, name), configmaps.get((None, name)))
 
@@ -141,12 +139,57 @@ def _metric_problems(metric: ManifestMetric, configmaps: dict) -> list[metric_sp
     if ref and read(metric.namespace, ref[0]) is None:
         print(f"{metric.path}: metric {metric.name}: note: its code is in ConfigMap {ref[0]}, which is not "
               "among the files given; the code was not checked", file=sys.stderr)
-        return metric_spec.shape_problems(metric.spec)
+        return None, metric_spec.shape_problems(metric.spec)
     try:
-        spec = configmap_code.resolve(metric.spec, metric.namespace or "default", read)
+        return configmap_code.resolve(metric.spec, metric.namespace or "default", read), []
     except errors.PermanentFailure as failure:
-        return [metric_spec.Problem(failure.message, reason=failure.reason)]
-    return metric_spec.parse(spec)[1]
+        return None, [metric_spec.Problem(failure.message, reason=failure.reason)]
+
+
+def _validate(args: argparse.Namespace) -> int:
+    metrics, configmaps, problems = _load(args.files)
+    for metric in metrics:
+        spec, found = _resolve(metric, configmaps)
+        if spec is not None:
+            found = metric_spec.parse(spec)[1]
+        for problem in found:
+            print(f"{metric.path}: metric {metric.name}: {problem}")
+        problems += len(found)
+    if not metrics and problems == 0:
+        print("no AgreementMetric found in " + " ".join(args.files))
+        return 1
+    print(f"{len(metrics)} metric(s) checked, {problems} problem(s)", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from agreement_operator import local_tests
+
+    metrics, configmaps, failures = _load(args.files)
+    pairs = json.loads(args.pairs.read_text()) if args.pairs else None
+    passed = 0
+    for metric in metrics:
+        resolved, problems = _resolve(metric, configmaps)
+        spec, found = metric_spec.parse(resolved) if resolved is not None else (None, problems)
+        print(f"{metric.path}: metric {metric.name}")
+        if spec is None:
+            for problem in found or problems:
+                print(f"  {problem}")
+            failures += 1
+            continue
+        tests = pairs if pairs is not None else list(metric.spec.get("tests") or [])
+        if not tests:
+            print("  no tests: add spec.tests or pass --pairs")
+            continue
+        report = local_tests.run(spec, tests)
+        print(local_tests.table(report))
+        failures += len(report.failed)
+        passed += len(report.results) - len(report.failed)
+    if not metrics:
+        print("no AgreementMetric found in " + " ".join(args.files))
+        return 1
+    print(f"{passed} passed, {failures} failed")
+    return 1 if failures else 0
 
 
 def _package(args: argparse.Namespace) -> int:

@@ -57,5 +57,6 @@ def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now:
             codeSha256=function.code_sha256,
             state=function.state,
             lastUpdateStatus=function.last_update_status,
+            tests=outcome.tests,  # None removes results of tests that are no longer in the spec
         )
     return status

@@ -98,6 +98,7 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo) -> 
         adopt=annotations.get(resource.ADOPT_ANNOTATION, "").lower() == "true",
         deployed_name=status.get("functionName"),
         read_configmap=memo.read_configmap,
+        previous_tests=status.get("tests"),
     )
 
 

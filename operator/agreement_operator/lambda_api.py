@@ -1,9 +1,10 @@
-"""The only module that calls AWS Lambda: read, create, update code or configuration, tag, delete.
+"""The only module that calls AWS Lambda: read, create, update code or configuration, tag, invoke, delete.
 
 "Not found" is None (or False for delete), never an exception; every other AWS
 error leaves as a PermanentFailure or RetryableFailure (see errors.py).
 """
 
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -105,6 +106,17 @@ class LambdaFunctions:
                     return False
                 raise
         return True
+
+    def invoke(self, name: str, event: Mapping) -> tuple[object, str | None]:
+        """The decoded payload, and Lambda's FunctionError ("Unhandled") when the function failed."""
+        with _aws_call("InvokeFunction", name):
+            response = self.client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+            body = response["Payload"].read()
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = body.decode(errors="replace")
+        return payload, response.get("FunctionError")
 
     def wait_until_ready(self, name: str) -> DeployedFunction:
         """Wait for State=Active and LastUpdateStatus=Successful with boto3's waiters."""

@@ -9,7 +9,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from agreement_operator import configmap_code, errors, metric_spec, naming, tags
+from agreement_operator import configmap_code, errors, metric_spec, naming, smoke_tests, tags
 from agreement_operator.config import Config
 from agreement_operator.desired import DesiredFunction, desired_function
 from agreement_operator.lambda_api import DeployedFunction, LambdaFunctions
@@ -38,6 +38,7 @@ class Request:
     adopt: bool = False
     deployed_name: str | None = None  # status.functionName: what an earlier reconcile deployed
     read_configmap: configmap_code.ConfigMapReader | None = None  # for spec.codeFrom
+    previous_tests: Mapping | None = None  # status.tests: results of the last smoke tests
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Outcome:
     function: DeployedFunction | None = None
     events: list[Event] = field(default_factory=list)
     retry_delay: float | None = None
+    tests: dict | None = None  # status.tests, when the function was checked
 
 
 def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:
@@ -62,17 +64,50 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
         function = _converge(desired, request, functions, events)
         if request.deployed_name and request.deployed_name != desired.name:
             _retire(request.deployed_name, request.owner, spec.deletion_policy, functions, events)
+        report = _smoke_test(function, resolved.get("tests") or [], request.previous_tests, functions, events)
     except errors.PermanentFailure as failure:
         events.append(Event(failure.reason, failure.message, warning=True))
         return Outcome(Phase.STALLED, failure.reason, failure.message, events=events)
     except errors.RetryableFailure as failure:
         events.append(Event(failure.reason, failure.message, warning=True))
         return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events, retry_delay=failure.delay)
+    tests = report.as_status() if report else None
+    if report and report.failed:
+        return Outcome(Phase.STALLED, "SmokeTestsFailed", smoke_tests.describe_failures(report),
+                       function=function, events=events, tests=tests)
+    passed = f"; {len(report.results)} smoke tests passed" if report else ""
     return Outcome(
         Phase.READY, "Deployed",
-        f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}",
-        function=function, events=events,
+        f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}{passed}",
+        function=function, events=events, tests=tests,
     )
+
+
+def _smoke_test(
+    function: DeployedFunction, tests: list, previous: Mapping | None, functions: LambdaFunctions,
+    events: list[Event],
+) -> smoke_tests.Report | None:
+    """Invoke the deployed function with spec.tests, unless these tests already ran on this code."""
+    if not tests:
+        return None
+    wanted = smoke_tests.digest(function.code_sha256, tests)
+    if previous and previous.get("digest") == wanted:
+        return smoke_tests.Report.from_status(previous)
+
+    def invoke(event: dict) -> smoke_tests.Invocation:
+        payload, function_error = functions.invoke(function.name, event)
+        if function_error:
+            detail = payload if not isinstance(payload, Mapping) else ": ".join(
+                str(payload[key]) for key in ("errorType", "errorMessage") if payload.get(key))
+            return smoke_tests.Invocation(error=f"FunctionError ({function_error}): {detail}")
+        return smoke_tests.Invocation(payload)
+
+    report = smoke_tests.run(tests, invoke, wanted)
+    if report.failed:
+        events.append(Event("SmokeTestsFailed", smoke_tests.describe_failures(report), warning=True))
+    else:
+        events.append(Event("SmokeTestsPassed", f"{len(report.results)} smoke tests passed on {function.name}"))
+    return report
 
 
 def _reader(request: Request) -> configmap_code.ConfigMapReader:

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,11 @@ class AwsEmulator:
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
+    def queue_invocation_results(self, results: list[str]) -> None:
+        """The payloads the next Lambda invocations answer with, in order (moto runs no code)."""
+        _post(f"{self.endpoint_url}/moto-api/static/lambda-simple/response",
+              {"results": results, "region": self.region})
+
     def operator_environment(self) -> dict[str, str]:
         return {
             **CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint_url,
@@ -44,6 +50,8 @@ def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
     stack.callback(server.stop)
     endpoint = f"http://127.0.0.1:{port}"
     server.wait_until(lambda: http_get(f"{endpoint}/moto-api/") is not None, 60, "ready")
+    # Invocations answer from a queue instead of starting Docker containers, which need an engine.
+    _post(f"{endpoint}/moto-api/config", {"lambda": {"use_docker": False}})
     emulator = AwsEmulator(endpoint_url=endpoint, region=REGION, role_arn="")
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
@@ -51,3 +59,10 @@ def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
     emulator.role_arn = role["Role"]["Arn"]
     return emulator
 
+
+
+def _post(url: str, body: dict) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10):
+        pass

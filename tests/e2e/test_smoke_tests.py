@@ -1,0 +1,54 @@
+"""The smoke-test flow end to end: the operator invokes the deployed function with spec.tests,
+writes status.tests, and holds Ready until they pass. moto's server runs no code, so it answers
+with what the packaged handler really returns (run here in a subprocess)."""
+
+import json
+from pathlib import Path
+
+from agreement_operator import local_invoke, packaging
+
+ANNOTATIONS = json.loads((Path(__file__).parents[1] / "data" / "annotations.json").read_text())
+CODE = '''
+def agreement(annotation_1, annotation_2, per_label=False):
+    def choices(annotation):
+        return {c for item in annotation["result"] if item["type"] == "choices" for c in item["value"]["choices"]}
+    return float(choices(annotation_1) == choices(annotation_2))
+'''
+
+
+def spec_tests(expect_different=0.0):
+    return [
+        {"name": "agree", "annotation1": ANNOTATIONS["positive_a"], "annotation2": ANNOTATIONS["positive_b"],
+         "expect": 1.0},
+        {"name": "disagree", "annotation1": ANNOTATIONS["positive_a"], "annotation2": ANNOTATIONS["negative_b"],
+         "expect": expect_different},
+    ]
+
+
+def queue_real_answer(box, spec_tests):
+    event = {"per_label": False, "pairs": [{"annotation_1": t["annotation1"], "annotation_2": t["annotation2"]}
+                                           for t in spec_tests]}
+    answer = local_invoke.invoke(packaging.build_zip(CODE), event)
+    box.aws.queue_invocation_results([json.dumps(answer.payload)])
+
+
+def test_smoke_tests_hold_ready_until_they_pass(cluster, box):
+    queue_real_answer(box, spec_tests())
+    cluster.apply("smoke", {"code": CODE, "tests": spec_tests()})
+    item = cluster.wait("smoke")
+    status = item["status"]["tests"]
+    assert (status["total"], status["passed"], status["failed"], status["summary"]) == (2, 2, 0, "2/2")
+    assert cluster.condition(item, "Ready")["message"].endswith("2 smoke tests passed")
+    row = cluster.kubectl("get", "am", "smoke", "-n", cluster.namespace).stdout.splitlines()[1].split()
+    assert row[4] == "2/2"
+    assert "SmokeTestsPassed" in [event["reason"] for event in cluster.events("smoke")]
+
+    queue_real_answer(box, spec_tests(expect_different=0.5))
+    cluster.apply("smoke", {"code": CODE, "tests": spec_tests(expect_different=0.5)})
+    item = cluster.wait("smoke", condition="Stalled")
+    stalled = cluster.condition(item, "Stalled")
+    assert stalled["reason"] == "SmokeTestsFailed"
+    assert stalled["message"] == "1 of 2 smoke tests failed: 'disagree': expected 0.5, got 0.0"
+    assert cluster.condition(item, "Ready")["status"] == "False"
+    assert item["status"]["tests"]["summary"] == "1/2"
+    assert "SmokeTestsFailed" in [event["reason"] for event in cluster.events("smoke")]
