@@ -44,13 +44,14 @@ def _die_with_parent() -> None:
 class Child:
     """A process in its own process group, with its output in a log file."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict | None = None) -> None:
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict | None = None,
+                 cwd: Path | None = None) -> None:
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
             list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, preexec_fn=_die_with_parent,
+            env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
         )
 
     def running(self) -> bool:

@@ -1,0 +1,79 @@
+"""Packaged metrics run by awslambdaric, the runtime interface client of Lambda's Python images,
+over the Lambda Runtime API: the artifact starts and answers as Lambda's runtime would."""
+
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agreement_operator import metric_spec, packaging, smoke_tests
+from agreement_operator.sandbox import lambda_runtime
+
+pytestmark = pytest.mark.slow
+LIBRARY = sorted((Path(__file__).parent.parent / "examples" / "metrics").glob("*.yaml"))
+PUBLISHED_CHOICES = '''
+def agreement(annotation_1, annotation_2, per_label=False) -> float:
+    r1 = annotation_1["result"][0]["value"]["choices"][0]
+    r2 = annotation_2["result"][0]["value"]["choices"][0]
+    if r1 == r2:
+        if r1 == "Positive":
+            return 0.99
+        if r1 == "Negative":
+            return 0.7
+    else:
+        return 0
+'''
+
+
+def runtime_for(code, tmp_path, stack):
+    return lambda_runtime.start(packaging.build_zip(code), tmp_path, stack)
+
+
+def pair(annotations, first, second, per_label=False):
+    return {"annotation_1": annotations[first], "annotation_2": annotations[second], "per_label": per_label}
+
+
+@pytest.mark.parametrize("manifest", LIBRARY, ids=lambda path: path.stem)
+def test_library_metric_passes_its_tests_in_the_runtime(manifest, tmp_path):
+    raw = yaml.safe_load(manifest.read_text())["spec"]
+    spec, problems = metric_spec.parse(raw)
+    assert problems == []
+    with ExitStack() as stack:
+        api = runtime_for(spec.code, tmp_path, stack)
+
+        def invoke(event):
+            payload, error = api.invoke(event, timeout=30)
+            return smoke_tests.Invocation(error=f"{error}: {payload}") if error else smoke_tests.Invocation(payload)
+
+        report = smoke_tests.run(raw["tests"], invoke)
+    assert report.failed == [], smoke_tests.describe_failures(report)
+    assert len(report.results) == len(raw["tests"])
+
+
+def test_published_example_single_pairs_and_a_none_return(annotations, tmp_path):
+    with ExitStack() as stack:
+        api = runtime_for(PUBLISHED_CHOICES, tmp_path, stack)
+        assert api.invoke(pair(annotations, "positive_a", "positive_b"), 30) == ({"score": 0.99}, None)
+        assert api.invoke(pair(annotations, "negative_a", "negative_b"), 30) == ({"score": 0.7}, None)
+        payload, error = api.invoke(pair(annotations, "neutral_a", "neutral_b"), 30)
+    assert error == "Unhandled"
+    assert payload["errorType"] == "MetricError"
+    assert payload["errorMessage"].startswith("InvalidReturnValue: returned None")
+
+
+def test_batch_in_the_runtime(annotations, tmp_path):
+    event = {"pairs": [pair(annotations, "positive_a", "positive_b"), pair(annotations, "empty", "positive_b")]}
+    with ExitStack() as stack:
+        payload, error = runtime_for(PUBLISHED_CHOICES, tmp_path, stack).invoke(event, 30)
+    assert error is None
+    assert payload == {"scores": [0.99, None], "errors": [
+        {"index": 1, "type": "IndexError", "message": "list index out of range", "line": 3}]}
+
+
+def test_a_module_missing_from_the_runtime_is_reported_with_its_line(annotations, tmp_path):
+    code = "import numpy\n\ndef agreement(a, b, per_label=False):\n    return 1.0\n"
+    with ExitStack() as stack:
+        payload, error = runtime_for(code, tmp_path, stack).invoke(pair(annotations, "empty", "empty"), 30)
+    assert error == "Unhandled"
+    assert payload["errorMessage"] == "ModuleNotFoundError: No module named 'numpy' (metric.py, line 1)"
