@@ -1,5 +1,7 @@
 """The packaged zip's handler run in a separate Python process, with Label Studio annotations."""
 
+from pathlib import Path
+
 import pytest
 
 from agreement_operator import local_invoke, packaging
@@ -7,22 +9,7 @@ from agreement_operator import local_invoke, packaging
 pytestmark = pytest.mark.slow
 
 # Label Studio's documentation, "How to write your custom agreement metric": first example.
-PUBLISHED_CHOICES = '''
-def agreement(annotation_1, annotation_2, per_label=False) -> float:
-
-    # Retrieve two annotations in the Label Studio JSON format
-    r1 = annotation_1["result"][0]["value"]["choices"][0]
-    r2 = annotation_2["result"][0]["value"]["choices"][0]
-
-    # Determine annotation agreement based on specific choice values
-    if r1 == r2:
-        if r1 == "Positive":
-            return 0.99
-        if r1 == "Negative":
-            return 0.7
-    else:
-        return 0
-'''
+PUBLISHED_CHOICES = (Path(__file__).parent / "data" / "published_choices_metric.py").read_text()
 
 # The same page's per_label example.
 PUBLISHED_PER_LABEL = '''
@@ -148,7 +135,7 @@ def test_batch_scores_every_pair_and_one_bad_pair_never_fails_the_batch(annotati
     errors = {error["index"]: error for error in result.payload["errors"]}
     assert sorted(errors) == [1, 2, 3]
     assert errors[1]["type"] == "InvalidReturnValue" and "returned None" in errors[1]["message"]
-    assert errors[2] == {"index": 2, "type": "IndexError", "message": "list index out of range", "line": 5}
+    assert errors[2] == {"index": 2, "type": "IndexError", "message": "list index out of range", "line": 6}
     assert errors[3]["type"] == "InvalidEvent"
 
 

@@ -12,18 +12,7 @@ from agreement_operator.sandbox import lambda_runtime
 
 pytestmark = pytest.mark.slow
 LIBRARY = sorted((Path(__file__).parent.parent / "examples" / "metrics").glob("*.yaml"))
-PUBLISHED_CHOICES = '''
-def agreement(annotation_1, annotation_2, per_label=False) -> float:
-    r1 = annotation_1["result"][0]["value"]["choices"][0]
-    r2 = annotation_2["result"][0]["value"]["choices"][0]
-    if r1 == r2:
-        if r1 == "Positive":
-            return 0.99
-        if r1 == "Negative":
-            return 0.7
-    else:
-        return 0
-'''
+PUBLISHED_CHOICES = (Path(__file__).parent / "data" / "published_choices_metric.py").read_text()
 
 
 def runtime_for(code, tmp_path, stack):
@@ -68,7 +57,7 @@ def test_batch_in_the_runtime(annotations, tmp_path):
         payload, error = runtime_for(PUBLISHED_CHOICES, tmp_path, stack).invoke(event, 30)
     assert error is None
     assert payload == {"scores": [0.99, None], "errors": [
-        {"index": 1, "type": "IndexError", "message": "list index out of range", "line": 3}]}
+        {"index": 1, "type": "IndexError", "message": "list index out of range", "line": 6}]}
 
 
 def test_a_module_missing_from_the_runtime_is_reported_with_its_line(annotations, tmp_path):
