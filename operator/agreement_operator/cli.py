@@ -146,12 +146,16 @@ def _resolve(metric: ManifestMetric, configmaps: dict) -> tuple[dict | None, lis
         return None, [metric_spec.Problem(failure.message, reason=failure.reason)]
 
 
+def _checked(metric: ManifestMetric, configmaps: dict) -> tuple[metric_spec.MetricSpec | None, list]:
+    """The metric's spec, ready to package, or its problems."""
+    resolved, problems = _resolve(metric, configmaps)
+    return metric_spec.parse(resolved) if resolved is not None else (None, problems)
+
+
 def _validate(args: argparse.Namespace) -> int:
     metrics, configmaps, problems = _load(args.files)
     for metric in metrics:
-        spec, found = _resolve(metric, configmaps)
-        if spec is not None:
-            found = metric_spec.parse(spec)[1]
+        found = _checked(metric, configmaps)[1]
         for problem in found:
             print(f"{metric.path}: metric {metric.name}: {problem}")
         problems += len(found)
@@ -169,11 +173,10 @@ def _test(args: argparse.Namespace) -> int:
     pairs = json.loads(args.pairs.read_text()) if args.pairs else None
     passed = 0
     for metric in metrics:
-        resolved, problems = _resolve(metric, configmaps)
-        spec, found = metric_spec.parse(resolved) if resolved is not None else (None, problems)
+        spec, problems = _checked(metric, configmaps)
         print(f"{metric.path}: metric {metric.name}")
         if spec is None:
-            for problem in found or problems:
+            for problem in problems:
                 print(f"  {problem}")
             failures += 1
             continue

@@ -15,7 +15,7 @@ def run(spec: MetricSpec, tests: list[dict]) -> smoke_tests.Report:
         except local_invoke.InvocationFailed as failure:
             return smoke_tests.Invocation(error=str(failure).splitlines()[0])
         if answer.function_error:
-            return smoke_tests.Invocation(error=f"{answer.payload.get('errorType')}: {answer.payload.get('errorMessage')}")
+            return smoke_tests.Invocation(error=smoke_tests.function_error_detail(answer.payload))
         return smoke_tests.Invocation(answer.payload)
 
     return smoke_tests.run(tests, invoke)

@@ -97,8 +97,7 @@ def _smoke_test(
     def invoke(event: dict) -> smoke_tests.Invocation:
         payload, function_error = functions.invoke(function.name, event)
         if function_error:
-            detail = payload if not isinstance(payload, Mapping) else ": ".join(
-                str(payload[key]) for key in ("errorType", "errorMessage") if payload.get(key))
+            detail = smoke_tests.function_error_detail(payload)
             return smoke_tests.Invocation(error=f"FunctionError ({function_error}): {detail}")
         return smoke_tests.Invocation(payload)
 

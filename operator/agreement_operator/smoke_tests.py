@@ -25,6 +25,13 @@ class Invocation:
 Invoke = Callable[[dict], Invocation]
 
 
+def function_error_detail(payload: object) -> str:
+    """Lambda's error payload as `errorType: errorMessage`."""
+    if not isinstance(payload, Mapping):
+        return str(payload)
+    return ": ".join(str(payload[key]) for key in ("errorType", "errorMessage") if payload.get(key))
+
+
 @dataclass(frozen=True)
 class Result:
     name: str

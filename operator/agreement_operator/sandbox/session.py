@@ -28,7 +28,7 @@ class Sandbox:
             f"export KUBECONFIG={self.control_plane.kubeconfig}",
             f"export AWS_ENDPOINT_URL={self.aws.endpoint_url}",
             f"export AWS_REGION={self.aws.region}",
-            "export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox",
+            "export " + " ".join(f"{key}={value}" for key, value in aws_emulator.CREDENTIALS.items()),
         ]
 
     def metrics(self, namespace: str | None = None) -> list[dict]:
