@@ -7,7 +7,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from agreement_operator import errors, lambda_api, reconcile
+from agreement_operator import aws_errors, errors, lambda_api, reconcile
 from agreement_operator.reconcile import Phase, Request
 
 
@@ -103,12 +103,12 @@ def client_error(code, status, message="boom", **extra):
     (client_error("403", 403, "<Code>SignatureDoesNotMatch</Code>"), errors.PermanentFailure, "InvalidCredentials"),
 ])
 def test_error_taxonomy(error, kind, reason):
-    failure = errors.from_aws(error, "UpdateFunctionCode", "custom-metric-x")
+    failure = aws_errors.from_aws(error, "UpdateFunctionCode", "custom-metric-x")
     assert type(failure) is kind
     assert failure.reason == reason
 
 
 def test_retry_after_from_the_error_body():
-    failure = errors.from_aws(client_error("TooManyRequestsException", 429, retryAfterSeconds="12"),
+    failure = aws_errors.from_aws(client_error("TooManyRequestsException", 429, retryAfterSeconds="12"),
                               "CreateFunction", "f")
     assert failure.delay == 12.0

@@ -1,6 +1,7 @@
 """The agreement-operator command, run as users run it: a separate process."""
 
 import subprocess
+import zipfile
 import sys
 from pathlib import Path
 
@@ -215,3 +216,54 @@ def test_test_command_reports_invalid_code_instead_of_running_it(tmp_path):
     result = cli("test", str(tmp_path / "bad.yaml"))
     assert result.returncode == 1
     assert "  line 2: syntax error: '[' was never closed" in result.stdout
+
+
+CODE_FROM_VALID = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: metric-code
+data:
+  metric.py: |
+    def agreement(annotation_1, annotation_2, per_label=False):
+        return 1.0
+---
+apiVersion: agreement.dev/v1alpha1
+kind: AgreementMetric
+metadata:
+  name: from-configmap
+spec:
+  codeFrom:
+    configMapKeyRef: {name: metric-code, key: metric.py}
+"""
+
+
+def test_package_agrees_with_validate_on_code_from_a_configmap_in_the_file(tmp_path):
+    (tmp_path / "metric.yaml").write_text(CODE_FROM_VALID)
+    assert cli("validate", str(tmp_path / "metric.yaml")).returncode == 0
+    result = cli("package", str(tmp_path / "metric.yaml"), "-o", str(tmp_path / "m.zip"))
+    assert result.returncode == 0, result.stderr
+    assert "function: custom-metric-default-from-configmap" in result.stdout
+    assert zipfile.ZipFile(tmp_path / "m.zip").read("metric.py").startswith(b"def agreement(")
+
+
+def _manifest(code: str) -> str:
+    indented = "".join(f"    {line}\n" for line in code.splitlines())
+    return f"apiVersion: agreement.dev/v1alpha1\nkind: AgreementMetric\nmetadata:\n  name: m\nspec:\n  code: |\n{indented}"
+
+
+def test_validate_reports_code_nested_too_deeply_without_a_traceback(tmp_path):
+    (tmp_path / "deep.yaml").write_text(_manifest("x = " + "-" * 5000 + "1\ndef agreement(a, b, per_label=False):\n"
+                                                  "    return 1.0"))
+    result = cli("validate", str(tmp_path))
+    assert result.returncode == 1
+    assert "metric m: the code is nested too deeply for Python to compile" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_warns_about_imports_lambda_lacks_and_still_passes(tmp_path):
+    (tmp_path / "np.yaml").write_text(_manifest("import numpy\ndef agreement(a, b, per_label=False):\n"
+                                                "    return 1.0"))
+    result = cli("validate", str(tmp_path))
+    assert result.returncode == 0
+    assert "metric m: warning: line 1: imports numpy, which Lambda's Python runtime does not include" in result.stdout

@@ -1,6 +1,6 @@
 import pytest
 
-from agreement_operator.code_checks import MAX_CODE_CHARS, check_code
+from agreement_operator.code_checks import MAX_CODE_CHARS, check_code, unavailable_imports
 
 GOOD = [
     "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n",
@@ -89,3 +89,54 @@ def test_checking_never_runs_the_code(tmp_path):
     )
     assert check_code(code) == []
     assert not marker.exists()
+
+
+OK = "def agreement(a, b, per_label=False):\n    return 1.0\n"
+
+
+@pytest.mark.parametrize("nested", [
+    "x = " + "-" * 5000 + "1\n",  # about 5 KB of unary minus
+    "x = " + "+".join(["1"] * 20000) + "\n",  # thousands of chained additions
+    "x = " + "lambda: " * 2000 + "1\n",  # nested lambdas
+])
+def test_code_nested_too_deeply_is_a_problem_not_a_crash(nested):
+    problem = one_problem(nested + OK)
+    assert "nested too deeply" in problem.message
+    assert "split the expression" in problem.message
+
+
+@pytest.mark.parametrize(("declaration", "says"), [
+    ("# -*- coding: ascii -*-", "'ascii' codec can't decode"),  # would fail at import in Lambda
+    ("# -*- coding: no-such-codec -*-", "unknown encoding"),  # ditto
+    ("# -*- coding: latin-1 -*-", "would read its non-ASCII text differently"),  # garbles literals silently
+])
+def test_a_coding_line_that_misreads_the_shipped_utf8_is_a_problem(declaration, says):
+    problem = one_problem(f"{declaration}\n{OK}LABEL = 'négatif'\n")
+    assert says in problem.message
+    assert "remove the coding line or declare utf-8" in problem.message
+    assert problem.line == 1
+
+
+@pytest.mark.parametrize("declaration", ["# -*- coding: utf-8 -*-", "# coding: latin-1"])
+def test_a_coding_line_that_reads_the_code_as_written_is_fine(declaration):
+    # latin-1 reads pure ASCII exactly as UTF-8 does.
+    assert check_code(f"{declaration}\n{OK}") == []
+
+
+def test_a_byte_order_mark_is_accepted():
+    assert check_code("\ufeff" + OK) == []
+
+
+def test_a_lone_surrogate_is_a_problem_not_a_crash():
+    assert "lone surrogate" in one_problem(OK + "x = '\ud800'\n").message
+
+
+def test_imports_lambda_lacks_are_named_with_their_lines():
+    code = "import json\nimport numpy as np\nfrom scipy.stats import entropy\nimport boto3\n" + OK
+    warnings = unavailable_imports(code)
+    assert [(w.line, w.message.split(",")[0]) for w in warnings] == [(2, "imports numpy"), (3, "imports scipy")]
+    assert "Lambda layer" in warnings[0].message
+
+
+def test_standard_library_and_the_aws_sdk_are_available():
+    assert unavailable_imports("import json, math, collections.abc\nimport boto3\nfrom dateutil import parser\n") == []

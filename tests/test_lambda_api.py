@@ -1,6 +1,8 @@
 """The AWS module alone, against moto: not found is None, every call does one thing."""
 
-from agreement_operator import packaging
+import pytest
+
+from agreement_operator import errors, lambda_api, packaging
 
 CONFIGURATION = {"Runtime": "python3.12", "Handler": "agreement_handler.handler", "Timeout": 30,
                  "MemorySize": 256, "Description": "d"}
@@ -40,3 +42,31 @@ def test_tag_and_untag(functions, config):
 
 def test_client_is_configured_for_standard_retries(client):
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
+
+
+def _stubbed(client, states: list[dict]):
+    """The real client, with GetFunction answering `states` in order (Lambda's Failed/Pending replies)."""
+    from botocore.stub import Stubber
+
+    stubber = Stubber(client)
+    for configuration in states:
+        stubber.add_response("get_function", {"Configuration": {
+            "FunctionName": "custom-metric-w", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:w",
+            **configuration}})
+    stubber.activate()
+    return lambda_api.LambdaFunctions(client, wait={"Delay": 0, "MaxAttempts": 2})
+
+
+def test_a_function_lambda_marks_failed_is_a_permanent_failure(client):
+    functions = _stubbed(client, [{"State": "Failed", "StateReason": "The role cannot be assumed"}])
+    with pytest.raises(errors.PermanentFailure) as raised:
+        functions.wait_until_ready("custom-metric-w")
+    assert raised.value.reason == "FunctionFailed"
+    assert "The role cannot be assumed" in raised.value.message
+
+
+def test_a_function_still_pending_when_the_waiter_gives_up_is_retried(client):
+    functions = _stubbed(client, [{"State": "Pending"}, {"State": "Pending"}])
+    with pytest.raises(errors.RetryableFailure) as raised:
+        functions.wait_until_ready("custom-metric-w")
+    assert raised.value.reason == "FunctionPending"

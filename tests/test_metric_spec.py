@@ -36,3 +36,17 @@ def test_problems_carry_a_reason_and_say_what_to_change(spec, reason, words):
 def test_every_problem_is_reported_not_only_the_first():
     _, problems = metric_spec.parse({"code": "", "tags": {"aws:x": "1"}, "prefix": "-x"})
     assert len(problems) == 3
+
+
+def test_a_byte_order_mark_is_stripped_from_what_ships():
+    code = "def agreement(a, b, per_label=False):\n    return 1.0\n"
+    spec, problems = metric_spec.parse({"code": "\ufeff" + code})
+    assert problems == []
+    assert spec.code == code
+
+
+def test_imports_lambda_lacks_are_warnings_not_problems():
+    spec, problems = metric_spec.parse({"code": "import numpy\ndef agreement(a, b, per_label=False):\n    return 1.0\n"})
+    assert problems == []
+    assert spec.warnings == ("line 1: imports numpy, which Lambda's Python runtime does not include; "
+                             "add it with a Lambda layer or remove the import",)

@@ -155,9 +155,11 @@ def _checked(metric: ManifestMetric, configmaps: dict) -> tuple[metric_spec.Metr
 def _validate(args: argparse.Namespace) -> int:
     metrics, configmaps, problems = _load(args.files)
     for metric in metrics:
-        found = _checked(metric, configmaps)[1]
+        spec, found = _checked(metric, configmaps)
         for problem in found:
             print(f"{metric.path}: metric {metric.name}: {problem}")
+        for warning in spec.warnings if spec else ():
+            print(f"{metric.path}: metric {metric.name}: warning: {warning}")
         problems += len(found)
     if not metrics and problems == 0:
         print("no AgreementMetric found in " + " ".join(args.files))
@@ -196,14 +198,16 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _package(args: argparse.Namespace) -> int:
+    path = Path(args.file)
     try:
-        metric = _pick(load_metrics(Path(args.file)), args.name, args.file)
+        metric = _pick(load_metrics(path), args.name, args.file)
+        configmaps = load_configmaps(path)
     except (ManifestError, LookupError) as error:
         print(f"agreement-operator: {error}", file=sys.stderr)
         return 1
-    spec, problems = metric_spec.parse(metric.spec)
+    spec, problems = _checked(metric, configmaps)
     if spec is None:
-        for problem in problems:
+        for problem in problems or ["its code is in a ConfigMap that is not in this file; put both in one file"]:
             print(f"{metric.path}: metric {metric.name}: {problem}", file=sys.stderr)
         return 1
     zip_bytes = packaging.build_zip(spec.code)

@@ -4,10 +4,23 @@
 """
 
 import ast
+import codecs
+import io
+import re
+import sys
+import tokenize
 from dataclasses import dataclass
 
 MAX_CODE_CHARS = 262144
 SIGNATURE = "def agreement(annotation_1, annotation_2, per_label=False)"
+BYTE_ORDER_MARK = "\ufeff"
+# Importable in Lambda's Python runtimes besides the standard library: the AWS SDK and its dependencies.
+LAMBDA_RUNTIME_PACKAGES = frozenset({
+    "boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six", "awslambdaric",
+})
+# Modules the zip itself provides.
+PACKAGED_MODULES = frozenset({"metric", "agreement_handler"})
+_CODING_LINE = re.compile(r"^[ \t\f]*#.*?coding[:=]")  # PEP 263
 
 
 @dataclass(frozen=True)
@@ -25,14 +38,71 @@ def check_code(code: object) -> list[CodeProblem]:
             f"the metric code is {len(code)} characters; at most {MAX_CODE_CHARS} are allowed, "
             "move data out of the code or shorten it"
         )]
+    code = code.removeprefix(BYTE_ORDER_MARK)
     try:
-        tree = ast.parse(code, filename="metric.py")
+        source = code.encode("utf-8")  # exactly the bytes that ship as metric.py
+    except UnicodeEncodeError as error:
+        return [CodeProblem(
+            f"the code holds {code[error.start]!r} (a lone surrogate), which cannot be saved as UTF-8; remove it",
+            code.count("\n", 0, error.start) + 1,
+        )]
+    if problem := _declared_encoding_problem(source, code):
+        return [problem]
+    try:
+        # Bytes, as Lambda reads the file: a `# -*- coding: ... -*-` line takes effect, as there.
+        tree = ast.parse(source, filename="metric.py")
         compile(tree, "metric.py", "exec", dont_inherit=True)
     except SyntaxError as error:
         return [CodeProblem(f"syntax error: {error.msg}", error.lineno)]
+    except (RecursionError, MemoryError):
+        return [CodeProblem(
+            "the code is nested too deeply for Python to compile (deeply nested brackets, operators or "
+            "lambdas); split the expression into several statements"
+        )]
     except ValueError as error:  # e.g. a NUL byte in the source
         return [CodeProblem(f"the code cannot be compiled: {error}")]
     return _agreement_problems(tree)
+
+
+def _declared_encoding_problem(source: bytes, code: str) -> CodeProblem | None:
+    """A `coding:` line that makes Python read the shipped UTF-8 file as other text than the spec's."""
+    first_lines = code.split("\n", 2)[:2]
+    line = next((number for number, text in enumerate(first_lines, 1) if _CODING_LINE.match(text)), None)
+    if line is None:
+        return None
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+        if codecs.lookup(encoding).name == "utf-8" or source.decode(encoding) == code:
+            return None
+        detail = f"the code declares the encoding {encoding!r}, so Python would read its non-ASCII text differently"
+    except (SyntaxError, LookupError, UnicodeDecodeError) as error:
+        detail = f"Python cannot read the code with its declared encoding ({error})"
+    return CodeProblem(
+        f"the operator ships the code as UTF-8, but {detail}; remove the coding line or declare utf-8", line
+    )
+
+
+def unavailable_imports(code: str) -> list[CodeProblem]:
+    """Imports of modules that neither Lambda's Python runtime nor the zip provides (warnings:
+    a layer may provide them). Call only on code that check_code accepted."""
+    available = sys.stdlib_module_names | LAMBDA_RUNTIME_PACKAGES | PACKAGED_MODULES
+    seen: dict[str, int] = {}
+    for node in ast.walk(ast.parse(code.encode("utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top not in available:
+                seen.setdefault(top, node.lineno)
+    return [
+        CodeProblem(f"imports {module}, which Lambda's Python runtime does not include; "
+                    "add it with a Lambda layer or remove the import", line)
+        for module, line in sorted(seen.items(), key=lambda item: item[1])
+    ]
 
 
 def _agreement_problems(tree: ast.Module) -> list[CodeProblem]:

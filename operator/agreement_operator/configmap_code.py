@@ -7,9 +7,9 @@ is an update of the metric, so the usual update handler redeploys it.
 
 from collections.abc import Callable, Mapping
 
-from agreement_operator import errors, resource
+from agreement_operator import crd, errors
 
-REVISION_ANNOTATION = f"{resource.GROUP}/configmap-revision"
+REVISION_ANNOTATION = f"{crd.GROUP}/configmap-revision"
 DELETED = "deleted"
 
 # (namespace, name) -> the ConfigMap's data, or None when it does not exist.
@@ -78,6 +78,6 @@ def mark_revision(namespace: str, metric: str, revision: str) -> None:
     import kubernetes
 
     kubernetes.client.CustomObjectsApi().patch_namespaced_custom_object(
-        resource.GROUP, resource.VERSION, namespace, resource.PLURAL, metric,
+        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, metric,
         {"metadata": {"annotations": {REVISION_ANNOTATION: revision}}},
     )

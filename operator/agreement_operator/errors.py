@@ -1,25 +1,13 @@
 """What can go wrong while reconciling, split by what helps: waiting, or a change by the user.
 
+No client library is imported here: aws_errors classifies AWS errors, the Kubernetes
+and Label Studio paths raise these directly.
+
 PermanentFailure -> Stalled, no retry until the resource changes.
 RetryableFailure -> Reconciling, retried after `delay` seconds.
 """
 
-import re
-
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
 DEFAULT_RETRY_DELAY = 15.0
-
-_RETRYABLE_CODES = {
-    "TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
-    "ServiceException", "ServiceUnavailableException", "InternalFailure",
-    "ResourceConflictException", "ResourceNotReadyException", "PreconditionFailedException",
-    "EC2ThrottledException", "ENILimitReachedException",
-}
-_ACCESS_DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "403"}
-_CREDENTIAL_CODES = ("UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
-                     "ExpiredToken", "InvalidClientTokenId")
-_DENIED_ACTION = re.compile(r"not authorized to perform: ([\w-]+:\w+)")
 
 
 class ReconcileFailure(Exception):
@@ -39,57 +27,3 @@ class RetryableFailure(ReconcileFailure):
     def __init__(self, reason: str, message: str, delay: float = DEFAULT_RETRY_DELAY) -> None:
         super().__init__(reason, message)
         self.delay = delay
-
-
-def from_aws(error: Exception, operation: str, target: str) -> ReconcileFailure:
-    """Classify an error raised by a Lambda call; `operation` is the API name, e.g. CreateFunction."""
-    if isinstance(error, NoCredentialsError):
-        return PermanentFailure(
-            "NoCredentials",
-            "no AWS credentials found; in EKS annotate the operator's ServiceAccount with the "
-            "IRSA role (LSE_ServiceAccountApp), elsewhere set the standard AWS credential variables",
-        )
-    if isinstance(error, BotoCoreError):
-        return RetryableFailure("AWSUnreachable", f"lambda:{operation} on {target} failed: {error}")
-    if not isinstance(error, ClientError):
-        raise TypeError(f"not an AWS error: {error!r}")
-    body = error.response.get("Error", {})
-    code = str(body.get("Code", ""))
-    text = str(body.get("Message", "")) or str(error)
-    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if any(name in code or name in text for name in _CREDENTIAL_CODES):
-        return PermanentFailure(
-            "InvalidCredentials",
-            f"AWS did not accept the operator's credentials for lambda:{operation}: {text}; "
-            "check the IRSA role annotation or the AWS credential variables",
-        )
-    if code in _ACCESS_DENIED_CODES or status == 403:
-        match = _DENIED_ACTION.search(text)
-        action = match.group(1) if match else f"lambda:{operation}"
-        return PermanentFailure(
-            "AccessDenied",
-            f"AWS denied {action} on {target}; grant {action} to the operator's IAM role "
-            "(see iam/operator-policy.json)",
-        )
-    if code in _RETRYABLE_CODES or status >= 500 or status == 429:
-        return RetryableFailure(code or "AWSServerError", f"lambda:{operation} on {target}: {text}",
-                                delay=_retry_after(error.response))
-    return PermanentFailure(
-        "InvalidParameterValue" if code == "InvalidParameterValueException" else (code or "AWSRejected"),
-        f"AWS rejected lambda:{operation} on {target}: {text}",
-    )
-
-
-def _retry_after(response: dict) -> float:
-    """Lambda's throttling errors say when to come back: `retryAfterSeconds`."""
-    for source in (response, response.get("Error", {})):
-        value = source.get("retryAfterSeconds") or source.get("RetryAfterSeconds")
-        if value:
-            try:
-                return max(1.0, float(value))
-            except ValueError:
-                break
-    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    if headers.get("retry-after", "").isdigit():
-        return max(1.0, float(headers["retry-after"]))
-    return DEFAULT_RETRY_DELAY

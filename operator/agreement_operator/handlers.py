@@ -5,11 +5,11 @@ from collections.abc import Mapping
 
 import kopf
 
-from agreement_operator import conditions, configmap_code, errors, lambda_api, reconcile, resource
+from agreement_operator import conditions, configmap_code, crd, errors, lambda_api, reconcile
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
 
-_RESOURCE = (resource.GROUP, resource.VERSION, resource.PLURAL)
+_RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
 # AWS refused to delete (e.g. AccessDenied): the finalizer holds the resource, so try again now and then.
 DELETE_RETRY_SECONDS = 60.0
 _locks_guard = threading.Lock()
@@ -18,11 +18,11 @@ _locks_guard = threading.Lock()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     config: Config = memo.config
     # Our own domain instead of kopf.zalando.org, so the resource says who holds it.
-    settings.persistence.finalizer = resource.FINALIZER
+    settings.persistence.finalizer = crd.FINALIZER
     # kopf's bookkeeping in annotations keeps status for what users read.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=resource.KOPF_STORAGE_PREFIX)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=crd.KOPF_STORAGE_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=resource.KOPF_STORAGE_PREFIX, key="last-handled-configuration",
+        prefix=crd.KOPF_STORAGE_PREFIX, key="last-handled-configuration",
     )
     # Events name this operator, not "kopf".
     settings.posting.reporting_component = "agreement-operator"
@@ -95,7 +95,7 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo) -> 
     return reconcile.Request(
         spec=dict(spec),
         owner=Owner(memo.config.cluster_id, meta["namespace"], meta["name"], meta["uid"]),
-        adopt=annotations.get(resource.ADOPT_ANNOTATION, "").lower() == "true",
+        adopt=annotations.get(crd.ADOPT_ANNOTATION, "").lower() == "true",
         deployed_name=status.get("functionName"),
         read_configmap=memo.read_configmap,
         previous_tests=status.get("tests"),

@@ -13,13 +13,13 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from agreement_operator import errors
+from agreement_operator import aws_errors, errors
 
 CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
 # Standard mode retries throttling and 5xx with exponential backoff and jitter.
 RETRY_MODE = "standard"
 MAX_ATTEMPTS = 5
-_WAIT = {"Delay": 2, "MaxAttempts": 60}
+WAIT = {"Delay": 2, "MaxAttempts": 60}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def _aws_call(operation: str, target: str) -> Iterator[None]:
     try:
         yield
     except (ClientError, BotoCoreError) as error:
-        raise errors.from_aws(error, operation, target) from error
+        raise aws_errors.from_aws(error, operation, target) from error
 
 
 def _not_found(error: ClientError) -> bool:
@@ -60,8 +60,9 @@ def _not_found(error: ClientError) -> bool:
 
 
 class LambdaFunctions:
-    def __init__(self, client) -> None:
+    def __init__(self, client, wait: Mapping[str, int] = WAIT) -> None:
         self.client = client
+        self.wait = dict(wait)
 
     def read(self, name: str) -> DeployedFunction | None:
         with _aws_call("GetFunction", name):
@@ -121,11 +122,13 @@ class LambdaFunctions:
     def wait_until_ready(self, name: str) -> DeployedFunction:
         """Wait for State=Active and LastUpdateStatus=Successful with boto3's waiters."""
         for waiter_name in ("function_active_v2", "function_updated_v2"):
+            waiter = self.client.get_waiter(waiter_name)
             try:
-                with _aws_call("GetFunction", name):
-                    self.client.get_waiter(waiter_name).wait(FunctionName=name, WaiterConfig=_WAIT)
-            except WaiterError as error:
+                waiter.wait(FunctionName=name, WaiterConfig=self.wait)
+            except WaiterError as error:  # a BotoCoreError too: classify it before the generic rule
                 raise _waiter_failure(name, error) from error
+            except (ClientError, BotoCoreError) as error:
+                raise aws_errors.from_aws(error, "GetFunction", name) from error
         function = self.read(name)
         if function is None:
             raise errors.RetryableFailure("FunctionGone", f"function {name} disappeared while deploying")
@@ -133,7 +136,11 @@ class LambdaFunctions:
 
 
 def _waiter_failure(name: str, error: WaiterError) -> errors.ReconcileFailure:
-    configuration = (error.last_response or {}).get("Configuration", {})
+    """A waiter gave up: Lambda said Failed (Stalled), time ran out (Reconciling), or an API error."""
+    last = error.last_response or {}
+    if "Error" in last:  # the waiter stopped on an error answer: classify it like any other
+        return aws_errors.from_aws(ClientError(last, "GetFunction"), "GetFunction", name)
+    configuration = last.get("Configuration", {})
     if "Max attempts exceeded" in str(error):
         return errors.RetryableFailure(
             "FunctionPending", f"function {name} is not Active yet (State={configuration.get('State')})"

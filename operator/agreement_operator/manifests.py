@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from agreement_operator import resource
+from agreement_operator import crd
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -36,7 +36,7 @@ def yaml_files(paths: list[str]) -> Iterator[Path]:
 
 def load_metrics(path: Path) -> list[ManifestMetric]:
     """Every AgreementMetric document in `path`; other kinds (ConfigMaps, ...) are passed over."""
-    return [_metric(path, document) for document in _documents(path) if document.get("kind") == resource.KIND]
+    return [_metric(path, document) for document in _documents(path) if document.get("kind") == crd.KIND]
 
 
 def load_configmaps(path: Path) -> dict[tuple[str | None, str], dict]:

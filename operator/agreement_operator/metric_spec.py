@@ -34,6 +34,7 @@ class MetricSpec:
     memory_mb: int = DEFAULT_MEMORY_MB
     description: str | None = None
     deletion_policy: str = "Delete"
+    warnings: tuple[str, ...] = ()  # deployable, but worth a look (e.g. imports Lambda lacks)
 
 
 def parse(spec: Mapping) -> tuple[MetricSpec | None, list[Problem]]:
@@ -43,6 +44,9 @@ def parse(spec: Mapping) -> tuple[MetricSpec | None, list[Problem]]:
     """
     problems = shape_problems(spec)
     code = spec.get("code")
+    if isinstance(code, str):
+        # Editors on Windows save a byte-order mark; Python ignores it, so it only gets in the way.
+        code = code.removeprefix(code_checks.BYTE_ORDER_MARK)
     problems.extend(
         Problem(found.message, found.line, reason="InvalidCode") for found in code_checks.check_code(code)
     )
@@ -57,6 +61,7 @@ def parse(spec: Mapping) -> tuple[MetricSpec | None, list[Problem]]:
         memory_mb=spec.get("memoryMB", DEFAULT_MEMORY_MB),
         description=spec.get("description"),
         deletion_policy=spec.get("deletionPolicy", "Delete"),
+        warnings=tuple(str(Problem(found.message, found.line)) for found in code_checks.unavailable_imports(code)),
     ), []
 
 

@@ -13,7 +13,7 @@ from agreement_operator import configmap_code, errors, metric_spec, naming, smok
 from agreement_operator.config import Config
 from agreement_operator.desired import DesiredFunction, desired_function
 from agreement_operator.lambda_api import DeployedFunction, LambdaFunctions
-from agreement_operator.resource import ADOPT_ANNOTATION
+from agreement_operator.crd import ADOPT_ANNOTATION
 
 
 class Phase(enum.Enum):

@@ -4,13 +4,19 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from agreement_operator import resource
+from agreement_operator import crd
 
 MAX_USER_TAGS = 40
 MAX_KEY_LENGTH = 128
 MAX_VALUE_LENGTH = 256
 _TAG_PUNCTUATION = set("_.:/=+-@ ")
-_RESERVED_KEYS = {resource.TAG_MANAGED_BY}
+TAG_CLUSTER = f"{crd.GROUP}/cluster"
+TAG_NAMESPACE = f"{crd.GROUP}/namespace"
+TAG_NAME = f"{crd.GROUP}/name"
+TAG_UID = f"{crd.GROUP}/uid"
+TAG_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "agreement-operator"
+_RESERVED_KEYS = {TAG_MANAGED_BY}
 
 
 @dataclass(frozen=True)
@@ -25,11 +31,11 @@ class Owner:
 
 def ownership_tags(owner: Owner) -> dict[str, str]:
     return {
-        resource.TAG_CLUSTER: owner.cluster,
-        resource.TAG_NAMESPACE: owner.namespace,
-        resource.TAG_NAME: owner.name,
-        resource.TAG_UID: owner.uid,
-        resource.TAG_MANAGED_BY: resource.MANAGED_BY,
+        TAG_CLUSTER: owner.cluster,
+        TAG_NAMESPACE: owner.namespace,
+        TAG_NAME: owner.name,
+        TAG_UID: owner.uid,
+        TAG_MANAGED_BY: MANAGED_BY,
     }
 
 
@@ -74,7 +80,7 @@ def _key_problems(key: str) -> list[str]:
         return [f"spec.tags[{key[:20]!r}...]: key is {len(key)} characters; at most {MAX_KEY_LENGTH} allowed"]
     if key.lower().startswith("aws:"):
         return [f"spec.tags[{key!r}]: keys starting with 'aws:' are reserved by AWS; rename the key"]
-    if key.startswith(f"{resource.GROUP}/") or key in _RESERVED_KEYS:
+    if key.startswith(f"{crd.GROUP}/") or key in _RESERVED_KEYS:
         return [f"spec.tags[{key!r}]: this key is set by the operator to mark ownership; rename the key"]
     if bad := _outside_tag_alphabet(key):
         return [f"spec.tags[{key!r}]: key has characters Lambda rejects: {''.join(bad)!r}"]
@@ -90,9 +96,9 @@ class Ownership(enum.Enum):
 def ownership(function_tags: Mapping[str, str], owner: Owner) -> Ownership:
     """Whose function this is, judged by its tags; the uid may differ (resource recreated)."""
     claimed = (
-        function_tags.get(resource.TAG_CLUSTER),
-        function_tags.get(resource.TAG_NAMESPACE),
-        function_tags.get(resource.TAG_NAME),
+        function_tags.get(TAG_CLUSTER),
+        function_tags.get(TAG_NAMESPACE),
+        function_tags.get(TAG_NAME),
     )
     if claimed == (None, None, None):
         return Ownership.UNMANAGED
@@ -103,7 +109,7 @@ def ownership(function_tags: Mapping[str, str], owner: Owner) -> Ownership:
 
 def describe_owner(function_tags: Mapping[str, str]) -> str:
     return "{}/{} in cluster {!r}".format(
-        function_tags.get(resource.TAG_NAMESPACE, "?"),
-        function_tags.get(resource.TAG_NAME, "?"),
-        function_tags.get(resource.TAG_CLUSTER, "?"),
+        function_tags.get(TAG_NAMESPACE, "?"),
+        function_tags.get(TAG_NAME, "?"),
+        function_tags.get(TAG_CLUSTER, "?"),
     )

@@ -1,4 +1,4 @@
-"""Coordinates of the AgreementMetric custom resource and the keys the operator owns."""
+"""Coordinates of the AgreementMetric custom resource and the metadata keys the operator owns."""
 
 GROUP = "agreement.dev"
 VERSION = "v1alpha1"
@@ -11,10 +11,6 @@ FINALIZER = f"{GROUP}/finalizer"
 # kopf ignores changes to annotations under its storage prefix; a sub-domain keeps
 # agreement.dev/adopt visible to the update handler.
 KOPF_STORAGE_PREFIX = f"kopf.{GROUP}"
-
-TAG_CLUSTER = f"{GROUP}/cluster"
-TAG_NAMESPACE = f"{GROUP}/namespace"
-TAG_NAME = f"{GROUP}/name"
-TAG_UID = f"{GROUP}/uid"
-TAG_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "agreement-operator"
+# ConfigMaps that hold metric code carry this label; the operator watches only those.
+CODE_LABEL = f"{GROUP}/metric-code"
+CODE_LABEL_VALUE = "true"
