@@ -54,7 +54,8 @@ def aws(monkeypatch):
 
 @pytest.fixture
 def config(aws) -> Config:
-    return Config(region=REGION, execution_role_arn=aws, cluster_id="test-cluster", resync_seconds=60)
+    return Config(region=REGION, execution_role_arn=aws, cluster_id="test-cluster", resync_seconds=60,
+                  adopt_namespaces=("labeling",))
 
 
 class CallRecorder:

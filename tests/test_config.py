@@ -42,3 +42,15 @@ def test_missing_or_malformed_settings_are_named_in_one_line(env, named):
         Config.from_env(env)
     assert named in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_adoption_is_off_unless_namespaces_are_named():
+    assert not Config.from_env(BASE).may_adopt("labeling")
+    named = Config.from_env({**BASE, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES": "labeling, qa"})
+    assert named.may_adopt("qa") and not named.may_adopt("other")
+    assert Config.from_env({**BASE, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES": "*"}).may_adopt("any")
+
+
+def test_a_malformed_adopt_namespace_is_named():
+    with pytest.raises(ConfigError, match="AGREEMENT_OPERATOR_ADOPT_NAMESPACES has 'Bad_NS'"):
+        Config.from_env({**BASE, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES": "Bad_NS"})

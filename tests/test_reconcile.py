@@ -5,7 +5,7 @@ import dataclasses
 import boto3
 import pytest
 
-from agreement_operator import packaging, reconcile, tags
+from agreement_operator import lambda_api, packaging, reconcile, tags
 from agreement_operator.reconcile import Phase, Request
 
 
@@ -250,3 +250,65 @@ def test_delete_of_a_resource_that_never_deployed(owner, functions, recorder):
 def test_invalid_code_leaves_no_function_behind(spec, owner, functions, config):
     run({**spec, "code": "def agreement(:"}, owner, functions, config)
     assert boto3.client("lambda", region_name=config.region).list_functions()["Functions"] == []
+
+
+class OperatorDied(Exception):
+    """Stands for the operator process being killed at this point."""
+
+
+class DiesAfterCreate(lambda_api.LambdaFunctions):
+    def create(self, *args, **kwargs) -> None:
+        super().create(*args, **kwargs)
+        raise OperatorDied
+
+
+def test_a_prefix_moved_twice_leaks_no_function_when_the_operator_dies_after_a_create(
+        spec, owner, functions, config, client):
+    status: dict = {}
+    first = run({**spec, "prefix": "p1"}, owner, functions, config)
+    status.update(functionName=first.function.name, functionNames=first.owned_names)
+
+    def persist(names):  # what the handler writes to status.functionNames before creating
+        status["functionNames"] = list(names)
+
+    with pytest.raises(OperatorDied):
+        run({**spec, "prefix": "p2"}, owner, DiesAfterCreate(functions.client), config,
+            deployed_name=status["functionName"], owned_names=status["functionNames"], record_names=persist)
+    assert status["functionNames"] == ["custom-metric-p1-labeling-sentiment", "custom-metric-p2-labeling-sentiment"]
+
+    third = run({**spec, "prefix": "p3"}, owner, functions, config, deployed_name=status["functionName"],
+                owned_names=status["functionNames"], record_names=persist)
+    assert third.phase is Phase.READY, third.message
+    assert third.owned_names == ["custom-metric-p3-labeling-sentiment"]
+    names = {f["FunctionName"] for f in client.list_functions()["Functions"]}
+    assert names == {"custom-metric-p3-labeling-sentiment"}
+
+
+def test_delete_removes_every_recorded_name(spec, owner, functions, config, client):
+    for prefix in ("p1", "p2"):
+        run({**spec, "prefix": prefix}, owner, functions, config)  # two functions, as after a crash mid-move
+    names = ["custom-metric-p1-labeling-sentiment", "custom-metric-p2-labeling-sentiment"]
+    reconcile.delete(Request(spec={**spec, "prefix": "p3"}, owner=owner, owned_names=names), functions)
+    assert client.list_functions()["Functions"] == []
+
+
+def test_a_new_name_is_recorded_before_the_function_is_created(spec, owner, functions, config, recorder):
+    seen = []
+    run(spec, owner, functions, config, record_names=lambda names: seen.append((list(names), list(recorder.calls))))
+    assert seen == [(["custom-metric-nlp-labeling-sentiment"], [])]
+
+
+def test_a_namespace_not_allowed_to_adopt_is_stalled_saying_who_can_allow_it(
+        spec, owner, functions, config, recorder, untagged_function):
+    recorder.clear()
+    outcome = run(spec, owner, functions, dataclasses.replace(config, adopt_namespaces=("qa",)), adopt=True)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AdoptionNotAllowed")
+    assert "AGREEMENT_OPERATOR_ADOPT_NAMESPACES" in outcome.message
+    assert recorder.mutating == []
+
+
+def test_imports_lambda_lacks_are_in_the_ready_message_and_an_event(owner, functions, config, good_metric):
+    outcome = run({"code": "import numpy\n" + good_metric}, owner, functions, config)
+    assert outcome.phase is Phase.READY
+    assert "warning: line 1: imports numpy" in outcome.message
+    assert [e.reason for e in outcome.events if e.warning] == ["CodeWarning"]

@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import logging
 import secrets
 import sys
 from collections.abc import Sequence
@@ -76,16 +75,10 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     import kopf  # imported here so `validate` and `package` start fast
 
+    from agreement_operator import logs
     from agreement_operator.handlers import build_registry
 
-    kopf.configure(
-        verbose=args.verbose, debug=args.debug, quiet=args.quiet,
-        log_format=kopf.LogFormat[args.log_format.upper()],
-    )
-    if not args.debug:
-        # --verbose is about the operator's decisions; botocore's wire-level chatter needs --debug.
-        for library in ("botocore", "urllib3", "kubernetes"):
-            logging.getLogger(library).setLevel(logging.INFO)
+    logs.configure(args.log_format, verbose=args.verbose, debug=args.debug, quiet=args.quiet)
     namespaces = tuple(args.namespace) or config.namespaces
     priority = args.priority
     if args.peering and priority is None:

@@ -41,6 +41,17 @@ def conditions(
     return result
 
 
+def find(status: Mapping, kind: str) -> Mapping:
+    """The condition of type `kind` in a status (empty when there is none)."""
+    return next((c for c in status.get("conditions") or () if c.get("type") == kind), {})
+
+
+def is_true(status: Mapping, kind: str, generation: int | None = None) -> bool:
+    """Whether condition `kind` is True (at `generation`, when given)."""
+    condition = find(status, kind)
+    return condition.get("status") == "True" and (generation is None or condition.get("observedGeneration") == generation)
+
+
 def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now: str | None = None) -> dict:
     """The status patch for `outcome`; the last deployed function's fields stay when none was read."""
     status: dict = {
@@ -49,6 +60,8 @@ def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now:
             outcome.phase, outcome.reason, outcome.message, generation, previous.get("conditions") or (), now
         ),
     }
+    if outcome.owned_names is not None:
+        status["functionNames"] = outcome.owned_names
     if outcome.function is not None:
         function = outcome.function
         status.update(

@@ -1,4 +1,4 @@
-"""The operator's settings, read once from the environment (SPEC section 8).
+"""The operator's settings, read once from the environment.
 
 A missing or malformed setting raises ConfigError with one line that names it.
 """
@@ -29,6 +29,11 @@ class Config:
     cluster_id: str = DEFAULT_CLUSTER_ID
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
     namespaces: tuple[str, ...] = ()  # empty: every namespace
+    # Namespaces whose metrics may adopt untagged functions; ("*",): every namespace; empty: none.
+    adopt_namespaces: tuple[str, ...] = ()
+
+    def may_adopt(self, namespace: str) -> bool:
+        return "*" in self.adopt_namespaces or namespace in self.adopt_namespaces
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
@@ -38,7 +43,8 @@ class Config:
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             cluster_id=_cluster_id(env),
             resync_seconds=_resync_seconds(env),
-            namespaces=_namespaces(env),
+            namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_NAMESPACES", "all namespaces"),
+            adopt_namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES", "no adoption", "*"),
         )
 
 
@@ -89,13 +95,14 @@ def _resync_seconds(env: Mapping[str, str]) -> float:
     return seconds
 
 
-def _namespaces(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = env.get("AGREEMENT_OPERATOR_NAMESPACES", "")
-    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+def _namespace_list(env: Mapping[str, str], variable: str, when_empty: str, wildcard: str = "") -> tuple[str, ...]:
+    names = tuple(name.strip() for name in env.get(variable, "").split(",") if name.strip())
     for name in names:
-        if not _NAMESPACE.match(name):
-            raise ConfigError(
-                f"AGREEMENT_OPERATOR_NAMESPACES has {name!r}, which is not a namespace name; "
-                "use a comma-separated list such as 'labeling,qa', or leave it empty for all namespaces"
-            )
+        if (wildcard and name == wildcard) or _NAMESPACE.match(name):
+            continue
+        also = f", or {wildcard!r} for every namespace" if wildcard else ""
+        raise ConfigError(
+            f"{variable} has {name!r}, which is not a namespace name; use a comma-separated list "
+            f"such as 'labeling,qa'{also}, or leave it empty for {when_empty}"
+        )
     return names

@@ -1,8 +1,9 @@
 """Metric code kept in a ConfigMap: `spec.codeFrom.configMapKeyRef: {name, key}`.
 
-A ConfigMap change reaches the metric through the annotation REVISION_ANNOTATION,
-which the operator sets to the ConfigMap's resourceVersion: the annotation change
-is an update of the metric, so the usual update handler redeploys it.
+The ConfigMap must carry the label crd.CODE_LABEL: the operator watches only those.
+A change reaches the metric through the annotation REVISION_ANNOTATION, which the
+operator sets to the ConfigMap's resourceVersion: the annotation change is an update
+of the metric, so the usual update handler redeploys it.
 """
 
 from collections.abc import Callable, Mapping
@@ -45,39 +46,3 @@ def resolve(spec: Mapping, namespace: str, read: ConfigMapReader) -> dict:
             "fix spec.codeFrom.configMapKeyRef.key or add the key",
         )
     return {**{k: v for k, v in spec.items() if k != "codeFrom"}, "code": data[key]}
-
-
-def kubernetes_reader() -> ConfigMapReader:
-    """Read ConfigMaps with the Kubernetes client configuration kopf's login loaded."""
-    import kubernetes
-
-    clients: list = []  # made on first use: kopf logs in after the startup handlers run
-
-    def read(namespace: str, name: str) -> Mapping[str, str] | None:
-        if not clients:
-            clients.append(kubernetes.client.CoreV1Api())
-        try:
-            return clients[0].read_namespaced_config_map(name, namespace).data or {}
-        except kubernetes.client.ApiException as error:
-            if error.status == 404:
-                return None
-            if error.status == 403:
-                raise errors.PermanentFailure(
-                    "AccessDenied",
-                    f"the operator may not read ConfigMap {namespace}/{name}; grant it get on configmaps",
-                ) from error
-            raise errors.RetryableFailure(
-                "KubernetesAPIError", f"reading ConfigMap {namespace}/{name} failed: {error.status} {error.reason}"
-            ) from error
-
-    return read
-
-
-def mark_revision(namespace: str, metric: str, revision: str) -> None:
-    """Set REVISION_ANNOTATION on a metric, which makes kopf run its update handler."""
-    import kubernetes
-
-    kubernetes.client.CustomObjectsApi().patch_namespaced_custom_object(
-        crd.GROUP, crd.VERSION, namespace, crd.PLURAL, metric,
-        {"metadata": {"annotations": {REVISION_ANNOTATION: revision}}},
-    )

@@ -1,11 +1,11 @@
 """kopf handlers: they read the resource, call reconcile, and write status and Events back."""
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import kopf
 
-from agreement_operator import conditions, configmap_code, crd, errors, lambda_api, reconcile
+from agreement_operator import conditions, configmap_code, crd, errors, kopf_storage, kube, lambda_api, reconcile
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
 
@@ -14,20 +14,26 @@ _RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
 DELETE_RETRY_SECONDS = 60.0
 _locks_guard = threading.Lock()
 
+EventPoster = Callable[[Mapping, reconcile.Event], None]
+NameRecorder = Callable[[str, str, list[str]], None]
+
+
+def post_with_kopf(body: Mapping, event: reconcile.Event) -> None:
+    post = kopf.warn if event.warning else kopf.info
+    post(body, reason=event.reason, message=event.message)
+
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     config: Config = memo.config
-    # Our own domain instead of kopf.zalando.org, so the resource says who holds it.
-    settings.persistence.finalizer = crd.FINALIZER
-    # kopf's bookkeeping in annotations keeps status for what users read.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=crd.KOPF_STORAGE_PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=crd.KOPF_STORAGE_PREFIX, key="last-handled-configuration",
-    )
+    kopf_storage.configure(settings)
     # Events name this operator, not "kopf".
     settings.posting.reporting_component = "agreement-operator"
+    # Only ConfigMaps labelled as metric code reach the operator (filtered by the apiserver).
+    settings.watching.label_selectors["", "v1", "configmaps"] = f"{crd.CODE_LABEL}={crd.CODE_LABEL_VALUE}"
     memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(config.region, config.endpoint_url))
-    memo.read_configmap = configmap_code.kubernetes_reader()
+    memo.read_configmap = kube.read_configmap
+    memo.record_names = kube.write_function_names
+    memo.post_event = post_with_kopf
     memo.locks = {}
 
 
@@ -35,10 +41,16 @@ def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_,
 ) -> None:
-    with _lock_for(memo, meta["uid"]):
-        outcome = reconcile.reconcile(_request(spec, meta, status, memo), memo.functions, memo.config)
-    patch.status.update(conditions.status_for(outcome, meta.get("generation"), status))
-    _post(body, outcome.events)
+    generation = meta.get("generation")
+    try:
+        with _lock_for(memo, meta["uid"]):
+            outcome = reconcile.reconcile(_request(spec, meta, status, memo), memo.functions, memo.config)
+    except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
+        internal = reconcile.Outcome(reconcile.Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
+        patch.status.update(conditions.status_for(internal, generation, status))
+        raise
+    patch.status.update(conditions.status_for(outcome, generation, status))
+    _post(memo, body, outcome.events)
     logger.info("%s: %s", outcome.reason, outcome.message)
     if outcome.retry_delay is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
@@ -49,7 +61,7 @@ def resync_metric(
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_,
 ) -> None:
     """Periodic drift repair; a metric Stalled at this generation waits for the user instead."""
-    if _stalled_at(status, meta.get("generation")):
+    if conditions.is_true(status, "Stalled", meta.get("generation")):
         return
     reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger)
 
@@ -62,13 +74,13 @@ def delete_metric(
         with _lock_for(memo, meta["uid"]):
             events = reconcile.delete(request, memo.functions)
     except errors.ReconcileFailure as failure:
-        _post(body, [reconcile.Event(failure.reason, failure.message, warning=True)])
+        _post(memo, body, [reconcile.Event(failure.reason, failure.message, warning=True)])
         delay = failure.delay if isinstance(failure, errors.RetryableFailure) else DELETE_RETRY_SECONDS
         raise kopf.TemporaryError(
             f"{failure.message}; the resource is kept until this succeeds (or set spec.deletionPolicy: Retain)",
             delay=delay,
         ) from failure
-    _post(body, events)
+    _post(memo, body, events)
     with _locks_guard:
         memo.locks.pop(meta["uid"], None)
 
@@ -87,26 +99,21 @@ def configmap_changed(
     revision = configmap_code.DELETED if type == "DELETED" else body.metadata["resourceVersion"]
     for metric in metrics_by_configmap.get((namespace, name), []):
         logger.info("ConfigMap %s/%s is at %s: updating metric %s", namespace, name, revision, metric)
-        configmap_code.mark_revision(namespace, metric, revision)
+        kube.mark_revision(namespace, metric, configmap_code.REVISION_ANNOTATION, revision)
 
 
 def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo) -> reconcile.Request:
     annotations = meta.get("annotations") or {}
+    namespace, name = meta["namespace"], meta["name"]
     return reconcile.Request(
         spec=dict(spec),
-        owner=Owner(memo.config.cluster_id, meta["namespace"], meta["name"], meta["uid"]),
+        owner=Owner(memo.config.cluster_id, namespace, name, meta["uid"]),
         adopt=annotations.get(crd.ADOPT_ANNOTATION, "").lower() == "true",
         deployed_name=status.get("functionName"),
         read_configmap=memo.read_configmap,
         previous_tests=status.get("tests"),
-    )
-
-
-def _stalled_at(status: Mapping, generation: int | None) -> bool:
-    return any(
-        condition.get("type") == "Stalled" and condition.get("status") == "True"
-        and condition.get("observedGeneration") == generation
-        for condition in status.get("conditions") or ()
+        owned_names=tuple(status.get("functionNames") or ()),
+        record_names=lambda names: memo.record_names(namespace, name, names),
     )
 
 
@@ -116,10 +123,9 @@ def _lock_for(memo: kopf.Memo, uid: str) -> threading.Lock:
         return memo.locks.setdefault(uid, threading.Lock())
 
 
-def _post(body: kopf.Body, events: list[reconcile.Event]) -> None:
+def _post(memo: kopf.Memo, body: Mapping, events: list[reconcile.Event]) -> None:
     for event in events:
-        post = kopf.warn if event.warning else kopf.info
-        post(body, reason=event.reason, message=event.message)
+        memo.post_event(body, event)
 
 
 def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:

@@ -6,7 +6,7 @@ each update waits for LastUpdateStatus=Successful before the next.
 """
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agreement_operator import configmap_code, errors, metric_spec, naming, smoke_tests, tags
@@ -39,6 +39,10 @@ class Request:
     deployed_name: str | None = None  # status.functionName: what an earlier reconcile deployed
     read_configmap: configmap_code.ConfigMapReader | None = None  # for spec.codeFrom
     previous_tests: Mapping | None = None  # status.tests: results of the last smoke tests
+    # status.functionNames: every name this metric may own a function under.
+    owned_names: Sequence[str] = ()
+    # Persists owned names before a function is created under a new one (the operator may die right after).
+    record_names: Callable[[list[str]], None] | None = None
 
 
 @dataclass
@@ -50,10 +54,12 @@ class Outcome:
     events: list[Event] = field(default_factory=list)
     retry_delay: float | None = None
     tests: dict | None = None  # status.tests, when the function was checked
+    owned_names: list[str] | None = None  # status.functionNames, when known
 
 
 def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:
     events: list[Event] = []
+    owned = _known_names(request)
     try:
         resolved = configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
         spec, problems = metric_spec.parse(resolved)
@@ -61,26 +67,41 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
             message = "; ".join(str(problem) for problem in problems)
             raise errors.PermanentFailure(problems[0].reason, message)
         desired = desired_function(spec, request.owner, config)
-        function = _converge(desired, request, functions, events)
-        if request.deployed_name and request.deployed_name != desired.name:
-            _retire(request.deployed_name, request.owner, spec.deletion_policy, functions, events)
+        if desired.name not in owned:
+            owned.append(desired.name)
+            if request.record_names is not None:
+                request.record_names(owned)
+        function = _converge(desired, request, config, functions, events)
+        if spec.warnings and any(event.reason in ("Created", "CodeUpdated") for event in events):
+            events.append(Event("CodeWarning", "; ".join(spec.warnings), warning=True))
+        for name in owned:
+            if name != desired.name:
+                _retire(name, request.owner, spec.deletion_policy, functions, events)
+        owned = [desired.name]
         report = _smoke_test(function, resolved.get("tests") or [], request.previous_tests, functions, events)
     except errors.PermanentFailure as failure:
         events.append(Event(failure.reason, failure.message, warning=True))
-        return Outcome(Phase.STALLED, failure.reason, failure.message, events=events)
+        return Outcome(Phase.STALLED, failure.reason, failure.message, events=events, owned_names=owned)
     except errors.RetryableFailure as failure:
         events.append(Event(failure.reason, failure.message, warning=True))
-        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events, retry_delay=failure.delay)
+        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events,
+                       retry_delay=failure.delay, owned_names=owned)
     tests = report.as_status() if report else None
     if report and report.failed:
         return Outcome(Phase.STALLED, "SmokeTestsFailed", smoke_tests.describe_failures(report),
-                       function=function, events=events, tests=tests)
+                       function=function, events=events, tests=tests, owned_names=owned)
     passed = f"; {len(report.results)} smoke tests passed" if report else ""
+    warnings = "".join(f"; warning: {warning}" for warning in spec.warnings)
     return Outcome(
         Phase.READY, "Deployed",
-        f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}{passed}",
-        function=function, events=events, tests=tests,
+        f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}{passed}{warnings}",
+        function=function, events=events, tests=tests, owned_names=owned,
     )
+
+
+def _known_names(request: Request) -> list[str]:
+    """Names recorded in status; functionName too, for metrics deployed before names were recorded."""
+    return list(dict.fromkeys(filter(None, [*request.owned_names, request.deployed_name])))
 
 
 def _smoke_test(
@@ -120,14 +141,14 @@ def _reader(request: Request) -> configmap_code.ConfigMapReader:
 
 
 def _converge(
-    desired: DesiredFunction, request: Request, functions: LambdaFunctions, events: list[Event]
+    desired: DesiredFunction, request: Request, config: Config, functions: LambdaFunctions, events: list[Event]
 ) -> DeployedFunction:
     current = functions.read(desired.name)
     if current is None:
         functions.create(desired.name, desired.zip_bytes, desired.configuration, desired.tags)
         events.append(Event("Created", f"created function {desired.name} with CodeSha256 {desired.code_sha256}"))
         return functions.wait_until_ready(desired.name)
-    _claim(current, request, events)
+    _claim(current, request, config, events)
     if current.state == "Pending" or current.last_update_status == "InProgress":
         current = functions.wait_until_ready(desired.name)
     if current.code_sha256 != desired.code_sha256:
@@ -151,8 +172,8 @@ def _converge(
     return current
 
 
-def _claim(current: DeployedFunction, request: Request, events: list[Event]) -> None:
-    """Refuse to touch a function that belongs to someone else (SPEC section 4)."""
+def _claim(current: DeployedFunction, request: Request, config: Config, events: list[Event]) -> None:
+    """Refuse to touch a function that belongs to someone else, or that this namespace may not adopt."""
     owner = tags.ownership(current.tags, request.owner)
     if owner is tags.Ownership.OURS:
         return
@@ -168,6 +189,13 @@ def _claim(current: DeployedFunction, request: Request, events: list[Event]) -> 
             f"function {current.name} exists and was not created by agreement-operator; "
             f"to take it over, annotate this resource with {ADOPT_ANNOTATION}: \"true\", "
             "or change spec.prefix to deploy under another name",
+        )
+    if not config.may_adopt(request.owner.namespace):
+        raise errors.PermanentFailure(
+            "AdoptionNotAllowed",
+            f"function {current.name} exists and was not created by agreement-operator, and namespace "
+            f"{request.owner.namespace} may not adopt functions; ask the operator's administrators to add it "
+            "to the adoptNamespaces setting (AGREEMENT_OPERATOR_ADOPT_NAMESPACES), or change spec.prefix",
         )
     events.append(Event("Adopted", f"adopted existing function {current.name}"))
 
@@ -196,7 +224,7 @@ def _describe_tag_change(to_set: Mapping[str, str], to_remove: list[str], name: 
 
 
 def _retire(name: str, owner: tags.Owner, policy: str, functions: LambdaFunctions, events: list[Event]) -> None:
-    """The function name changed (new prefix): remove the function deployed under the old name."""
+    """The function name changed (new prefix): remove the function under the old name (kept under Retain)."""
     if policy == "Retain":
         events.append(Event("Retained", f"kept the function under the old name {name} (deletionPolicy Retain)"))
         return
@@ -217,14 +245,14 @@ def _delete_if_ours(name: str, owner: tags.Owner, functions: LambdaFunctions, ev
 
 
 def delete(request: Request, functions: LambdaFunctions) -> list[Event]:
-    """Remove the metric's function unless the policy says Retain. A function already gone is fine."""
+    """Remove every function the metric may own unless the policy says Retain. One already gone is fine."""
     spec = request.spec
     if spec.get("deletionPolicy") == "Retain":
         return [Event("Retained", f"kept function {request.deployed_name or '(none)'} (deletionPolicy Retain)")]
     events: list[Event] = []
-    names = [request.deployed_name]
+    names = _known_names(request)
     if naming.prefix_problem(spec.get("prefix")) is None:
         names.append(naming.function_name(spec.get("prefix"), request.owner.namespace, request.owner.name))
-    for name in dict.fromkeys(filter(None, names)):
+    for name in dict.fromkeys(names):
         _delete_if_ours(name, request.owner, functions, events)
     return events

@@ -9,9 +9,10 @@ CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 
 SPEC = {"codeFrom": {"configMapKeyRef": {"name": "metric-code", "key": "metric.py"}}}
 
 
-def put_configmap(cluster, data):
+def put_configmap(cluster, data, labels=None):
+    labels = {"agreement.dev/metric-code": "true"} if labels is None else labels
     manifest = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "metric-code", "namespace": cluster.namespace}, "data": data}
+                "metadata": {"name": "metric-code", "namespace": cluster.namespace, "labels": labels}, "data": data}
     cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
 
 
@@ -45,3 +46,13 @@ def test_missing_configmap_is_stalled_and_recovers_when_it_appears(cluster):
                        30, "the missing key to be reported")
     put_configmap(cluster, {"other.py": CODE, "metric.py": CODE})
     assert cluster.wait("waits")["status"]["codeSha256"] == sha(CODE)
+
+
+def test_an_unlabelled_configmap_is_stalled_until_labelled(cluster):
+    put_configmap(cluster, {"metric.py": CODE}, labels={})
+    cluster.apply("unlabelled", SPEC)
+    stalled = cluster.condition(cluster.wait("unlabelled", condition="Stalled"), "Stalled")
+    assert stalled["reason"] == "ConfigMapNotLabeled"
+    assert "agreement.dev/metric-code=true" in stalled["message"]
+    put_configmap(cluster, {"metric.py": CODE})  # the label brings it into the operator's watch
+    cluster.wait("unlabelled")

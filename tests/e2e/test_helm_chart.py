@@ -97,6 +97,12 @@ def test_value_sets_shape_rbac_irsa_and_peering(plane):
     assert peered["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
     assert "--peering=rel-agreement-operator" in peered["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert peered["ClusterKopfPeering"]["metadata"]["name"] == "rel-agreement-operator"
+    # Cluster-wide peering needs only the cluster-scoped peering object, with no get.
+    peering_rules = [rule for rule in peered["ClusterRole"]["rules"] if rule["apiGroups"] == ["kopf.dev"]]
+    assert peering_rules == [{"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"],
+                              "verbs": ["list", "watch", "patch"]}]
+    for rule in defaults["ClusterRole"]["rules"]:
+        assert "get" not in rule["verbs"] or rule["resources"] == ["configmaps"], rule
 
 
 def test_pod_is_locked_down(plane):

@@ -60,19 +60,16 @@ app.kubernetes.io/component: operator
 {{- define "agreement-operator.namespacedRules" -}}
 - apiGroups: ["agreement.dev"]
   resources: ["agreementmetrics"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["agreement.dev"]
   resources: ["agreementmetrics/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
+# RBAC cannot limit list/watch by label: the operator asks the apiserver only for ConfigMaps
+# labelled agreement.dev/metric-code=true, but this rule would let it read any in its scope.
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["get", "list", "watch"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
-{{- if gt (int .Values.replicaCount) 1 }}
-- apiGroups: ["kopf.dev"]
-  resources: ["kopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
-{{- end }}
 {{- end -}}

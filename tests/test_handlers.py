@@ -1,0 +1,124 @@
+"""The kopf handlers as plain functions: what they write, post and raise, against moto's Lambda."""
+
+import logging
+from dataclasses import replace
+
+import kopf
+import pytest
+
+from agreement_operator import conditions, handlers, kopf_storage
+from agreement_operator.errors import PermanentFailure
+
+LOGGER = logging.getLogger("test")
+
+
+@pytest.fixture
+def posted() -> list:
+    return []
+
+
+@pytest.fixture
+def memo(functions, config, posted) -> kopf.Memo:
+    return kopf.Memo(config=config, functions=functions, locks={},
+                     read_configmap=lambda namespace, name: None,
+                     record_names=lambda namespace, name, names: None,
+                     post_event=lambda body, event: posted.append(event))
+
+
+def metric(spec: dict, status: dict | None = None, generation: int = 1, annotations: dict | None = None) -> kopf.Body:
+    return kopf.Body({
+        "apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+        "metadata": {"name": "sentiment", "namespace": "labeling", "uid": "uid-1", "generation": generation,
+                     "annotations": annotations or {}},
+        "spec": spec, "status": status or {},
+    })
+
+
+def call(handler, body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch | None = None):
+    return handler(body=body, spec=body.spec, meta=body.meta, status=body.status,
+                   patch=patch if patch is not None else kopf.Patch(), memo=memo, logger=LOGGER)
+
+
+def test_reconcile_writes_status_and_posts_events(memo, posted, good_metric):
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, metric({"code": good_metric}), memo, patch)
+    assert conditions.find(patch["status"], "Ready")["status"] == "True"
+    assert patch["status"]["functionNames"] == ["custom-metric-labeling-sentiment"]
+    assert [event.reason for event in posted] == ["Created"]
+
+
+def test_resync_skips_a_metric_stalled_at_its_generation(memo, posted, recorder, good_metric):
+    stalled = {"conditions": [{"type": "Stalled", "status": "True", "observedGeneration": 3}]}
+    patch = kopf.Patch()
+    call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=3), memo, patch)
+    assert (dict(patch), posted, recorder.calls) == ({}, [], [])
+    # Stalled at an older generation: the user changed something, so it is reconciled.
+    call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=4), memo, patch)
+    assert conditions.find(patch["status"], "Ready")["status"] == "True"
+
+
+def test_a_refused_delete_keeps_the_resource_and_says_why(memo, posted, good_metric, functions):
+    call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
+
+    class Refusing(type(functions)):
+        def delete(self, name):
+            raise PermanentFailure("AccessDenied", "AWS denied lambda:DeleteFunction on " + name)
+
+    refusing = kopf.Memo({**memo, "functions": Refusing(functions.client)})
+    with pytest.raises(kopf.TemporaryError) as raised:
+        call(handlers.delete_metric, metric({"code": good_metric}, {"functionName": "custom-metric-labeling-sentiment"}),
+             refusing)
+    assert raised.value.delay == handlers.DELETE_RETRY_SECONDS
+    assert "set spec.deletionPolicy: Retain" in str(raised.value)
+    assert posted[-1].reason == "AccessDenied" and posted[-1].warning
+
+
+def test_an_unexpected_error_replaces_stale_conditions_and_is_raised_again(memo, good_metric, functions):
+    ready = {"conditions": conditions.conditions(conditions.Phase.READY, "Deployed", "ok", 1)}
+
+    class Broken(type(functions)):
+        def read(self, name):
+            raise KeyError("Configuration")
+
+    patch = kopf.Patch()
+    with pytest.raises(KeyError):
+        call(handlers.reconcile_metric, metric({"code": good_metric}, ready), kopf.Memo({**memo, "functions": Broken(functions.client)}), patch)
+    assert conditions.find(patch["status"], "Ready")["status"] == "False"
+    reconciling = conditions.find(patch["status"], "Reconciling")
+    assert (reconciling["status"], reconciling["reason"]) == ("True", "InternalError")
+    assert "KeyError" in reconciling["message"]
+
+
+def test_the_names_recorder_gets_the_metric_and_the_names(memo, good_metric):
+    recorded = []
+    memo = kopf.Memo({**memo, "record_names": lambda namespace, name, names: recorded.append((namespace, name, names))})
+    call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
+    assert recorded == [("labeling", "sentiment", ["custom-metric-labeling-sentiment"])]
+
+
+def storage():
+    return kopf_storage.DigestDiffBaseStorage(prefix="kopf.agreement.dev", key="last-handled-configuration")
+
+
+def test_the_diff_base_is_small_for_the_largest_spec():
+    code = "# é \"quoted\"\n" * (262144 // 13)
+    essence = storage().build(body=metric({"code": code}))
+    assert len(str(essence)) < 200
+
+
+def test_the_diff_base_changes_with_spec_labels_and_annotations_only():
+    base = storage().build(body=metric({"code": "a"}))
+    assert storage().build(body=metric({"code": "a"}, status={"state": "Active"}, generation=9)) == base
+    assert storage().build(body=metric({"code": "b"})) != base
+    # The retry annotation users set after fixing something outside the resource is a change.
+    assert storage().build(body=metric({"code": "a"}, annotations={"agreement.dev/retry": "1"})) != base
+    ignored = {"kopf.agreement.dev/kopf-managed": "yes", "kopf.agreement.dev/reconcile_metric": "{}",
+               "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    assert storage().build(body=metric({"code": "a"}, annotations=ignored)) == base
+
+
+def test_configmaps_are_watched_through_a_label_selector(memo):
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings=settings, memo=kopf.Memo(config=replace(memo.config)))
+    assert dict(settings.watching.label_selectors.items()) and \
+        list(settings.watching.label_selectors.values()) == ["agreement.dev/metric-code=true"]
