@@ -2,8 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 INSTALLED := $(VENV)/.installed
+# A second venv with every runtime dependency at the floor pyproject.toml allows.
+LOWEST_VENV ?= .venv-lowest
+LOWEST := $(LOWEST_VENV)/.installed
+LINTED := operator tests benchmarks scripts/lowest-constraints
 
-.PHONY: test demo clean
+.PHONY: test lint demo clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,15 +15,29 @@ $(INSTALLED): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+$(LOWEST): pyproject.toml scripts/lowest-constraints
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	scripts/lowest-constraints > $(LOWEST_VENV)/constraints.txt
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c $(LOWEST_VENV)/constraints.txt -e '.[test]'
+	touch $@
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/mypy
+
 # Builds kube-apiserver, etcd, kubectl and helm from Go modules the first time
-# (minutes, cached outside the repository), then runs every tier.
-test: $(INSTALLED)
+# (minutes, cached outside the repository), then lints and runs every tier, and
+# the unit tier once more with the lowest dependency versions allowed.
+test: lint $(LOWEST)
 	scripts/control-plane-binaries --if-go >/dev/null
 	$(VENV)/bin/python -m pytest
+	@echo "unit tier with the lowest allowed dependencies: $$(tr '\n' ' ' < $(LOWEST_VENV)/constraints.txt)"
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
 
 demo: $(INSTALLED)
 	scripts/control-plane-binaries >/dev/null
 	$(VENV)/bin/agreement-operator demo
 
 clean:
-	rm -rf $(VENV) build *.egg-info operator/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) build *.egg-info operator/*.egg-info .pytest_cache .mypy_cache .ruff_cache

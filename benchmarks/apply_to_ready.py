@@ -11,7 +11,7 @@ import json
 import statistics
 import time
 
-from agreement_operator.sandbox.session import condition, sandbox
+from agreement_operator.sandbox.session import condition_of, sandbox
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return {n}.0 / {n}\n"
 
@@ -33,7 +33,7 @@ def main() -> None:
         while len(ready_at) < args.count and time.monotonic() - started < 300:
             for item in box.metrics("default"):
                 name = item["metadata"]["name"]
-                if name not in ready_at and condition(item, "Ready").get("status") == "True":
+                if name not in ready_at and condition_of(item, "Ready").get("status") == "True":
                     ready_at[name] = time.monotonic() - started
             time.sleep(0.1)
         times = sorted(ready_at.values())

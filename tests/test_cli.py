@@ -1,8 +1,8 @@
 """The agreement-operator command, run as users run it: a separate process."""
 
 import subprocess
-import zipfile
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -249,7 +249,8 @@ def test_package_agrees_with_validate_on_code_from_a_configmap_in_the_file(tmp_p
 
 def _manifest(code: str) -> str:
     indented = "".join(f"    {line}\n" for line in code.splitlines())
-    return f"apiVersion: agreement.dev/v1alpha1\nkind: AgreementMetric\nmetadata:\n  name: m\nspec:\n  code: |\n{indented}"
+    header = "apiVersion: agreement.dev/v1alpha1\nkind: AgreementMetric\nmetadata:\n  name: m\n"
+    return f"{header}spec:\n  code: |\n{indented}"
 
 
 def test_validate_reports_code_nested_too_deeply_without_a_traceback(tmp_path):

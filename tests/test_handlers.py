@@ -66,8 +66,8 @@ def test_a_refused_delete_keeps_the_resource_and_says_why(memo, posted, good_met
 
     refusing = kopf.Memo({**memo, "functions": Refusing(functions.client)})
     with pytest.raises(kopf.TemporaryError) as raised:
-        call(handlers.delete_metric, metric({"code": good_metric}, {"functionName": "custom-metric-labeling-sentiment"}),
-             refusing)
+        deployed = {"functionName": "custom-metric-labeling-sentiment"}
+        call(handlers.delete_metric, metric({"code": good_metric}, deployed), refusing)
     assert raised.value.delay == handlers.DELETE_RETRY_SECONDS
     assert "set spec.deletionPolicy: Retain" in str(raised.value)
     assert posted[-1].reason == "AccessDenied" and posted[-1].warning
@@ -82,7 +82,8 @@ def test_an_unexpected_error_replaces_stale_conditions_and_is_raised_again(memo,
 
     patch = kopf.Patch()
     with pytest.raises(KeyError):
-        call(handlers.reconcile_metric, metric({"code": good_metric}, ready), kopf.Memo({**memo, "functions": Broken(functions.client)}), patch)
+        broken = kopf.Memo({**memo, "functions": Broken(functions.client)})
+        call(handlers.reconcile_metric, metric({"code": good_metric}, ready), broken, patch)
     assert conditions.find(patch["status"], "Ready")["status"] == "False"
     reconciling = conditions.find(patch["status"], "Reconciling")
     assert (reconciling["status"], reconciling["reason"]) == ("True", "InternalError")

@@ -2,13 +2,15 @@
 over the Lambda Runtime API: the artifact starts and answers as Lambda's runtime would."""
 
 from contextlib import ExitStack
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
 import yaml
 
 from agreement_operator import metric_spec, packaging, smoke_tests
-from agreement_operator.sandbox import lambda_runtime
+from agreement_operator.invocation import Invocation
+from lambda_runtime import start as start_runtime
 
 pytestmark = pytest.mark.slow
 LIBRARY = sorted((Path(__file__).parent.parent / "examples" / "metrics").glob("*.yaml"))
@@ -16,7 +18,7 @@ PUBLISHED_CHOICES = (Path(__file__).parent / "data" / "published_choices_metric.
 
 
 def runtime_for(code, tmp_path, stack):
-    return lambda_runtime.start(packaging.build_zip(code), tmp_path, stack)
+    return start_runtime(packaging.build_zip(code), tmp_path, stack)
 
 
 def pair(annotations, first, second, per_label=False):
@@ -30,12 +32,7 @@ def test_library_metric_passes_its_tests_in_the_runtime(manifest, tmp_path):
     assert problems == []
     with ExitStack() as stack:
         api = runtime_for(spec.code, tmp_path, stack)
-
-        def invoke(event):
-            payload, error = api.invoke(event, timeout=30)
-            return smoke_tests.Invocation(error=f"{error}: {payload}") if error else smoke_tests.Invocation(payload)
-
-        report = smoke_tests.run(raw["tests"], invoke)
+        report = smoke_tests.run(raw["tests"], lambda event: api.invoke(event, timeout=30))
     assert report.failed == [], smoke_tests.describe_failures(report)
     assert len(report.results) == len(raw["tests"])
 
@@ -43,9 +40,9 @@ def test_library_metric_passes_its_tests_in_the_runtime(manifest, tmp_path):
 def test_published_example_single_pairs_and_a_none_return(annotations, tmp_path):
     with ExitStack() as stack:
         api = runtime_for(PUBLISHED_CHOICES, tmp_path, stack)
-        assert api.invoke(pair(annotations, "positive_a", "positive_b"), 30) == ({"score": 0.99}, None)
-        assert api.invoke(pair(annotations, "negative_a", "negative_b"), 30) == ({"score": 0.7}, None)
-        payload, error = api.invoke(pair(annotations, "neutral_a", "neutral_b"), 30)
+        assert api.invoke(pair(annotations, "positive_a", "positive_b"), 30) == Invocation({"score": 0.99})
+        assert api.invoke(pair(annotations, "negative_a", "negative_b"), 30) == Invocation({"score": 0.7})
+        payload, error = astuple(api.invoke(pair(annotations, "neutral_a", "neutral_b"), 30))[:2]
     assert error == "Unhandled"
     assert payload["errorType"] == "MetricError"
     assert payload["errorMessage"].startswith("InvalidReturnValue: returned None")
@@ -54,7 +51,7 @@ def test_published_example_single_pairs_and_a_none_return(annotations, tmp_path)
 def test_batch_in_the_runtime(annotations, tmp_path):
     event = {"pairs": [pair(annotations, "positive_a", "positive_b"), pair(annotations, "empty", "positive_b")]}
     with ExitStack() as stack:
-        payload, error = runtime_for(PUBLISHED_CHOICES, tmp_path, stack).invoke(event, 30)
+        payload, error = astuple(runtime_for(PUBLISHED_CHOICES, tmp_path, stack).invoke(event, 30))[:2]
     assert error is None
     assert payload == {"scores": [0.99, None], "errors": [
         {"index": 1, "type": "IndexError", "message": "list index out of range", "line": 6}]}
@@ -63,6 +60,6 @@ def test_batch_in_the_runtime(annotations, tmp_path):
 def test_a_module_missing_from_the_runtime_is_reported_with_its_line(annotations, tmp_path):
     code = "import numpy\n\ndef agreement(a, b, per_label=False):\n    return 1.0\n"
     with ExitStack() as stack:
-        payload, error = runtime_for(code, tmp_path, stack).invoke(pair(annotations, "empty", "empty"), 30)
+        payload, error = astuple(runtime_for(code, tmp_path, stack).invoke(pair(annotations, "empty", "empty"), 30))[:2]
     assert error == "Unhandled"
     assert payload["errorMessage"] == "ModuleNotFoundError: No module named 'numpy' (metric.py, line 1)"

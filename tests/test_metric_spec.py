@@ -46,7 +46,7 @@ def test_a_byte_order_mark_is_stripped_from_what_ships():
 
 
 def test_imports_lambda_lacks_are_warnings_not_problems():
-    spec, problems = metric_spec.parse({"code": "import numpy\ndef agreement(a, b, per_label=False):\n    return 1.0\n"})
+    spec, problems = metric_spec.parse({"code": "import numpy\n" + CODE})
     assert problems == []
     assert spec.warnings == ("line 1: imports numpy, which Lambda's Python runtime does not include; "
                              "add it with a Lambda layer or remove the import",)

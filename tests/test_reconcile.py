@@ -171,7 +171,7 @@ def test_untagged_function_is_adopted_with_the_annotation(
     configuration, function_tags = deployed(client, untagged_function)
     assert configuration["Runtime"] == "python3.12" and configuration["Handler"] == "agreement_handler.handler"
     assert function_tags == {"team": "annotation-quality", **tags.ownership_tags(owner)}
-    assert [event.reason for event in outcome.events][0] == "Adopted"
+    assert outcome.events[0].reason == "Adopted"
 
 
 def test_adopt_does_not_take_a_function_owned_elsewhere(spec, owner, functions, config, recorder):

@@ -1,7 +1,12 @@
 import pytest
 
 from agreement_operator.tags import (
-    Owner, Ownership, desired_tags, ownership, ownership_tags, user_tag_problems,
+    Owner,
+    Ownership,
+    desired_tags,
+    ownership,
+    ownership_tags,
+    user_tag_problems,
 )
 
 OWNER = Owner(cluster="c1", namespace="labeling", name="sentiment", uid="u1")

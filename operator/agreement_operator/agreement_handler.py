@@ -3,7 +3,7 @@
 The operator never imports this module: it only copies its source into the zip,
 next to the user's code saved as `metric.py`. Lambda runs `agreement_handler.handler`.
 
-Events (SPEC section 5):
+Events (the invocation contract, README.md "What the Lambda function receives and returns"):
   one pair: {"annotation_1": {...}, "annotation_2": {...}, "per_label": false}
             -> {"score": 0.7}; an error fails the invocation with the reason.
   batch:    {"pairs": [{"annotation_1": ..., "annotation_2": ...}, ...], "per_label": false}
@@ -66,7 +66,7 @@ def score_pair(annotation_1, annotation_2, per_label):
     agreement = _load_agreement()
     try:
         value = agreement(annotation_1, annotation_2, per_label=per_label)
-    except Exception as error:  # the user's code may raise anything: report it, with its line
+    except Exception as error:  # noqa: BLE001 (the user's code may raise anything: report it, with its line)
         raise MetricError(type(error).__name__, str(error), _metric_line(error)) from None
     return check_score(value, per_label)
 
@@ -76,7 +76,7 @@ def _load_agreement():
         return importlib.import_module("metric").agreement
     except SyntaxError as error:
         raise MetricError("SyntaxError", error.msg, error.lineno) from None
-    except Exception as error:  # an import-time failure of the user's module
+    except Exception as error:  # noqa: BLE001 (an import-time failure of the user's module)
         raise MetricError(type(error).__name__, str(error), _metric_line(error)) from None
 
 

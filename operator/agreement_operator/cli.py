@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("file", metavar="FILE")
     package.add_argument("-o", "--output", required=True, metavar="OUT.zip")
     package.add_argument("--name", help="which metric of FILE, when it has several")
-    package.add_argument("--namespace", help="namespace for the function name (default: the manifest's, else 'default')")
+    package.add_argument("--namespace",
+                         help="namespace for the function name (default: the manifest's, else 'default')")
     package.set_defaults(command=_package)
 
     test = commands.add_parser("test", help="run manifests' spec.tests through the packaged handler, locally")
@@ -99,15 +100,28 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from agreement_operator.sandbox import commands
-
-    return commands.dev(args.resync_seconds)
+    commands = _sandbox_commands()
+    return commands.dev(args.resync_seconds) if commands else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from agreement_operator.sandbox import commands
+    commands = _sandbox_commands()
+    return commands.demo(args.examples) if commands else 1
 
-    return commands.demo(args.examples or commands.default_examples())
+
+def _sandbox_commands():
+    """The sandbox's commands; None (with the reason printed) outside a development checkout."""
+    try:
+        from agreement_operator.sandbox import commands
+        from agreement_operator.sandbox.control_plane import repository
+
+        repository()
+    except (ImportError, RuntimeError) as error:  # the sandbox is not installed, or not in a checkout
+        reason = error if isinstance(error, RuntimeError) else "the sandbox is not installed (it is not in the image)"
+        print(f"agreement-operator: dev and demo are development tools: {reason}; clone the repository "
+              "and run `make demo` there", file=sys.stderr)
+        return None
+    return commands
 
 
 def _load(files: list[str]) -> tuple[list[ManifestMetric], dict, int]:

@@ -180,7 +180,7 @@ def _required_extras(args: ast.arguments, names: list[str], kwonly: list[str]) -
         if index >= 2 and index < first_default and name != "per_label"
     ]
     extras += [
-        name for name, default in zip(kwonly, args.kw_defaults)
+        name for name, default in zip(kwonly, args.kw_defaults, strict=True)
         if default is None and name != "per_label"
     ]
     return [

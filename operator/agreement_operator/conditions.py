@@ -9,7 +9,7 @@ MAX_MESSAGE = 2048
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def conditions(
@@ -49,7 +49,8 @@ def find(status: Mapping, kind: str) -> Mapping:
 def is_true(status: Mapping, kind: str, generation: int | None = None) -> bool:
     """Whether condition `kind` is True (at `generation`, when given)."""
     condition = find(status, kind)
-    return condition.get("status") == "True" and (generation is None or condition.get("observedGeneration") == generation)
+    at_generation = generation is None or condition.get("observedGeneration") == generation
+    return condition.get("status") == "True" and at_generation
 
 
 def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now: str | None = None) -> dict:

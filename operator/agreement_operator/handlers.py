@@ -85,17 +85,19 @@ def delete_metric(
         memo.locks.pop(meta["uid"], None)
 
 
-def metrics_by_configmap(namespace: str, name: str, spec: kopf.Spec, **_) -> dict | None:
+def metrics_by_configmap(namespace: str | None, name: str, spec: kopf.Spec, **_) -> dict | None:
     """Index: (namespace, ConfigMap name) -> the metrics whose code lives in it."""
     ref = configmap_code.reference(spec)
     return {(namespace, ref[0]): name} if ref else None
 
 
 def configmap_changed(
-    type: str | None, body: kopf.Body, namespace: str, name: str,
+    type: str, body: kopf.Body, namespace: str | None, name: str,
     metrics_by_configmap: kopf.Index, logger: kopf.Logger, **_,
 ) -> None:
     """A ConfigMap holding metric code changed: mark each metric using it, which redeploys it."""
+    if namespace is None:  # ConfigMaps are namespaced; kopf's signature allows cluster objects
+        return
     revision = configmap_code.DELETED if type == "DELETED" else body.metadata["resourceVersion"]
     for metric in metrics_by_configmap.get((namespace, name), []):
         logger.info("ConfigMap %s/%s is at %s: updating metric %s", namespace, name, revision, metric)
@@ -138,7 +140,8 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)
     kopf.on.delete(*_RESOURCE, registry=registry)(delete_metric)
     kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
-    kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)
+    # kopf passes indexes as keyword arguments that its handler protocol does not name.
+    kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
     kopf.timer(
         *_RESOURCE, registry=registry, interval=resync_seconds, initial_delay=resync_seconds,
         # Leave freshly changed resources to the change handlers.

@@ -44,7 +44,8 @@ def mark_revision(namespace: str, metric: str, annotation: str, revision: str) -
     """Set an annotation on a metric, which makes kopf run its update handler."""
     try:
         _custom().patch_namespaced_custom_object(
-            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, metric, {"metadata": {"annotations": {annotation: revision}}},
+            crd.GROUP, crd.VERSION, namespace, crd.PLURAL, metric,
+            {"metadata": {"annotations": {annotation: revision}}},
         )
     except kubernetes.client.ApiException as error:
         raise _failure(error, f"patch AgreementMetric {namespace}/{metric}") from error

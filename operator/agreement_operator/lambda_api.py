@@ -14,6 +14,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from agreement_operator import aws_errors, errors
+from agreement_operator.invocation import Invocation
 
 CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
 # Standard mode retries throttling and 5xx with exponential backoff and jitter.
@@ -108,7 +109,7 @@ class LambdaFunctions:
                 raise
         return True
 
-    def invoke(self, name: str, event: Mapping) -> tuple[object, str | None]:
+    def invoke(self, name: str, event: Mapping) -> Invocation:
         """The decoded payload, and Lambda's FunctionError ("Unhandled") when the function failed."""
         with _aws_call("InvokeFunction", name):
             response = self.client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
@@ -117,7 +118,7 @@ class LambdaFunctions:
             payload = json.loads(body) if body else None
         except ValueError:
             payload = body.decode(errors="replace")
-        return payload, response.get("FunctionError")
+        return Invocation(payload, response.get("FunctionError"))
 
     def wait_until_ready(self, name: str) -> DeployedFunction:
         """Wait for State=Active and LastUpdateStatus=Successful with boto3's waiters."""

@@ -13,8 +13,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
+
+from agreement_operator.invocation import Invocation
 
 _RUNNER = """
 import json, sys
@@ -32,17 +33,6 @@ with open(sys.argv[3], "w") as f:
 """
 
 
-class InvocationFailed(RuntimeError):
-    """The process died, timed out, or ran out of memory before answering."""
-
-
-@dataclass(frozen=True)
-class Invocation:
-    payload: object
-    function_error: str | None = None
-    log: str = ""
-
-
 def invoke(zip_bytes: bytes, event: object, timeout_seconds: float = 30, memory_mb: int = 256) -> Invocation:
     with tempfile.TemporaryDirectory(prefix="agreement-invoke-") as workdir:
         root = Path(workdir)
@@ -57,14 +47,15 @@ def invoke(zip_bytes: bytes, event: object, timeout_seconds: float = 30, memory_
                 capture_output=True, text=True, timeout=timeout_seconds,
                 preexec_fn=lambda: _limit_memory(memory_mb), check=False,
             )
-        except subprocess.TimeoutExpired as error:
-            raise InvocationFailed(f"the metric did not answer within {timeout_seconds} s") from error
+        except subprocess.TimeoutExpired:
+            # What Lambda answers for a timeout.
+            return Invocation({"errorType": "Sandbox.Timedout",
+                               "errorMessage": f"the metric did not answer within {timeout_seconds} s"}, "Unhandled")
         log = completed.stdout + completed.stderr
         if not result_path.exists():
-            raise InvocationFailed(
-                f"the handler process exited with code {completed.returncode} before answering "
-                f"(memory limit {memory_mb} MB):\n{log[-2000:]}"
-            )
+            return Invocation({"errorType": "Runtime.ExitError", "errorMessage":
+                               f"the handler process exited with code {completed.returncode} before answering "
+                               f"(memory limit {memory_mb} MB): {log[-500:].strip()}"}, "Unhandled", log)
         outcome = json.loads(result_path.read_text())
     return Invocation(outcome["payload"], outcome.get("functionError"), log)
 

@@ -8,17 +8,9 @@ from agreement_operator.metric_spec import MetricSpec
 
 def run(spec: MetricSpec, tests: list[dict]) -> smoke_tests.Report:
     zip_bytes = packaging.build_zip(spec.code)
-
-    def invoke(event: dict) -> smoke_tests.Invocation:
-        try:
-            answer = local_invoke.invoke(zip_bytes, event, spec.timeout_seconds, spec.memory_mb)
-        except local_invoke.InvocationFailed as failure:
-            return smoke_tests.Invocation(error=str(failure).splitlines()[0])
-        if answer.function_error:
-            return smoke_tests.Invocation(error=smoke_tests.function_error_detail(answer.payload))
-        return smoke_tests.Invocation(answer.payload)
-
-    return smoke_tests.run(tests, invoke)
+    return smoke_tests.run(
+        tests, lambda event: local_invoke.invoke(zip_bytes, event, spec.timeout_seconds, spec.memory_mb)
+    )
 
 
 def table(report: smoke_tests.Report) -> str:
@@ -27,7 +19,7 @@ def table(report: smoke_tests.Report) -> str:
         rows.append((result.name, _show(result.expected), _show(result.actual) if result.error is None else "-",
                      "pass" if result.passed else "FAIL", result.error or ""))
     widths = [max(len(row[column]) for row in rows) for column in range(4)]
-    lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4]
+    lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[4]
              for row in rows]
     return "\n".join(line.rstrip() for line in lines)
 

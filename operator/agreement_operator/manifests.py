@@ -41,11 +41,12 @@ def load_metrics(path: Path) -> list[ManifestMetric]:
 
 def load_configmaps(path: Path) -> dict[tuple[str | None, str], dict]:
     """The data of every ConfigMap in `path`, by (namespace, name)."""
-    return {
-        ((document.get("metadata") or {}).get("namespace"), (document.get("metadata") or {}).get("name")):
-            document.get("data") or {}
-        for document in _documents(path) if document.get("kind") == "ConfigMap"
-    }
+    found: dict[tuple[str | None, str], dict] = {}
+    for document in _documents(path):
+        metadata = document.get("metadata") or {}
+        if document.get("kind") == "ConfigMap" and metadata.get("name"):
+            found[(metadata.get("namespace"), str(metadata["name"]))] = document.get("data") or {}
+    return found
 
 
 def _documents(path: Path) -> list[dict]:

@@ -50,7 +50,7 @@ def parse(spec: Mapping) -> tuple[MetricSpec | None, list[Problem]]:
     problems.extend(
         Problem(found.message, found.line, reason="InvalidCode") for found in code_checks.check_code(code)
     )
-    if problems:
+    if problems or not isinstance(code, str):
         return None, problems
     return MetricSpec(
         code=code,
@@ -76,7 +76,8 @@ def shape_problems(spec: Mapping) -> list[Problem]:
     problems += _bounded_int(spec, "memoryMB", 128, 10240, "MB")
     runtime = spec.get("runtime", DEFAULT_RUNTIME)
     if not (isinstance(runtime, str) and runtime.startswith("python3.")):
-        problems.append(Problem(f"spec.runtime {runtime!r} is not a Python 3 Lambda runtime; use e.g. {DEFAULT_RUNTIME!r}"))
+        problems.append(Problem(
+            f"spec.runtime {runtime!r} is not a Python 3 Lambda runtime; use e.g. {DEFAULT_RUNTIME!r}"))
     policy = spec.get("deletionPolicy", "Delete")
     if policy not in DELETION_POLICIES:
         problems.append(Problem(f"spec.deletionPolicy {policy!r} must be 'Delete' or 'Retain'"))

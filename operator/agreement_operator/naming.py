@@ -1,4 +1,4 @@
-"""The Lambda function name of a metric (SPEC section 4)."""
+"""The Lambda function name of a metric: custom-metric-[prefix-]namespace-name, at most 64 characters."""
 
 import hashlib
 import re

@@ -1,4 +1,4 @@
-"""The deterministic Lambda zip of a metric (SPEC section 5).
+"""The deterministic Lambda zip of a metric: metric.py and agreement_handler.py.
 
 Entries are sorted, timestamps and permissions fixed, and nothing is compressed:
 stored entries make the bytes independent of the zlib build, so an operator

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from agreement_operator import configmap_code, errors, metric_spec, naming, smoke_tests, tags
 from agreement_operator.config import Config
+from agreement_operator.crd import ADOPT_ANNOTATION
 from agreement_operator.desired import DesiredFunction, desired_function
 from agreement_operator.lambda_api import DeployedFunction, LambdaFunctions
-from agreement_operator.crd import ADOPT_ANNOTATION
 
 
 class Phase(enum.Enum):
@@ -115,14 +115,7 @@ def _smoke_test(
     if previous and previous.get("digest") == wanted:
         return smoke_tests.Report.from_status(previous)
 
-    def invoke(event: dict) -> smoke_tests.Invocation:
-        payload, function_error = functions.invoke(function.name, event)
-        if function_error:
-            detail = smoke_tests.function_error_detail(payload)
-            return smoke_tests.Invocation(error=f"FunctionError ({function_error}): {detail}")
-        return smoke_tests.Invocation(payload)
-
-    report = smoke_tests.run(tests, invoke, wanted)
+    report = smoke_tests.run(tests, lambda event: functions.invoke(function.name, event), wanted)
     if report.failed:
         events.append(Event("SmokeTestsFailed", smoke_tests.describe_failures(report), warning=True))
     else:

@@ -11,25 +11,11 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from agreement_operator.invocation import Invocation
+
 DEFAULT_TOLERANCE = 1e-6
 
-
-@dataclass(frozen=True)
-class Invocation:
-    """What an invocation returned: the payload, or the reason it failed as a whole."""
-
-    payload: object = None
-    error: str | None = None
-
-
 Invoke = Callable[[dict], Invocation]
-
-
-def function_error_detail(payload: object) -> str:
-    """Lambda's error payload as `errorType: errorMessage`."""
-    if not isinstance(payload, Mapping):
-        return str(payload)
-    return ": ".join(str(payload[key]) for key in ("errorType", "errorMessage") if payload.get(key))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import pytest
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.control_plane import binaries_dir
 from agreement_operator.sandbox.processes import StartupFailed
-from agreement_operator.sandbox.session import Sandbox, condition, sandbox
+from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
 
 RESYNC_SECONDS = 3
 
@@ -115,7 +115,7 @@ class Cluster:
                               "--field-selector", f"involvedObject.name={name}")
         return json.loads(result.stdout)["items"]
 
-    condition = staticmethod(condition)
+    condition = staticmethod(condition_of)
 
     @staticmethod
     def eventually(probe, timeout: float, what: str):

@@ -18,7 +18,8 @@ def sandbox_processes() -> int:
 def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_binaries):
     before = sandbox_processes()
     result = subprocess.run([sys.executable, "-m", "agreement_operator", "demo"], capture_output=True, text=True,
-                            timeout=300, check=False, env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
+                            timeout=300, check=False,
+                            env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "NAME            FUNCTION                              READY   REASON" in out

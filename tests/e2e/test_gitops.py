@@ -15,7 +15,7 @@ import yaml
 
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.processes import free_port
-from agreement_operator.sandbox.session import condition, sandbox
+from agreement_operator.sandbox.session import condition_of, sandbox
 
 ROOT = Path(__file__).parents[2]
 GITOPS = ROOT / "examples" / "gitops"
@@ -91,9 +91,9 @@ def written(control_plane_binaries) -> dict:
 
 
 def test_the_operator_wrote_each_state(written):
-    assert condition(written["reconciling"], "Reconciling")["reason"] == "AWSUnreachable"
-    assert condition(written["ready"], "Ready")["status"] == "True"
-    assert condition(written["stalled"], "Stalled")["reason"] == "InvalidCode"
+    assert condition_of(written["reconciling"], "Reconciling")["reason"] == "AWSUnreachable"
+    assert condition_of(written["ready"], "Ready")["status"] == "True"
+    assert condition_of(written["stalled"], "Stalled")["reason"] == "InvalidCode"
 
 
 def argocd_health(obj: dict) -> tuple[str, str]:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from agreement_operator.sandbox import operator_process
-from agreement_operator.sandbox.session import condition, sandbox
+from agreement_operator.sandbox.session import condition_of, sandbox
 
 CHART = Path(__file__).parents[2] / "helm" / "agreement-operator"
 CRDS = Path(__file__).parents[2] / "crds"
@@ -73,7 +73,8 @@ def test_value_sets_shape_rbac_irsa_and_peering(plane):
     defaults = {d["kind"]: d for d in render(plane, VALUE_SETS["defaults"]) if d}
     account = defaults["ServiceAccount"]["metadata"]["annotations"]
     assert account == {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/LSE_ServiceAccountApp"}
-    env = {e["name"]: e.get("value") for e in defaults["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    container = defaults["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["LS_LAMBDA_ROLE_CUSTOM_METRICS"] == "arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"
     assert defaults["Deployment"]["spec"]["strategy"]["type"] == "Recreate"
     assert "ClusterRole" in defaults and "Role" not in defaults
@@ -95,7 +96,8 @@ def test_value_sets_shape_rbac_irsa_and_peering(plane):
 
     peered = {d["kind"]: d for d in render(plane, VALUE_SETS["two-replicas"]) if d}
     assert peered["Deployment"]["spec"]["strategy"]["type"] == "RollingUpdate"
-    assert "--peering=rel-agreement-operator" in peered["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    peered_container = peered["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert "--peering=rel-agreement-operator" in peered_container["args"]
     assert peered["ClusterKopfPeering"]["metadata"]["name"] == "rel-agreement-operator"
     # Cluster-wide peering needs only the cluster-scoped peering object, with no get.
     peering_rules = [rule for rule in peered["ClusterRole"]["rules"] if rule["apiGroups"] == ["kopf.dev"]]
@@ -169,7 +171,7 @@ def test_installed_chart_runs_the_operator_with_its_own_rbac(plane, watch, tmp_p
         kubectl("wait", "--for=jsonpath={.status.observedGeneration}=2", "-n", metrics_ns, "am/rbac-check",
                 "--timeout=60s")
         item = json.loads(kubectl("get", "am", "rbac-check", "-n", metrics_ns, "-o", "json").stdout)
-        assert condition(item, "Ready")["status"] == "True"
+        assert condition_of(item, "Ready")["status"] == "True"
         function = item["status"]["functionName"]
         assert plane.aws.client("lambda").get_function(FunctionName=function)["Configuration"]["MemorySize"] == 512
         events = json.loads(kubectl("get", "events", "-n", metrics_ns, "-o", "json").stdout)["items"]

@@ -5,8 +5,9 @@ import sys
 import time
 from pathlib import Path
 
+from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import StartupFailed
-from agreement_operator.sandbox.session import REPOSITORY, Sandbox, condition, sandbox
+from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
 
 
 def _stop_on_sigterm() -> None:
@@ -21,9 +22,11 @@ def dev(resync_seconds: float) -> int:
         with sandbox(resync_seconds=resync_seconds) as box:
             print("\n".join(box.exports()))
             print(f"# sandbox ready; logs in {box.workdir}; Ctrl-C stops everything", flush=True)
-            while box.operator.running():
+            operator = box.operator
+            assert operator is not None  # sandbox() starts one unless told not to
+            while operator.running():
                 time.sleep(1)
-            print(f"the operator exited:\n{box.operator.log_tail()}", file=sys.stderr)
+            print(f"the operator exited:\n{operator.log_tail()}", file=sys.stderr)
             return 1
     except StartupFailed as error:
         print(f"agreement-operator dev: {error}", file=sys.stderr)
@@ -32,7 +35,8 @@ def dev(resync_seconds: float) -> int:
         return 0
 
 
-def demo(examples: Path) -> int:
+def demo(examples: Path | None = None) -> int:
+    examples = examples or repository() / "examples"
     _stop_on_sigterm()
     print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator...", flush=True)
     try:
@@ -64,10 +68,6 @@ def _print_functions(box: Sandbox) -> None:
 
 def _print_problems(items: list[dict]) -> None:
     for item in items:
-        stalled = condition(item, "Stalled")
+        stalled = condition_of(item, "Stalled")
         if stalled.get("status") == "True":
             print(f"{item['metadata']['name']} is Stalled ({stalled['reason']}): {stalled['message']}")
-
-
-def default_examples() -> Path:
-    return REPOSITORY / "examples"

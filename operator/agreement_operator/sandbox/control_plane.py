@@ -9,15 +9,28 @@ import secrets
 import subprocess
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import yaml
 
 from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
 
-REPOSITORY = Path(__file__).resolve().parents[3]
-BINARIES_SCRIPT = REPOSITORY / "scripts" / "control-plane-binaries"
 REQUIRED = ("kube-apiserver", "etcd", "kubectl")
+# What marks a checkout of the agreement-operator repository, which the sandbox runs from.
+_CHECKOUT_MARKERS = ("crds/agreementmetrics.yaml", "scripts/control-plane-binaries", "examples")
+
+
+@cache
+def repository() -> Path:
+    """The checkout this sandbox belongs to (it is development tooling, not part of the operator image)."""
+    for folder in Path(__file__).resolve().parents:
+        if all((folder / marker).exists() for marker in _CHECKOUT_MARKERS):
+            return folder
+    raise StartupFailed(
+        "the sandbox runs from a checkout of the agreement-operator repository (it needs crds/, examples/ and "
+        "scripts/control-plane-binaries); clone it and run `make demo` there"
+    )
 
 
 def binaries_dir() -> Path:
@@ -25,11 +38,10 @@ def binaries_dir() -> Path:
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and all((Path(assets) / name).exists() for name in REQUIRED):
         return Path(assets)
-    if not BINARIES_SCRIPT.exists():
-        raise StartupFailed(f"set KUBEBUILDER_ASSETS to a directory with {', '.join(REQUIRED)}")
-    result = subprocess.run(["bash", str(BINARIES_SCRIPT)], capture_output=True, text=True, check=False)
+    script = repository() / "scripts" / "control-plane-binaries"
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise StartupFailed(f"{BINARIES_SCRIPT.name} failed (exit {result.returncode}): {result.stderr[-1500:].strip()}")
+        raise StartupFailed(f"{script.name} failed (exit {result.returncode}): {result.stderr[-1500:].strip()}")
     return Path(result.stdout.strip().splitlines()[-1])
 
 

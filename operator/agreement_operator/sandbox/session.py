@@ -3,17 +3,16 @@
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from agreement_operator import conditions
 from agreement_operator.sandbox import aws_emulator, control_plane, operator_process
 from agreement_operator.sandbox.aws_emulator import AwsEmulator
-from agreement_operator.sandbox.control_plane import REPOSITORY, ControlPlane
+from agreement_operator.sandbox.control_plane import ControlPlane, repository
 from agreement_operator.sandbox.processes import Child
-
-CRD = REPOSITORY / "crds" / "agreementmetrics.yaml"
 
 
 @dataclass
@@ -45,13 +44,14 @@ class Sandbox:
             time.sleep(0.3)
 
 
-def condition(item: dict, kind: str) -> dict:
-    return next((c for c in item.get("status", {}).get("conditions", []) if c["type"] == kind), {})
+def condition_of(item: Mapping, kind: str) -> Mapping:
+    """Condition `kind` of a whole object as kubectl returns it."""
+    return conditions.find(item.get("status") or {}, kind)
 
 
 def settled(item: dict) -> bool:
     observed = item.get("status", {}).get("observedGeneration") == item["metadata"]["generation"]
-    return observed and "True" in (condition(item, "Ready").get("status"), condition(item, "Stalled").get("status"))
+    return observed and any(condition_of(item, kind).get("status") == "True" for kind in ("Ready", "Stalled"))
 
 
 @contextmanager
@@ -61,7 +61,7 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True,
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
         plane = control_plane.start(workdir, stack, binaries)
         aws = aws_emulator.start(workdir, stack)
-        plane.kubectl("apply", "-f", str(CRD))
+        plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
         operator = None
         if with_operator:

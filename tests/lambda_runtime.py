@@ -1,4 +1,4 @@
-"""A metric's zip run by AWS's Python runtime interface client (awslambdaric).
+"""Test helper: a metric's zip run by AWS's Python runtime interface client (awslambdaric).
 
 awslambdaric is what Lambda's Python images run: it imports the handler named
 `agreement_handler.handler` from the task root and serves invocations it fetches from
@@ -20,6 +20,7 @@ from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from agreement_operator.invocation import Invocation
 from agreement_operator.sandbox.processes import Child, StartupFailed
 
 API = "/2018-06-01/runtime"
@@ -40,18 +41,18 @@ class RuntimeAPI(ThreadingHTTPServer):
     def address(self) -> str:
         return f"127.0.0.1:{self.server_address[1]}"
 
-    def invoke(self, event: object, timeout: float) -> tuple[object, str | None]:
+    def invoke(self, event: object, timeout: float) -> Invocation:
         """The decoded payload and the function error type (None when the handler returned)."""
         request_id = str(uuid.uuid4())
         self.pending.put((request_id, json.dumps(event).encode()))
         with self.answered:
             done = self.answered.wait_for(lambda: request_id in self.answers or self.init_error, timeout)
         if self.init_error:
-            return json.loads(self.init_error), "Runtime.InitError"
+            return Invocation(json.loads(self.init_error), "Runtime.InitError")
         if not done:
             raise TimeoutError(f"the runtime did not answer within {timeout} s")
         body, error_type = self.answers.pop(request_id)
-        return json.loads(body), error_type
+        return Invocation(json.loads(body), error_type)
 
     def answer(self, request_id: str, body: bytes, error_type: str | None) -> None:
         with self.answered:
@@ -68,7 +69,7 @@ class _Endpoints(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # awslambdaric's client keeps its connection open
     server: RuntimeAPI
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         if self.path != f"{API}/invocation/next":
             return self._reply(404, b'{"errorType": "NotFound"}')
         request_id, body = self.server.pending.get()
@@ -81,7 +82,7 @@ class _Endpoints(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         parts = self.path.removeprefix(API + "/").split("/")
         if parts == ["init", "error"]:
@@ -119,7 +120,8 @@ def start(zip_bytes: bytes, workdir: Path, stack: ExitStack, memory_mb: int = 25
                         "LAMBDA_TASK_ROOT": str(task_root), "_HANDLER": "agreement_handler.handler",
                         "AWS_LAMBDA_FUNCTION_NAME": "custom-metric-runtime-test",
                         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb), "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-                        "AWS_REGION": "us-east-1", "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/custom-metric-runtime-test",
+                        "AWS_REGION": "us-east-1",
+                        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/custom-metric-runtime-test",
                     }, cwd=task_root)
     stack.callback(runtime.stop)
     return api
