@@ -88,3 +88,11 @@ def test_the_build_steps_install_a_working_entrypoint(stages, tmp_path):
     missing = subprocess.run([str(venv / "bin" / "agreement-operator"), "run"], capture_output=True, text=True,
                              env={"PATH": "/usr/bin:/bin"})
     assert missing.returncode == 2 and "configuration error" in missing.stderr
+    # Development tooling stays out of the image, and says where it lives instead of failing obscurely.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert (site / "agreement_operator" / "handlers.py").exists()
+    assert not (site / "agreement_operator" / "sandbox").exists()
+    demo = subprocess.run([str(venv / "bin" / "agreement-operator"), "demo"], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert demo.returncode == 1
+    assert "dev and demo are development tools" in demo.stderr and "make demo" in demo.stderr

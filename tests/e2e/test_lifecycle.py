@@ -17,7 +17,7 @@ def sha(code):
     return packaging.code_sha256(packaging.build_zip(code))
 
 
-def test_apply_until_ready_creates_the_function(cluster, box):
+def test_apply_until_ready_creates_the_function(cluster, box, operator):
     cluster.apply("sentiment", {"code": CODE, "prefix": "nlp", "tags": {"team": "quality"}})
     item = cluster.wait("sentiment")
     name = f"custom-metric-nlp-{cluster.namespace}-sentiment"
@@ -34,6 +34,8 @@ def test_apply_until_ready_creates_the_function(cluster, box):
     assert function["Tags"] == {"team": "quality", **tags.ownership_tags(tags.Owner(
         "default", cluster.namespace, "sentiment", item["metadata"]["uid"]))}
     assert "Created" in [event["reason"] for event in cluster.events("sentiment")]
+    # Text log lines about a metric name it.
+    assert f"[{cluster.namespace}/sentiment] Deployed: function {name}" in operator.process.log_tail(200_000)
 
 
 def test_updates_of_code_tags_and_memory(cluster):
