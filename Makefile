@@ -28,12 +28,14 @@ lint: $(INSTALLED)
 
 # Builds kube-apiserver, etcd, kubectl and helm from Go modules the first time
 # (minutes, cached outside the repository), then lints and runs every tier, and
-# the unit tier once more with the lowest dependency versions allowed.
+# the unit tier once more with the lowest dependency versions allowed (plus one end-to-end
+# test: the operator at its floors logs in to the apiserver and deploys a metric).
 test: lint $(LOWEST)
 	scripts/control-plane-binaries --if-go >/dev/null
 	$(VENV)/bin/python -m pytest
-	@echo "unit tier with the lowest allowed dependencies: $$(tr '\n' ' ' < $(LOWEST_VENV)/constraints.txt)"
-	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests --ignore=tests/e2e
+	@echo "unit tier (and one e2e test) with the lowest allowed dependencies: $$(tr '\n' ' ' < $(LOWEST_VENV)/constraints.txt)"
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_*.py \
+		tests/e2e/test_lifecycle.py::test_apply_until_ready_creates_the_function
 
 demo: $(INSTALLED)
 	scripts/control-plane-binaries >/dev/null

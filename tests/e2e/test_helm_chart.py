@@ -76,6 +76,7 @@ def test_value_sets_shape_rbac_irsa_and_peering(plane):
     container = defaults["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["LS_LAMBDA_ROLE_CUSTOM_METRICS"] == "arn:aws:iam::123456789012:role/LSE_CustomMetricsExecuteRole"
+    assert env["AGREEMENT_OPERATOR_ADOPT_NAMESPACES"] == ""  # adoption is off unless namespaces are named
     assert defaults["Deployment"]["spec"]["strategy"]["type"] == "Recreate"
     assert "ClusterRole" in defaults and "Role" not in defaults
     granted = {(rule["apiGroups"][0], resource) for rule in defaults["ClusterRole"]["rules"]
