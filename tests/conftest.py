@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -5,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from agreement_operator import lambda_api
+from agreement_operator import lambda_api, reconcile
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
 
@@ -117,3 +118,21 @@ def lambda_client_for_policy(config, monkeypatch):
                             aws_secret_access_key=key["SecretAccessKey"])
 
     return make
+
+
+@pytest.fixture
+def settle():
+    """Reconcile as kopf would: pass after pass while the outcome says a change is under way.
+
+    Returns the last outcome, with the events of every pass.
+    """
+    def run(request: reconcile.Request, functions, config: Config, passes: int = 6) -> reconcile.Outcome:
+        events = []
+        for attempt in range(passes):
+            outcome = reconcile.reconcile(dataclasses.replace(request, attempt=attempt), functions, config)
+            events += outcome.events
+            if outcome.reason != "FunctionUpdating":
+                return dataclasses.replace(outcome, events=events)
+        raise AssertionError(f"still {outcome.reason} after {passes} passes: {outcome.message}")
+
+    return run

@@ -157,3 +157,23 @@ def test_a_metric_that_never_returns_is_stopped():
     code = "def agreement(a, b, per_label=False):\n    while True:\n        pass\n"
     answer = local_invoke.invoke(packaging.build_zip(code), {"annotation_1": {}, "annotation_2": {}}, timeout_seconds=2)
     assert answer.error == "FunctionError (Unhandled): Sandbox.Timedout: the metric did not answer within 2 s"
+
+
+def test_a_metric_failing_at_import_fails_every_pair_with_that_error_imported_once(annotations):
+    code = ("import builtins\nbuiltins.imports = getattr(builtins, 'imports', 0) + 1\n"
+            "raise RuntimeError(f'import number {builtins.imports}')\n")
+    pairs = [{"annotation_1": annotations["positive_a"], "annotation_2": annotations["positive_b"]}] * 3
+    payload = invoke(code, {"pairs": pairs}).payload
+    assert payload["scores"] == [None, None, None]
+    assert [(e["index"], e["type"], e["message"], e["line"]) for e in payload["errors"]] == [
+        (index, "RuntimeError", "import number 1", 3) for index in range(3)]
+
+
+def test_malformed_pairs_fail_alone_in_a_batch(annotations):
+    good = {"annotation_1": annotations["positive_a"], "annotation_2": annotations["positive_b"]}
+    payload = invoke(GOOD_METRIC_FOR_BATCH, {"pairs": [good, {"annotation_1": {}}, "not a pair", good]}).payload
+    assert payload["scores"][0] == payload["scores"][3] == 1.0
+    assert [(e["index"], e["type"]) for e in payload["errors"]] == [(1, "InvalidEvent"), (2, "InvalidEvent")]
+
+
+GOOD_METRIC_FOR_BATCH = "def agreement(a, b, per_label=False):\n    return 1.0\n"

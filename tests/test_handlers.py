@@ -19,9 +19,10 @@ def posted() -> list:
 
 @pytest.fixture
 def memo(functions, config, posted) -> kopf.Memo:
-    return kopf.Memo(config=config, functions=functions, locks={},
+    return kopf.Memo(config=config, functions=functions, locks={}, resync_due={},
                      read_configmap=lambda namespace, name: None,
                      record_names=lambda namespace, name, names: None,
+                     mark_revision=lambda namespace, metric, annotation, revision: None,
                      post_event=lambda body, event: posted.append(event))
 
 
@@ -48,11 +49,13 @@ def test_reconcile_writes_status_and_posts_events(memo, posted, good_metric):
 
 
 def test_resync_skips_a_metric_stalled_at_its_generation(memo, posted, recorder, good_metric):
+    memo.resync_due["uid-1"] = 0.0  # due now
     stalled = {"conditions": [{"type": "Stalled", "status": "True", "observedGeneration": 3}]}
     patch = kopf.Patch()
     call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=3), memo, patch)
     assert (dict(patch), posted, recorder.calls) == ({}, [], [])
     # Stalled at an older generation: the user changed something, so it is reconciled.
+    memo.resync_due["uid-1"] = 0.0
     call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=4), memo, patch)
     assert conditions.find(patch["status"], "Ready")["status"] == "True"
 
@@ -123,3 +126,55 @@ def test_configmaps_are_watched_through_a_label_selector(memo):
     handlers.configure(settings=settings, memo=kopf.Memo(config=replace(memo.config)))
     assert dict(settings.watching.label_selectors.items()) and \
         list(settings.watching.label_selectors.values()) == ["agreement.dev/metric-code=true"]
+
+
+def deployed_status(memo, good_metric) -> dict:
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, metric({"code": good_metric}), memo, patch)
+    return dict(patch["status"])
+
+
+def test_a_pass_that_changes_nothing_writes_nothing(memo, posted, recorder, good_metric):
+    status = deployed_status(memo, good_metric)
+    posted.clear()
+    recorder.clear()
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, metric({"code": good_metric}, status), memo, patch)
+    assert recorder.calls == ["GetFunction"]
+    assert (dict(patch), posted) == ({}, [])
+
+
+def test_a_restart_with_a_metric_ready_as_specified_calls_nothing(memo, posted, recorder, good_metric):
+    status = deployed_status(memo, good_metric)
+    recorder.clear()
+    patch = kopf.Patch()
+    call(handlers.resume_metric, metric({"code": good_metric}, status), memo, patch)
+    assert (recorder.calls, dict(patch)) == ([], {})
+    # A new wrapper or code not yet deployed is not "as specified": the resume reconciles.
+    call(handlers.resume_metric, metric({"code": good_metric + "# v2\n"}, status), memo, patch)
+    assert "UpdateFunctionCode" in recorder.calls
+
+
+def test_resync_checks_fall_at_random_points_of_the_interval_then_once_per_interval(memo, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(handlers.time, "monotonic", lambda: clock[0])
+    firsts = []
+    for uid in range(200):
+        handlers._resync_due(memo, str(uid))
+        firsts.append(memo.resync_due[str(uid)] - 1000.0)
+    interval = memo.config.resync_seconds
+    assert 0 <= min(firsts) < interval / 10 and interval * 0.9 < max(firsts) <= interval
+    clock[0] += interval
+    assert handlers._resync_due(memo, "0") is True
+    assert handlers._resync_due(memo, "0") is False  # next due one interval later
+    assert memo.resync_due["0"] == clock[0] + interval
+
+
+def test_a_configmap_listed_again_at_its_seen_revision_marks_nothing(memo):
+    marked = []
+    memo = kopf.Memo({**memo, "mark_revision": lambda *args: marked.append(args)})
+    configmap = kopf.Body({"metadata": {"name": "code", "namespace": "labeling", "resourceVersion": "7"}})
+    index = {("labeling", "code"): [("seen", "7"), ("stale", "6")]}
+    handlers.configmap_changed(type=None, body=configmap, namespace="labeling", name="code",
+                               metrics_by_configmap=index, memo=memo, logger=LOGGER)
+    assert marked == [("labeling", "stale", "agreement.dev/configmap-revision", "7")]

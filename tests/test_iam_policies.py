@@ -42,7 +42,8 @@ def test_execution_role_may_only_write_logs():
     assert actions == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:PutRetentionPolicy"}
 
 
-def test_the_operator_policys_actions_allow_the_whole_lifecycle(config, owner, good_metric, lambda_client_for_policy):
+def test_the_operator_policys_actions_allow_the_whole_lifecycle(config, owner, good_metric, lambda_client_for_policy,
+                                                               settle):
     """Every action a create, update, retag and delete needs is in the policy.
 
     moto evaluates Lambda calls against the resource "*", so the statements' resources are
@@ -57,7 +58,7 @@ def test_the_operator_policys_actions_allow_the_whole_lifecycle(config, owner, g
         {"code": good_metric + "\n# v2\n", "tags": {"team": "b"}, "memoryMB": 512},
     ]
     for spec in steps:
-        outcome = reconcile.reconcile(Request(spec=spec, owner=owner), functions, config)
+        outcome = settle(Request(spec=spec, owner=owner), functions, config)
         assert outcome.phase is Phase.READY, outcome.message
     events = reconcile.delete(Request(spec=steps[-1], owner=owner), functions)
     assert [event.reason for event in events] == ["Deleted"]

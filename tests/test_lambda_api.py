@@ -1,8 +1,7 @@
 """The AWS module alone, against moto: not found is None, every call does one thing."""
 
-import pytest
 
-from agreement_operator import errors, lambda_api, packaging
+from agreement_operator import lambda_api, packaging, reconcile
 
 CONFIGURATION = {"Runtime": "python3.12", "Handler": "agreement_handler.handler", "Timeout": 30,
                  "MemorySize": 256, "Description": "d"}
@@ -15,8 +14,10 @@ def test_read_of_a_missing_function_is_none(functions, recorder):
 
 def test_create_then_read(functions, config):
     zip_bytes = packaging.build_zip("def agreement(a, b, per_label=False):\n    return 1\n")
-    functions.create("custom-metric-a", zip_bytes, {**CONFIGURATION, "Role": config.execution_role_arn}, {"k": "v"})
-    function = functions.wait_until_ready("custom-metric-a")
+    created = functions.create("custom-metric-a", zip_bytes, {**CONFIGURATION, "Role": config.execution_role_arn},
+                               {"k": "v"})
+    function = functions.read("custom-metric-a")
+    assert created == function
     assert function.ready
     assert function.code_sha256 == packaging.code_sha256(zip_bytes)
     assert function.tags == {"k": "v"}
@@ -44,29 +45,30 @@ def test_client_is_configured_for_standard_retries(client):
     assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
 
 
-def _stubbed(client, states: list[dict]):
-    """The real client, with GetFunction answering `states` in order (Lambda's Failed/Pending replies)."""
+def _answering(client, state: dict):
+    """The real client, where the function does not exist yet and CreateFunction answers with `state`."""
     from botocore.stub import Stubber
 
     stubber = Stubber(client)
-    for configuration in states:
-        stubber.add_response("get_function", {"Configuration": {
-            "FunctionName": "custom-metric-w", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:w",
-            **configuration}})
+    stubber.add_client_error("get_function", "ResourceNotFoundException", http_status_code=404)
+    stubber.add_response("create_function", {
+        "FunctionName": "custom-metric-labeling-sentiment", "CodeSha256": "x",
+        "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:custom-metric-labeling-sentiment", **state})
     stubber.activate()
-    return lambda_api.LambdaFunctions(client, wait={"Delay": 0, "MaxAttempts": 2})
+    return lambda_api.LambdaFunctions(client)
 
 
-def test_a_function_lambda_marks_failed_is_a_permanent_failure(client):
-    functions = _stubbed(client, [{"State": "Failed", "StateReason": "The role cannot be assumed"}])
-    with pytest.raises(errors.PermanentFailure) as raised:
-        functions.wait_until_ready("custom-metric-w")
-    assert raised.value.reason == "FunctionFailed"
-    assert "The role cannot be assumed" in raised.value.message
+def test_a_function_lambda_marks_failed_is_stalled_with_lambdas_reason(client, owner, config, good_metric):
+    functions = _answering(client, {"State": "Failed", "StateReason": "The role cannot be assumed"})
+    outcome = reconcile.reconcile(reconcile.Request(spec={"code": good_metric}, owner=owner), functions, config)
+    assert (outcome.phase, outcome.reason) == (reconcile.Phase.STALLED, "FunctionFailed")
+    assert "The role cannot be assumed" in outcome.message
 
 
-def test_a_function_still_pending_when_the_waiter_gives_up_is_retried(client):
-    functions = _stubbed(client, [{"State": "Pending"}, {"State": "Pending"}])
-    with pytest.raises(errors.RetryableFailure) as raised:
-        functions.wait_until_ready("custom-metric-w")
-    assert raised.value.reason == "FunctionPending"
+def test_a_pending_function_is_reconciling_and_looked_at_again_soon(client, owner, config, good_metric):
+    functions = _answering(client, {"State": "Pending", "LastUpdateStatus": "InProgress"})
+    outcome = reconcile.reconcile(reconcile.Request(spec={"code": good_metric}, owner=owner), functions, config)
+    assert (outcome.phase, outcome.reason) == (reconcile.Phase.RECONCILING, "FunctionUpdating")
+    assert 0 < outcome.retry_delay <= 1
+    assert outcome.function.state == "Pending"
+    assert [event.reason for event in outcome.events] == ["Created"]  # not a warning: nothing went wrong

@@ -61,16 +61,19 @@ def test_code_change_updates_only_the_code(spec, owner, functions, config, clien
     assert [event.reason for event in outcome.events] == ["CodeUpdated"]
 
 
-def test_code_and_configuration_change_are_separate_steps(spec, owner, functions, config, client, recorder):
+def test_code_and_configuration_change_are_separate_passes(spec, owner, functions, config, client, recorder):
     run(spec, owner, functions, config)
     recorder.clear()
     changed = {**spec, "code": spec["code"] + "\n# v2\n", "memoryMB": 512}
-    outcome = run(changed, owner, functions, config)
-    assert recorder.mutating == ["UpdateFunctionCode", "UpdateFunctionConfiguration"]
-    between = recorder.calls[recorder.calls.index("UpdateFunctionCode") + 1: recorder.calls.index(
-        "UpdateFunctionConfiguration")]
-    assert "GetFunction" in between, "must wait for the code update before the configuration"
-    assert deployed(client, outcome.function.name)[0]["MemorySize"] == 512
+    first = run(changed, owner, functions, config)
+    assert recorder.calls == ["GetFunction", "UpdateFunctionCode"]
+    assert (first.phase, first.reason, first.retry_delay) == (Phase.RECONCILING, "FunctionUpdating", 0.0)
+    assert "updated the code of custom-metric-nlp-labeling-sentiment; its configuration next" in first.message
+    recorder.clear()
+    second = run(changed, owner, functions, config, attempt=1)
+    assert recorder.calls == ["GetFunction", "UpdateFunctionConfiguration"]
+    assert second.phase is Phase.READY
+    assert deployed(client, second.function.name)[0]["MemorySize"] == 512
 
 
 def test_configuration_update_sends_only_what_differs(spec, owner, functions, config, client, recorder):
@@ -165,8 +168,8 @@ def test_untagged_function_is_left_alone_without_the_adopt_annotation(
 
 
 def test_untagged_function_is_adopted_with_the_annotation(
-        spec, owner, functions, config, client, untagged_function):
-    outcome = run(spec, owner, functions, config, adopt=True)
+        spec, owner, functions, config, client, untagged_function, settle):
+    outcome = settle(Request(spec=spec, owner=owner, adopt=True), functions, config)
     assert outcome.phase is Phase.READY, outcome.message
     configuration, function_tags = deployed(client, untagged_function)
     assert configuration["Runtime"] == "python3.12" and configuration["Handler"] == "agreement_handler.handler"

@@ -46,24 +46,48 @@ def handler(event, context):
 def _score_batch(pairs, per_label):
     if not isinstance(pairs, list):
         raise MetricError("InvalidEvent", "`pairs` must be a list of {annotation_1, annotation_2} objects")
-    scores, errors = [], []
+    try:
+        agreement = _agreement()
+    except MetricError as error:  # the module did not import: every pair fails with that error
+        return {"scores": [None] * len(pairs), "errors": [error.as_dict(index) for index in range(len(pairs))]}
+    scores: list = []
+    errors: list = []
+    # The loop runs once per pair, so its common path is kept to what must happen: no calls
+    # besides the metric's, no ABC checks (a float in [0, 1] is checked inline).
     for index, pair in enumerate(pairs):
         try:
-            _require_pair(pair)
-            scores.append(score_pair(pair["annotation_1"], pair["annotation_2"], per_label))
+            first, second = pair["annotation_1"], pair["annotation_2"]
+        except (KeyError, TypeError, IndexError):
+            scores.append(None)
+            errors.append(MetricError("InvalidEvent", _PAIR_SHAPE).as_dict(index))
+            continue
+        try:
+            value = agreement(first, second, per_label=per_label)
+        except Exception as error:  # noqa: BLE001 (the user's code may raise anything: report it, with its line)
+            scores.append(None)
+            errors.append(MetricError(type(error).__name__, str(error), _metric_line(error)).as_dict(index))
+            continue
+        if type(value) is float and 0.0 <= value <= 1.0:
+            scores.append(value)
+            continue
+        try:
+            scores.append(check_score(value, per_label))
         except MetricError as error:
             scores.append(None)
             errors.append(error.as_dict(index))
     return {"scores": scores, "errors": errors}
 
 
+_PAIR_SHAPE = "a pair needs both `annotation_1` and `annotation_2`"
+
+
 def _require_pair(pair):
     if not isinstance(pair, Mapping) or "annotation_1" not in pair or "annotation_2" not in pair:
-        raise MetricError("InvalidEvent", "a pair needs both `annotation_1` and `annotation_2`")
+        raise MetricError("InvalidEvent", _PAIR_SHAPE)
 
 
 def score_pair(annotation_1, annotation_2, per_label):
-    agreement = _load_agreement()
+    agreement = _agreement()
     try:
         value = agreement(annotation_1, annotation_2, per_label=per_label)
     except Exception as error:  # noqa: BLE001 (the user's code may raise anything: report it, with its line)
@@ -71,13 +95,23 @@ def score_pair(annotation_1, annotation_2, per_label):
     return check_score(value, per_label)
 
 
-def _load_agreement():
-    try:
-        return importlib.import_module("metric").agreement
-    except SyntaxError as error:
-        raise MetricError("SyntaxError", error.msg, error.lineno) from None
-    except Exception as error:  # noqa: BLE001 (an import-time failure of the user's module)
-        raise MetricError(type(error).__name__, str(error), _metric_line(error)) from None
+# The metric's `agreement`, or why importing it failed: imported once per process (as Lambda
+# keeps a warm runtime), and a failed import is not retried for every pair.
+_loaded = None
+
+
+def _agreement():
+    global _loaded
+    if _loaded is None:
+        try:
+            _loaded = importlib.import_module("metric").agreement
+        except SyntaxError as error:
+            _loaded = ("SyntaxError", error.msg, error.lineno)
+        except Exception as error:  # noqa: BLE001 (an import-time failure of the user's module)
+            _loaded = (type(error).__name__, str(error), _metric_line(error))
+    if isinstance(_loaded, tuple):
+        raise MetricError(*_loaded)
+    return _loaded
 
 
 def _metric_line(error):

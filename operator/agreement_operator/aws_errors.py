@@ -4,7 +4,7 @@ import re
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from agreement_operator.errors import DEFAULT_RETRY_DELAY, PermanentFailure, ReconcileFailure, RetryableFailure
+from agreement_operator.errors import PermanentFailure, ReconcileFailure, RetryableFailure
 
 _RETRYABLE_CODES = {
     "TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
@@ -57,8 +57,8 @@ def from_aws(error: Exception, operation: str, target: str) -> ReconcileFailure:
     )
 
 
-def _retry_after(response: dict) -> float:
-    """Lambda's throttling errors say when to come back: `retryAfterSeconds`."""
+def _retry_after(response: dict) -> float | None:
+    """Lambda's throttling errors say when to come back: `retryAfterSeconds` (None: they did not say)."""
     for source in (response, response.get("Error", {})):
         value = source.get("retryAfterSeconds") or source.get("RetryAfterSeconds")
         if value:
@@ -69,4 +69,4 @@ def _retry_after(response: dict) -> float:
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     if headers.get("retry-after", "").isdigit():
         return max(1.0, float(headers["retry-after"]))
-    return DEFAULT_RETRY_DELAY
+    return None

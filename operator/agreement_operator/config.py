@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 DEFAULT_CLUSTER_ID = "default"
 DEFAULT_RESYNC_SECONDS = 600.0
+DEFAULT_WORKERS = 16
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -31,6 +32,8 @@ class Config:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     # Namespaces whose metrics may adopt untagged functions; ("*",): every namespace; empty: none.
     adopt_namespaces: tuple[str, ...] = ()
+    # Handler threads, and connections to Lambda and the apiserver: sized for the pod, not the node.
+    workers: int = DEFAULT_WORKERS
 
     def may_adopt(self, namespace: str) -> bool:
         return "*" in self.adopt_namespaces or namespace in self.adopt_namespaces
@@ -45,6 +48,7 @@ class Config:
             resync_seconds=_resync_seconds(env),
             namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_NAMESPACES", "all namespaces"),
             adopt_namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES", "no adoption", "*"),
+            workers=_workers(env),
         )
 
 
@@ -93,6 +97,15 @@ def _resync_seconds(env: Mapping[str, str]) -> float:
     if not 1 <= seconds <= 86400:
         raise ConfigError(f"AGREEMENT_OPERATOR_RESYNC_SECONDS={raw!r} must be a number of seconds from 1 to 86400")
     return seconds
+
+
+def _workers(env: Mapping[str, str]) -> int:
+    raw = env.get("AGREEMENT_OPERATOR_WORKERS")
+    if not raw:
+        return DEFAULT_WORKERS
+    if not raw.isdigit() or not 1 <= int(raw) <= 256:
+        raise ConfigError(f"AGREEMENT_OPERATOR_WORKERS={raw!r} must be a whole number from 1 to 256")
+    return int(raw)
 
 
 def _namespace_list(env: Mapping[str, str], variable: str, when_empty: str, wildcard: str = "") -> tuple[str, ...]:

@@ -1,13 +1,16 @@
 """What can go wrong while reconciling, split by what helps: waiting, or a change by the user.
 
 No client library is imported here: aws_errors classifies AWS errors, the Kubernetes
-and Label Studio paths raise these directly.
+path raises these directly.
 
 PermanentFailure -> Stalled, no retry until the resource changes.
-RetryableFailure -> Reconciling, retried after `delay` seconds.
+RetryableFailure -> Reconciling, retried after `delay` seconds (None: a jittered backoff).
+InProgress       -> Reconciling while Lambda applies a change: not an error, come back soon.
 """
 
-DEFAULT_RETRY_DELAY = 15.0
+import random
+
+MAX_BACKOFF_SECONDS = 60.0
 
 
 class ReconcileFailure(Exception):
@@ -22,8 +25,30 @@ class PermanentFailure(ReconcileFailure):
 
 
 class RetryableFailure(ReconcileFailure):
-    """Likely to pass by itself: Reconciling, tried again after `delay` seconds."""
+    """Likely to pass by itself: Reconciling, tried again after `delay` seconds, or a backoff when None."""
 
-    def __init__(self, reason: str, message: str, delay: float = DEFAULT_RETRY_DELAY) -> None:
+    def __init__(self, reason: str, message: str, delay: float | None = None) -> None:
         super().__init__(reason, message)
         self.delay = delay
+
+
+class InProgress(RetryableFailure):
+    """Lambda is still creating or updating the function, or another change waits for the next pass."""
+
+    def __init__(self, reason: str, message: str, delay: float, function: object = None) -> None:
+        super().__init__(reason, message, delay)
+        self.function = function  # the function as Lambda last described it, for the status
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry `attempt` (0, 1, ...) of a failed call: full jitter, capped.
+
+    Throttled clients that back off by the same fixed time come back together; random
+    delays under a growing ceiling spread them out.
+    """
+    return random.uniform(1.0, min(MAX_BACKOFF_SECONDS, 5.0 * 2 ** attempt))
+
+
+def progress_delay(attempt: int) -> float:
+    """Seconds before looking again at a function Lambda is busy with: short at first, then longer."""
+    return min(10.0, 0.5 * 1.5 ** attempt) * random.uniform(0.9, 1.1)

@@ -1,6 +1,8 @@
 """kopf handlers: they read the resource, call reconcile, and write status and Events back."""
 
+import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 
 import kopf
@@ -30,40 +32,72 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.posting.reporting_component = "agreement-operator"
     # Only ConfigMaps labelled as metric code reach the operator (filtered by the apiserver).
     settings.watching.label_selectors["", "v1", "configmaps"] = f"{crd.CODE_LABEL}={crd.CODE_LABEL_VALUE}"
-    memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(config.region, config.endpoint_url))
-    memo.read_configmap = kube.read_configmap
-    memo.record_names = kube.write_function_names
+    # A pass never sleeps on Lambda, so a handler holds a thread only for a few API calls. kopf's
+    # default, min(32, CPUs + 4), follows the node's CPUs rather than the pod's limit.
+    settings.execution.max_workers = config.workers
+    # As many connections to Lambda and to the apiserver as threads that may use them at once.
+    memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(
+        config.region, config.endpoint_url, pool_connections=config.workers))
+    kubernetes_api = kube.KubeAPI(pool_size=config.workers)
+    memo.read_configmap = kubernetes_api.read_configmap
+    memo.record_names = kubernetes_api.write_function_names
+    memo.mark_revision = kubernetes_api.mark_revision
     memo.post_event = post_with_kopf
     memo.locks = {}
+    memo.resync_due = {}
 
 
 def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
     generation = meta.get("generation")
     try:
         with _lock_for(memo, meta["uid"]):
-            outcome = reconcile.reconcile(_request(spec, meta, status, memo), memo.functions, memo.config)
+            outcome = reconcile.reconcile(_request(spec, meta, status, memo, retry), memo.functions, memo.config)
     except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
         internal = reconcile.Outcome(reconcile.Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
         patch.status.update(conditions.status_for(internal, generation, status))
         raise
-    patch.status.update(conditions.status_for(outcome, generation, status))
+    new_status = conditions.status_for(outcome, generation, status)
+    if any(status.get(key) != value for key, value in new_status.items()):  # a pass that changed nothing writes nothing
+        patch.status.update(new_status)
+        logger.info("%s: %s", outcome.reason, outcome.message)
     _post(memo, body, outcome.events)
-    logger.info("%s: %s", outcome.reason, outcome.message)
     if outcome.retry_delay is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
 
 
+def resume_metric(
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
+) -> None:
+    """The operator (re)started: a metric Ready as specified needs no AWS call; the resync checks for drift."""
+    if conditions.is_true(status, "Ready", meta.get("generation")) and reconcile.deployed_as_specified(
+            _request(spec, meta, status, memo, retry), memo.config, status.get("codeSha256")):
+        return
+    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
+
+
 def resync_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, **_,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
-    """Periodic drift repair; a metric Stalled at this generation waits for the user instead."""
-    if conditions.is_true(status, "Stalled", meta.get("generation")):
+    """Periodic drift repair, each metric at its own moment of the interval; Stalled metrics wait for the user."""
+    if not _resync_due(memo, meta["uid"]) or conditions.is_true(status, "Stalled", meta.get("generation")):
         return
-    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger)
+    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
+
+
+def _resync_due(memo: kopf.Memo, uid: str) -> bool:
+    """Whether this metric's drift check is due. The first falls at a random point of the interval, so
+    a restart with many metrics spreads their reads over it instead of sending them all at once."""
+    now, interval = time.monotonic(), memo.config.resync_seconds
+    due = memo.resync_due.setdefault(uid, now + random.uniform(0, interval))
+    if now < due:
+        return False
+    memo.resync_due[uid] = now + interval
+    return True
 
 
 def delete_metric(
@@ -81,30 +115,32 @@ def delete_metric(
             delay=delay,
         ) from failure
     _post(memo, body, events)
-    with _locks_guard:
+    with _locks_guard:  # nothing about a deleted metric outlives it
         memo.locks.pop(meta["uid"], None)
+        memo.resync_due.pop(meta["uid"], None)
 
 
-def metrics_by_configmap(namespace: str | None, name: str, spec: kopf.Spec, **_) -> dict | None:
-    """Index: (namespace, ConfigMap name) -> the metrics whose code lives in it."""
+def metrics_by_configmap(namespace: str | None, name: str, spec: kopf.Spec, annotations: Mapping, **_) -> dict | None:
+    """Index: (namespace, ConfigMap name) -> (metric, the ConfigMap revision it last saw) for each metric using it."""
     ref = configmap_code.reference(spec)
-    return {(namespace, ref[0]): name} if ref else None
+    return {(namespace, ref[0]): (name, annotations.get(configmap_code.REVISION_ANNOTATION))} if ref else None
 
 
 def configmap_changed(
     type: str, body: kopf.Body, namespace: str | None, name: str,
-    metrics_by_configmap: kopf.Index, logger: kopf.Logger, **_,
+    metrics_by_configmap: kopf.Index, memo: kopf.Memo, logger: kopf.Logger, **_,
 ) -> None:
     """A ConfigMap holding metric code changed: mark each metric using it, which redeploys it."""
     if namespace is None:  # ConfigMaps are namespaced; kopf's signature allows cluster objects
         return
     revision = configmap_code.DELETED if type == "DELETED" else body.metadata["resourceVersion"]
-    for metric in metrics_by_configmap.get((namespace, name), []):
-        logger.info("ConfigMap %s/%s is at %s: updating metric %s", namespace, name, revision, metric)
-        kube.mark_revision(namespace, metric, configmap_code.REVISION_ANNOTATION, revision)
+    for metric, seen in metrics_by_configmap.get((namespace, name), []):
+        if seen != revision:  # on a restart every ConfigMap is listed again: unchanged ones write nothing
+            logger.info("ConfigMap %s/%s is at %s: updating metric %s", namespace, name, revision, metric)
+            memo.mark_revision(namespace, metric, configmap_code.REVISION_ANNOTATION, revision)
 
 
-def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo) -> reconcile.Request:
+def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, attempt: int = 0) -> reconcile.Request:
     annotations = meta.get("annotations") or {}
     namespace, name = meta["namespace"], meta["name"]
     return reconcile.Request(
@@ -116,6 +152,7 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo) -> 
         previous_tests=status.get("tests"),
         owned_names=tuple(status.get("functionNames") or ()),
         record_names=lambda names: memo.record_names(namespace, name, names),
+        attempt=attempt,
     )
 
 
@@ -136,14 +173,17 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     # A registry of our own starts without kopf's default login: in-cluster or kubeconfig.
     kopf.on.login(registry=registry)(kopf.login_via_client)
     kopf.on.startup(registry=registry)(configure)
-    for on_change in (kopf.on.create, kopf.on.update, kopf.on.resume):
+    for on_change in (kopf.on.create, kopf.on.update):
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)
+    kopf.on.resume(*_RESOURCE, registry=registry)(resume_metric)
     kopf.on.delete(*_RESOURCE, registry=registry)(delete_metric)
     kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
     # kopf passes indexes as keyword arguments that its handler protocol does not name.
     kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
+    # The timer ticks often and each metric's check is due once per interval (see _resync_due).
+    tick = max(1.0, min(30.0, resync_seconds / 20))
     kopf.timer(
-        *_RESOURCE, registry=registry, interval=resync_seconds, initial_delay=resync_seconds,
+        *_RESOURCE, registry=registry, interval=tick, initial_delay=tick,
         # Leave freshly changed resources to the change handlers.
         idle=min(30.0, resync_seconds),
     )(resync_metric)

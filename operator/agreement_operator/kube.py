@@ -1,31 +1,46 @@
 """The operator's own Kubernetes API calls (kopf makes the rest): ConfigMaps, and status written mid-reconcile.
 
-The client configuration is the one kopf's login loaded; clients are made on first use,
+The client configuration is the one kopf's login loaded; the client is made on first use,
 because kopf logs in after the startup handlers run.
 """
 
+import threading
 from collections.abc import Mapping
-from functools import cache
 
 import kubernetes
 
 from agreement_operator import crd, errors
 
 
-@cache
-def _core() -> kubernetes.client.CoreV1Api:
-    return kubernetes.client.CoreV1Api()
+class KubeAPI:
+    def __init__(self, pool_size: int) -> None:
+        self._pool_size = pool_size
+        self._client: kubernetes.client.ApiClient | None = None
+        self._guard = threading.Lock()
+
+    def _api(self) -> kubernetes.client.ApiClient:
+        with self._guard:
+            if self._client is None:
+                configuration = kubernetes.client.Configuration.get_default_copy()
+                # One connection per handler thread (urllib3's default pool keeps 4 and drops the rest).
+                configuration.connection_pool_maxsize = self._pool_size
+                self._client = kubernetes.client.ApiClient(configuration)
+            return self._client
+
+    def read_configmap(self, namespace: str, name: str) -> Mapping[str, str] | None:
+        return read_configmap(kubernetes.client.CoreV1Api(self._api()), namespace, name)
+
+    def mark_revision(self, namespace: str, metric: str, annotation: str, revision: str) -> None:
+        mark_revision(kubernetes.client.CustomObjectsApi(self._api()), namespace, metric, annotation, revision)
+
+    def write_function_names(self, namespace: str, metric: str, names: list[str]) -> None:
+        write_function_names(kubernetes.client.CustomObjectsApi(self._api()), namespace, metric, names)
 
 
-@cache
-def _custom() -> kubernetes.client.CustomObjectsApi:
-    return kubernetes.client.CustomObjectsApi()
-
-
-def read_configmap(namespace: str, name: str) -> Mapping[str, str] | None:
+def read_configmap(core: kubernetes.client.CoreV1Api, namespace: str, name: str) -> Mapping[str, str] | None:
     """A labelled ConfigMap's data; None when it does not exist."""
     try:
-        configmap = _core().read_namespaced_config_map(name, namespace)
+        configmap = core.read_namespaced_config_map(name, namespace)
     except kubernetes.client.ApiException as error:
         if error.status == 404:
             return None
@@ -40,10 +55,12 @@ def read_configmap(namespace: str, name: str) -> Mapping[str, str] | None:
     return configmap.data or {}
 
 
-def mark_revision(namespace: str, metric: str, annotation: str, revision: str) -> None:
+def mark_revision(
+    custom: kubernetes.client.CustomObjectsApi, namespace: str, metric: str, annotation: str, revision: str,
+) -> None:
     """Set an annotation on a metric, which makes kopf run its update handler."""
     try:
-        _custom().patch_namespaced_custom_object(
+        custom.patch_namespaced_custom_object(
             crd.GROUP, crd.VERSION, namespace, crd.PLURAL, metric,
             {"metadata": {"annotations": {annotation: revision}}},
         )
@@ -51,10 +68,12 @@ def mark_revision(namespace: str, metric: str, annotation: str, revision: str) -
         raise _failure(error, f"patch AgreementMetric {namespace}/{metric}") from error
 
 
-def write_function_names(namespace: str, metric: str, names: list[str]) -> None:
+def write_function_names(
+    custom: kubernetes.client.CustomObjectsApi, namespace: str, metric: str, names: list[str],
+) -> None:
     """status.functionNames, written at once: before a function is created under a name not yet recorded."""
     try:
-        _custom().patch_namespaced_custom_object_status(
+        custom.patch_namespaced_custom_object_status(
             crd.GROUP, crd.VERSION, namespace, crd.PLURAL, metric, {"status": {"functionNames": names}},
         )
     except kubernetes.client.ApiException as error:

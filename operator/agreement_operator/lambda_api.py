@@ -1,7 +1,9 @@
 """The only module that calls AWS Lambda: read, create, update code or configuration, tag, invoke, delete.
 
 "Not found" is None (or False for delete), never an exception; every other AWS
-error leaves as a PermanentFailure or RetryableFailure (see errors.py).
+error leaves as a PermanentFailure or RetryableFailure (see errors.py). Nothing here
+waits: create and update return the configuration Lambda answered with (its State and
+LastUpdateStatus included), and the caller comes back later while Lambda is busy.
 """
 
 import json
@@ -11,16 +13,17 @@ from dataclasses import dataclass, field
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from agreement_operator import aws_errors, errors
+from agreement_operator import aws_errors
 from agreement_operator.invocation import Invocation
 
 CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
 # Standard mode retries throttling and 5xx with exponential backoff and jitter.
 RETRY_MODE = "standard"
 MAX_ATTEMPTS = 5
-WAIT = {"Delay": 2, "MaxAttempts": 60}
+# One connection per worker thread that may call Lambda at once (botocore's default is 10).
+DEFAULT_POOL_CONNECTIONS = 10
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,23 @@ class DeployedFunction:
     def ready(self) -> bool:
         return self.state == "Active" and self.last_update_status == "Successful"
 
+    @property
+    def failed(self) -> bool:
+        return self.state == "Failed" or self.last_update_status == "Failed"
 
-def make_client(region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS):
+    @property
+    def busy(self) -> bool:
+        """Lambda is still applying a create or an update."""
+        return not self.ready and not self.failed
+
+
+def make_client(region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS,
+                pool_connections: int = DEFAULT_POOL_CONNECTIONS, retry_mode: str = RETRY_MODE):
     return boto3.client(
         "lambda", region_name=region, endpoint_url=endpoint_url,
         config=BotoConfig(
-            retries={"mode": RETRY_MODE, "total_max_attempts": max_attempts}, user_agent_extra="agreement-operator",
+            retries={"mode": retry_mode, "total_max_attempts": max_attempts}, user_agent_extra="agreement-operator",
+            max_pool_connections=pool_connections,
         ),
     )
 
@@ -61,9 +75,8 @@ def _not_found(error: ClientError) -> bool:
 
 
 class LambdaFunctions:
-    def __init__(self, client, wait: Mapping[str, int] = WAIT) -> None:
+    def __init__(self, client) -> None:
         self.client = client
-        self.wait = dict(wait)
 
     def read(self, name: str) -> DeployedFunction | None:
         with _aws_call("GetFunction", name):
@@ -75,20 +88,23 @@ class LambdaFunctions:
                 raise
         return _deployed(response["Configuration"], response.get("Tags") or {})
 
-    def create(self, name: str, zip_bytes: bytes, configuration: Mapping, tags: Mapping[str, str]) -> None:
+    def create(self, name: str, zip_bytes: bytes, configuration: Mapping, tags: Mapping[str, str]) -> DeployedFunction:
         with _aws_call("CreateFunction", name):
-            self.client.create_function(
+            response = self.client.create_function(
                 FunctionName=name, Code={"ZipFile": zip_bytes}, Tags=dict(tags), Publish=False,
                 PackageType="Zip", **configuration,
             )
+        return _deployed(response, tags)
 
-    def update_code(self, name: str, zip_bytes: bytes) -> None:
-        with _aws_call("UpdateFunctionCode", name):
-            self.client.update_function_code(FunctionName=name, ZipFile=zip_bytes, Publish=False)
+    def update_code(self, current: DeployedFunction, zip_bytes: bytes) -> DeployedFunction:
+        with _aws_call("UpdateFunctionCode", current.name):
+            response = self.client.update_function_code(FunctionName=current.name, ZipFile=zip_bytes, Publish=False)
+        return _deployed(response, current.tags)
 
-    def update_configuration(self, name: str, configuration: Mapping) -> None:
-        with _aws_call("UpdateFunctionConfiguration", name):
-            self.client.update_function_configuration(FunctionName=name, **configuration)
+    def update_configuration(self, current: DeployedFunction, configuration: Mapping) -> DeployedFunction:
+        with _aws_call("UpdateFunctionConfiguration", current.name):
+            response = self.client.update_function_configuration(FunctionName=current.name, **configuration)
+        return _deployed(response, current.tags)
 
     def tag(self, arn: str, tags: Mapping[str, str]) -> None:
         with _aws_call("TagResource", arn):
@@ -119,36 +135,6 @@ class LambdaFunctions:
         except ValueError:
             payload = body.decode(errors="replace")
         return Invocation(payload, response.get("FunctionError"))
-
-    def wait_until_ready(self, name: str) -> DeployedFunction:
-        """Wait for State=Active and LastUpdateStatus=Successful with boto3's waiters."""
-        for waiter_name in ("function_active_v2", "function_updated_v2"):
-            waiter = self.client.get_waiter(waiter_name)
-            try:
-                waiter.wait(FunctionName=name, WaiterConfig=self.wait)
-            except WaiterError as error:  # a BotoCoreError too: classify it before the generic rule
-                raise _waiter_failure(name, error) from error
-            except (ClientError, BotoCoreError) as error:
-                raise aws_errors.from_aws(error, "GetFunction", name) from error
-        function = self.read(name)
-        if function is None:
-            raise errors.RetryableFailure("FunctionGone", f"function {name} disappeared while deploying")
-        return function
-
-
-def _waiter_failure(name: str, error: WaiterError) -> errors.ReconcileFailure:
-    """A waiter gave up: Lambda said Failed (Stalled), time ran out (Reconciling), or an API error."""
-    last = error.last_response or {}
-    if "Error" in last:  # the waiter stopped on an error answer: classify it like any other
-        return aws_errors.from_aws(ClientError(last, "GetFunction"), "GetFunction", name)
-    configuration = last.get("Configuration", {})
-    if "Max attempts exceeded" in str(error):
-        return errors.RetryableFailure(
-            "FunctionPending", f"function {name} is not Active yet (State={configuration.get('State')})"
-        )
-    reason = configuration.get("StateReason") or configuration.get("LastUpdateStatusReason") or str(error)
-    return errors.PermanentFailure("FunctionFailed", f"Lambda could not start function {name}: {reason}")
-
 
 def _deployed(configuration: Mapping, tags: Mapping[str, str]) -> DeployedFunction:
     return DeployedFunction(

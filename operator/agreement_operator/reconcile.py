@@ -1,10 +1,14 @@
-"""Bring one metric's Lambda function to its desired state, and remove it on delete.
+"""Bring one metric's Lambda function to its desired state, one pass at a time, and remove it on delete.
 
-Plain functions over a LambdaFunctions; the kopf handlers only call these and
-write the Outcome back. Code and configuration are never updated in one step:
-each update waits for LastUpdateStatus=Successful before the next.
+Plain functions over a LambdaFunctions; the kopf handlers only call these and write the
+Outcome back. A pass never sleeps: it reads the function once, makes at most one change
+(create, code, configuration, or tags), and uses what Lambda answered. While Lambda is
+still applying a change, the pass ends Reconciling (FunctionUpdating) and the handler
+comes back after a short, growing delay. So code and configuration are never updated in
+one step, and a slow function holds no worker.
 """
 
+import dataclasses
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +47,7 @@ class Request:
     owned_names: Sequence[str] = ()
     # Persists owned names before a function is created under a new one (the operator may die right after).
     record_names: Callable[[list[str]], None] | None = None
+    attempt: int = 0  # passes so far in this round of retries: the delays grow with it
 
 
 @dataclass
@@ -82,10 +87,16 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
     except errors.PermanentFailure as failure:
         events.append(Event(failure.reason, failure.message, warning=True))
         return Outcome(Phase.STALLED, failure.reason, failure.message, events=events, owned_names=owned)
+    except errors.InProgress as progress:
+        busy = progress.function if isinstance(progress.function, DeployedFunction) else None
+        previous_tests = dict(request.previous_tests) if request.previous_tests else None
+        return Outcome(Phase.RECONCILING, progress.reason, progress.message, function=busy, events=events,
+                       retry_delay=progress.delay, owned_names=owned, tests=previous_tests)
     except errors.RetryableFailure as failure:
         events.append(Event(failure.reason, failure.message, warning=True))
+        delay = failure.delay if failure.delay is not None else errors.backoff(request.attempt)
         return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events,
-                       retry_delay=failure.delay, owned_names=owned)
+                       retry_delay=delay, owned_names=owned)
     tests = report.as_status() if report else None
     if report and report.failed:
         return Outcome(Phase.STALLED, "SmokeTestsFailed", smoke_tests.describe_failures(report),
@@ -97,6 +108,23 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
         f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}{passed}{warnings}",
         function=function, events=events, tests=tests, owned_names=owned,
     )
+
+
+def deployed_as_specified(request: Request, config: Config, deployed_sha256: str | None) -> bool:
+    """Whether the spec would deploy exactly the function status describes: a restart needs no AWS call then.
+
+    Drift made in AWS while the operator was down is found by the next resync.
+    """
+    try:
+        resolved = configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
+    except errors.ReconcileFailure:
+        return False
+    spec, _ = metric_spec.parse(resolved)
+    if spec is None:
+        return False
+    desired = desired_function(spec, request.owner, config)
+    return (desired.name, desired.code_sha256) == (request.deployed_name, deployed_sha256) and \
+        _known_names(request) == [desired.name]
 
 
 def _known_names(request: Request) -> list[str]:
@@ -136,33 +164,71 @@ def _reader(request: Request) -> configmap_code.ConfigMapReader:
 def _converge(
     desired: DesiredFunction, request: Request, config: Config, functions: LambdaFunctions, events: list[Event]
 ) -> DeployedFunction:
+    """One pass: the function once it is as desired; InProgress while Lambda is busy or a change remains."""
     current = functions.read(desired.name)
     if current is None:
-        functions.create(desired.name, desired.zip_bytes, desired.configuration, desired.tags)
+        created = functions.create(desired.name, desired.zip_bytes, desired.configuration, desired.tags)
         events.append(Event("Created", f"created function {desired.name} with CodeSha256 {desired.code_sha256}"))
-        return functions.wait_until_ready(desired.name)
+        return _settled(created, request.attempt)
     _claim(current, request, config, events)
-    if current.state == "Pending" or current.last_update_status == "InProgress":
-        current = functions.wait_until_ready(desired.name)
+    if current.busy:
+        _settled(current, request.attempt)
+    change = _next_change(current, desired)
+    if change is None:
+        return _settled(current, request.attempt)
+    changed = _settled(_apply(change, current, desired, functions, events), request.attempt)
+    if remaining := _next_change(changed, desired):
+        raise errors.InProgress("FunctionUpdating", f"updated the {change} of {desired.name}; its {remaining} next",
+                                delay=0.0, function=changed)
+    return changed
+
+
+def _settled(function: DeployedFunction, attempt: int) -> DeployedFunction:
+    """The function if Lambda has applied everything; FunctionFailed or InProgress otherwise."""
+    if function.failed:
+        reason = function.state_reason or f"State={function.state}, LastUpdateStatus={function.last_update_status}"
+        raise errors.PermanentFailure("FunctionFailed", f"Lambda could not apply function {function.name}: {reason}")
+    if function.busy:
+        raise errors.InProgress(
+            "FunctionUpdating",
+            f"function {function.name} is {function.state} (last update {function.last_update_status}); "
+            "checking again shortly",
+            delay=errors.progress_delay(attempt), function=function,
+        )
+    return function
+
+
+def _next_change(current: DeployedFunction, desired: DesiredFunction) -> str | None:
+    """What differs first, in the order changes are made: code, configuration, tags."""
     if current.code_sha256 != desired.code_sha256:
-        functions.update_code(desired.name, desired.zip_bytes)
+        return "code"
+    if configuration_drift(current, desired):
+        return "configuration"
+    if any(tag_drift(current.tags, desired.tags)):
+        return "tags"
+    return None
+
+
+def _apply(
+    change: str, current: DeployedFunction, desired: DesiredFunction, functions: LambdaFunctions,
+    events: list[Event],
+) -> DeployedFunction:
+    """Make one change; the function as Lambda answered (tags: as they now are)."""
+    if change == "code":
         events.append(Event("CodeUpdated", f"deployed CodeSha256 {desired.code_sha256} to {desired.name}"))
-        current = functions.wait_until_ready(desired.name)
-    if drift := configuration_drift(current, desired):
-        functions.update_configuration(desired.name, drift)
+        return functions.update_code(current, desired.zip_bytes)
+    if change == "configuration":
+        drift = configuration_drift(current, desired)
         events.append(Event("ConfigurationUpdated", f"updated {', '.join(sorted(drift))} of {desired.name}"))
-        current = functions.wait_until_ready(desired.name)
+        return functions.update_configuration(current, drift)
     to_set, to_remove = tag_drift(current.tags, desired.tags)
     if to_set:
         functions.tag(current.arn, to_set)
     if to_remove:
         functions.untag(current.arn, to_remove)
-    if to_set or to_remove:
-        events.append(Event("TagsUpdated", _describe_tag_change(to_set, to_remove, desired.name)))
-        current = functions.read(desired.name) or current
-    if not current.ready:
-        current = functions.wait_until_ready(desired.name)
-    return current
+    events.append(Event("TagsUpdated", _describe_tag_change(to_set, to_remove, desired.name)))
+    kept = {key: value for key, value in current.tags.items() if key not in to_remove}
+    return dataclasses.replace(current, tags={**kept, **to_set})
 
 
 def _claim(current: DeployedFunction, request: Request, config: Config, events: list[Event]) -> None:
