@@ -11,6 +11,7 @@ from dataclasses import dataclass
 DEFAULT_CLUSTER_ID = "default"
 DEFAULT_RESYNC_SECONDS = 600.0
 DEFAULT_WORKERS = 16
+RETRY_MODES = ("standard", "adaptive")
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -34,6 +35,7 @@ class Config:
     adopt_namespaces: tuple[str, ...] = ()
     # Handler threads, and connections to Lambda and the apiserver: sized for the pod, not the node.
     workers: int = DEFAULT_WORKERS
+    retry_mode: str = "standard"  # botocore's: "adaptive" adds client-side rate limiting
 
     def may_adopt(self, namespace: str) -> bool:
         return "*" in self.adopt_namespaces or namespace in self.adopt_namespaces
@@ -49,6 +51,7 @@ class Config:
             namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_NAMESPACES", "all namespaces"),
             adopt_namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES", "no adoption", "*"),
             workers=_workers(env),
+            retry_mode=_retry_mode(env),
         )
 
 
@@ -97,6 +100,13 @@ def _resync_seconds(env: Mapping[str, str]) -> float:
     if not 1 <= seconds <= 86400:
         raise ConfigError(f"AGREEMENT_OPERATOR_RESYNC_SECONDS={raw!r} must be a number of seconds from 1 to 86400")
     return seconds
+
+
+def _retry_mode(env: Mapping[str, str]) -> str:
+    mode = env.get("AGREEMENT_OPERATOR_RETRY_MODE") or "standard"
+    if mode not in RETRY_MODES:
+        raise ConfigError(f"AGREEMENT_OPERATOR_RETRY_MODE={mode!r} must be one of {', '.join(RETRY_MODES)}")
+    return mode
 
 
 def _workers(env: Mapping[str, str]) -> int:

@@ -37,7 +37,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.execution.max_workers = config.workers
     # As many connections to Lambda and to the apiserver as threads that may use them at once.
     memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(
-        config.region, config.endpoint_url, pool_connections=config.workers))
+        config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode))
     kubernetes_api = kube.KubeAPI(pool_size=config.workers)
     memo.read_configmap = kubernetes_api.read_configmap
     memo.record_names = kubernetes_api.write_function_names

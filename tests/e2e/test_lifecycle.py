@@ -23,6 +23,7 @@ def test_apply_until_ready_creates_the_function(cluster, box, operator):
     name = f"custom-metric-nlp-{cluster.namespace}-sentiment"
     status = item["status"]
     assert status["functionName"] == name
+    assert status["functionNames"] == [name]  # kept by the CRD's status schema, not pruned
     assert status["functionArn"].endswith(f":function:{name}")
     assert status["codeSha256"] == sha(CODE)
     assert (status["state"], status["lastUpdateStatus"]) == ("Active", "Successful")
@@ -97,14 +98,16 @@ def test_function_deleted_out_of_band_is_recreated_by_the_resync(cluster):
     assert recreated["CodeSha256"] == sha(CODE)
 
 
-def test_restart_with_unchanged_resources_makes_no_mutating_call(cluster, operator):
+def test_restart_with_unchanged_resources_writes_nothing_anywhere(cluster, operator):
     cluster.apply("steady", {"code": CODE, "tags": {"team": "a"}})
-    name = cluster.wait("steady")["status"]["functionName"]
+    item = cluster.wait("steady")
+    name = item["status"]["functionName"]
     before = cluster.function(name)
     events_before = len(cluster.events("steady"))
     operator.restart()
-    resumed = f"Deployed: function {name} is Active"
+    resumed = f"[{cluster.namespace}/steady] Handler 'resume_metric' succeeded"
     cluster.eventually(lambda: resumed in operator.process.log_path.read_text(), 60, "the resume handler")
+    assert cluster.get("steady")["metadata"]["resourceVersion"] == item["metadata"]["resourceVersion"]
     after = cluster.function(name)
     assert (after["LastModified"], after.get("RevisionId")) == (before["LastModified"], before.get("RevisionId"))
     assert after["Tags"] == before["Tags"] and after["CodeSha256"] == before["CodeSha256"]
@@ -137,3 +140,16 @@ def test_kubectl_get_shows_the_printer_columns(cluster):
     row = table[1].split()
     assert row[:4] == ["columns", f"custom-metric-{cluster.namespace}-columns", "True", "Deployed"]
     assert row[-1] == "Active"
+
+
+def test_a_prefix_moved_twice_leaves_one_function_and_delete_leaves_none(cluster):
+    for prefix in ("p1", "p2", "p3"):  # without waiting in between
+        cluster.apply("mover", {"code": CODE, "prefix": prefix})
+    item = cluster.wait_observed("mover", cluster.get("mover")["metadata"]["generation"])
+    item = cluster.wait("mover")
+    final = f"custom-metric-p3-{cluster.namespace}-mover"
+    assert item["status"]["functionNames"] == [final]
+    names = [f"custom-metric-{p}-{cluster.namespace}-mover" for p in ("p1", "p2", "p3")]
+    assert [name for name in names if cluster.function(name)] == [final]
+    cluster.kubectl("delete", "am", "mover", "-n", cluster.namespace, "--timeout=60s")
+    assert [name for name in names if cluster.function(name)] == []

@@ -55,6 +55,7 @@ class ControlPlane:
     kubeconfig: Path
     token: str
     binaries: Path
+    audit_log: Path | None = None  # one JSON line per write (create, update, patch, delete) the apiserver served
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
@@ -87,8 +88,10 @@ def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> Cont
     token = secrets.token_hex(16)
     (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n')
     _service_account_keys(cert_dir)
+    (workdir / "audit-policy.yaml").write_text(_AUDIT_WRITES)
     apiserver = Child("kube-apiserver", [
         str(binaries / "kube-apiserver"),
+        "--audit-policy-file", str(workdir / "audit-policy.yaml"), "--audit-log-path", str(workdir / "audit.log"),
         "--etcd-servers", f"http://127.0.0.1:{etcd_port}",
         "--bind-address", "127.0.0.1", "--secure-port", str(api_port),
         "--cert-dir", str(cert_dir),
@@ -105,7 +108,20 @@ def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> Cont
     apiserver.wait_until(lambda: http_get(f"{url}/readyz", token) == "ok", 120, "ready")
     kubeconfig = workdir / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(_kubeconfig(url, token)))
-    return ControlPlane(url=url, kubeconfig=kubeconfig, token=token, binaries=binaries)
+    return ControlPlane(url=url, kubeconfig=kubeconfig, token=token, binaries=binaries,
+                        audit_log=workdir / "audit.log")
+
+
+# Writes only, at the Metadata level: who changed what (benchmarks count the operator's writes).
+_AUDIT_WRITES = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    verbs: ["create", "update", "patch", "delete", "deletecollection"]
+  - level: None
+"""
 
 
 def _service_account_keys(cert_dir: Path) -> None:

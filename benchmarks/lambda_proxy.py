@@ -1,0 +1,163 @@
+"""A proxy in front of moto's Lambda that behaves more like the real service, for benchmarks.
+
+* Quotas, answered like Lambda (429, TooManyRequestsException, "Rate exceeded"): a token
+  bucket for control-plane calls (15 req/s) and one for GetFunction (100 req/s).
+* Lifecycle: moto makes every function Active at once; here a function stays Pending
+  (after CreateFunction) or InProgress (after an update) for `pending_seconds`, in the
+  create/update answers and in GetFunction, as Lambda reports it.
+* Counts every call by operation, and every throttled one.
+
+    proxy = LambdaProxy(moto_url, control_rate=15, get_rate=100, pending_seconds=1)
+    proxy.start()  # proxy.url is the endpoint to give the operator
+"""
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+_OPERATIONS = [
+    ("POST", re.compile(r"^/2015-03-31/functions/?$"), "CreateFunction"),
+    ("GET", re.compile(r"^/2015-03-31/functions/([^/?]+)/?(\?.*)?$"), "GetFunction"),
+    ("PUT", re.compile(r"^/2015-03-31/functions/([^/?]+)/code"), "UpdateFunctionCode"),
+    ("PUT", re.compile(r"^/2015-03-31/functions/([^/?]+)/configuration"), "UpdateFunctionConfiguration"),
+    ("DELETE", re.compile(r"^/2015-03-31/functions/([^/?]+)"), "DeleteFunction"),
+    ("POST", re.compile(r"^/2015-03-31/functions/([^/?]+)/invocations"), "Invoke"),
+    ("POST", re.compile(r"^/2017-03-31/tags/"), "TagResource"),
+    ("DELETE", re.compile(r"^/2017-03-31/tags/"), "UntagResource"),
+    ("GET", re.compile(r"^/2017-03-31/tags/"), "ListTags"),
+]
+_NOT_CONTROL_PLANE = {"GetFunction", "Invoke"}
+
+
+class TokenBucket:
+    def __init__(self, rate: float) -> None:
+        self.rate, self.tokens, self.last = rate, rate, time.monotonic()
+        self.guard = threading.Lock()
+
+    def take(self) -> bool:
+        with self.guard:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+            self.last = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
+class LambdaProxy(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, upstream: str, control_rate: float | None = None, get_rate: float | None = None,
+                 pending_seconds: float = 0.0) -> None:
+        super().__init__(("127.0.0.1", 0), _Forward)
+        self.upstream = upstream.rstrip("/")
+        self.buckets = {"control": TokenBucket(control_rate) if control_rate else None,
+                        "get": TokenBucket(get_rate) if get_rate else None}
+        self.pending_seconds = pending_seconds
+        self.busy_until: dict[str, tuple[float, str]] = {}  # function name -> (until, "create" or "update")
+        self.calls: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self.get_times: list[float] = []  # when each GetFunction arrived (time.time())
+        self.guard = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> "LambdaProxy":
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def reset_counts(self) -> None:
+        with self.guard:
+            self.calls.clear()
+            self.throttled.clear()
+
+    def admit(self, operation: str) -> bool:
+        bucket = self.buckets["get" if operation == "GetFunction" else "control"]
+        if operation in _NOT_CONTROL_PLANE - {"GetFunction"} or bucket is None:
+            allowed = True
+        else:
+            allowed = bucket.take()
+        with self.guard:
+            self.calls[operation] += 1
+            if operation == "GetFunction":
+                self.get_times.append(time.time())
+            if not allowed:
+                self.throttled[operation] += 1
+        return allowed
+
+    def lifecycle(self, operation: str, name: str | None, body: dict) -> dict:
+        """The answer as Lambda would give it while the function is still being created or updated."""
+        if not self.pending_seconds or not name:
+            return body
+        now = time.monotonic()
+        with self.guard:
+            if operation == "CreateFunction":
+                self.busy_until[name] = (now + self.pending_seconds, "create")
+            elif operation in ("UpdateFunctionCode", "UpdateFunctionConfiguration"):
+                self.busy_until[name] = (now + self.pending_seconds, "update")
+            until, kind = self.busy_until.get(name, (0.0, ""))
+        if now >= until:
+            return body
+        configuration = body.get("Configuration", body)
+        if kind == "create":
+            configuration.update(State="Pending", LastUpdateStatus="InProgress")
+        else:
+            configuration.update(State="Active", LastUpdateStatus="InProgress")
+        return body
+
+
+class _Forward(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: LambdaProxy
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = self.rfile.read(length) if length else None
+        operation, name = _operation(self.command, self.path, payload)
+        if operation and not self.server.admit(operation):
+            body = json.dumps({"Reason": "CallerRateLimitExceeded", "Type": "User", "message": "Rate exceeded"})
+            return self._reply(429, body.encode(), {"x-amzn-ErrorType": "TooManyRequestsException",
+                                                    "Content-Type": "application/json"})
+        request = urllib.request.Request(self.server.upstream + self.path, data=payload, method=self.command,
+                                         headers={key: value for key, value in self.headers.items()
+                                                  if key.lower() not in ("host", "content-length")})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, headers, body = response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            status, headers, body = error.code, dict(error.headers), error.read()
+        if operation and 200 <= status < 300 and body[:1] == b"{":
+            body = json.dumps(self.server.lifecycle(operation, name, json.loads(body))).encode()
+        self._reply(status, body, headers)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+
+    def _reply(self, status: int, body: bytes, headers: dict) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_) -> None:
+        pass
+
+
+def _operation(method: str, path: str, payload: bytes | None) -> tuple[str | None, str | None]:
+    for verb, pattern, operation in _OPERATIONS:
+        if verb == method and (match := pattern.match(path)):
+            if operation == "CreateFunction":
+                return operation, json.loads(payload or b"{}").get("FunctionName")
+            name = match.group(1) if pattern.groups else None
+            return operation, urllib.request.unquote(name) if name else None
+    return None, None
