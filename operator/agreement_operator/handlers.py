@@ -14,6 +14,8 @@ from agreement_operator.tags import Owner
 _RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
 # AWS refused to delete (e.g. AccessDenied): the finalizer holds the resource, so try again now and then.
 DELETE_RETRY_SECONDS = 60.0
+# Drift checks wait until a metric was left alone this long: its change handlers go first.
+RESYNC_IDLE_SECONDS = 10.0
 _locks_guard = threading.Lock()
 
 EventPoster = Callable[[Mapping, reconcile.Event], None]
@@ -23,6 +25,18 @@ NameRecorder = Callable[[str, str, list[str]], None]
 def post_with_kopf(body: Mapping, event: reconcile.Event) -> None:
     post = kopf.warn if event.warning else kopf.info
     post(body, reason=event.reason, message=event.message)
+
+
+def log_in(memo: kopf.Memo, **kwargs) -> kopf.ConnectionInfo | None:
+    """In a pod, its ServiceAccount; elsewhere the kubeconfig (a token, a client certificate or a password).
+
+    kopf's own login functions, not the official client's: that library would cost every
+    operator process about 60 MiB. The operator's own calls (kube.py) use the same credentials.
+    """
+    info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if info is not None:
+        memo.kube.log_in(kube.Credentials.from_kopf(info))
+    return info
 
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
@@ -38,10 +52,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     # As many connections to Lambda and to the apiserver as threads that may use them at once.
     memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(
         config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode))
-    kubernetes_api = kube.KubeAPI(pool_size=config.workers)
-    memo.read_configmap = kubernetes_api.read_configmap
-    memo.record_names = kubernetes_api.write_function_names
-    memo.mark_revision = kubernetes_api.mark_revision
+    memo.kube = kube.KubeAPI()
+    memo.read_configmap = memo.kube.read_configmap
+    memo.record_names = memo.kube.write_function_names
+    memo.mark_revision = memo.kube.mark_revision
     memo.post_event = post_with_kopf
     memo.locks = {}
     memo.resync_due = {}
@@ -171,7 +185,7 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     """All handlers, registered against the AgreementMetric resource; resync interval from config."""
     registry = kopf.OperatorRegistry()
     # A registry of our own starts without kopf's default login: in-cluster or kubeconfig.
-    kopf.on.login(registry=registry)(kopf.login_via_client)
+    kopf.on.login(registry=registry)(log_in)
     kopf.on.startup(registry=registry)(configure)
     for on_change in (kopf.on.create, kopf.on.update):
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)
@@ -180,11 +194,12 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
     # kopf passes indexes as keyword arguments that its handler protocol does not name.
     kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
-    # The timer ticks often and each metric's check is due once per interval (see _resync_due).
-    tick = max(1.0, min(30.0, resync_seconds / 20))
+    # The timer ticks 60 times per interval and each metric's check is due once per interval
+    # (see _resync_due): the checks due within one tick go out together, so N metrics send
+    # bursts of about N / 60 reads, under Lambda's 100 GetFunction/s up to ~6,000 metrics.
+    tick = max(1.0, min(30.0, resync_seconds / 60))
     kopf.timer(
         *_RESOURCE, registry=registry, interval=tick, initial_delay=tick,
-        # Leave freshly changed resources to the change handlers.
-        idle=min(30.0, resync_seconds),
+        idle=min(RESYNC_IDLE_SECONDS, resync_seconds),
     )(resync_metric)
     return registry
