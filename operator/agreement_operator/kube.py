@@ -39,10 +39,16 @@ class Credentials:
 
     @classmethod
     def from_kopf(cls, info: object) -> "Credentials":
-        fields = {name: getattr(info, name, None) for name in cls.__dataclass_fields__}
-        fields["insecure"] = bool(fields["insecure"])
-        return cls(**{key: os.fsdecode(value) if isinstance(value, bytes | os.PathLike) else value
-                      for key, value in fields.items()})
+        def text(name: str) -> str | None:
+            value = getattr(info, name, None)
+            return os.fsdecode(value) if isinstance(value, bytes | os.PathLike) else value
+
+        return cls(
+            server=str(text("server")), token=text("token"), ca_path=text("ca_path"), ca_data=text("ca_data"),
+            insecure=bool(getattr(info, "insecure", False)), certificate_path=text("certificate_path"),
+            certificate_data=text("certificate_data"), private_key_path=text("private_key_path"),
+            private_key_data=text("private_key_data"), username=text("username"), password=text("password"),
+        )
 
 
 class KubeAPI:
