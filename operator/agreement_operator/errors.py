@@ -51,4 +51,4 @@ def backoff(attempt: int) -> float:
 
 def progress_delay(attempt: int) -> float:
     """Seconds before looking again at a function Lambda is busy with: short at first, then longer."""
-    return min(10.0, 0.5 * 1.5 ** attempt) * random.uniform(0.9, 1.1)
+    return min(10.0, 1.0 * 1.5 ** attempt) * random.uniform(0.9, 1.1)

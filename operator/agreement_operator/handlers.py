@@ -2,9 +2,11 @@
 
 import random
 import threading
+import warnings
 import time
 from collections.abc import Callable, Mapping
 
+import aiohttp
 import kopf
 
 from agreement_operator import conditions, configmap_code, crd, errors, kopf_storage, kube, lambda_api, reconcile
@@ -27,16 +29,31 @@ def post_with_kopf(body: Mapping, event: reconcile.Event) -> None:
     post(body, reason=event.reason, message=event.message)
 
 
-def log_in(memo: kopf.Memo, **kwargs) -> kopf.ConnectionInfo | None:
+async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
     """In a pod, its ServiceAccount; elsewhere the kubeconfig (a token, a client certificate or a password).
 
     kopf's own login functions, not the official client's: that library would cost every
     operator process about 60 MiB. The operator's own calls (kube.py) use the same credentials.
     """
     info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-    if info is not None:
-        memo.kube.log_in(kube.Credentials.from_kopf(info))
-    return info
+    if info is None:
+        return None
+    memo.kube.log_in(kube.Credentials.from_kopf(info))
+    config: Config = memo.config
+    with warnings.catch_warnings():  # kopf deprecates its basic-auth helper in favour of aiohttp's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        auth = info.as_aiohttp_basic_auth()
+    session = aiohttp.ClientSession(
+        # kopf's own session has no limit on connections: a burst of 1,000 metrics opened a TLS
+        # connection per concurrent request (~70 KiB of buffers each, and OpenSSL's besides) and
+        # took the pod past its memory limit. Enough for the watch streams (metrics, ConfigMaps,
+        # CRDs, namespaces, peering; per namespace in namespace-list mode) and one per worker.
+        connector=aiohttp.TCPConnector(
+            limit=config.workers + 8 + 2 * len(config.namespaces), ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(), auth=auth, proxy=info.proxy_url, trust_env=info.trust_env,
+    )
+    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
+                               priority=info.priority, expiration=info.expiration, aiohttp_session=session)
 
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:

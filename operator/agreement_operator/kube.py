@@ -56,10 +56,13 @@ class KubeAPI:
 
     def __init__(self) -> None:
         self.credentials: Credentials | None = None
+        self._tls: ssl.SSLContext | None = None
         self._local = threading.local()
 
     def log_in(self, credentials: Credentials) -> None:
         self.credentials = credentials
+        # One TLS context for every thread: each costs a copy of the CA store in native memory.
+        self._tls = _tls(credentials) if not credentials.server.startswith("http:") else None
         self._local = threading.local()  # connections made with the old credentials are dropped
 
     def read_configmap(self, namespace: str, name: str) -> Mapping[str, str] | None:
@@ -124,7 +127,7 @@ class KubeAPI:
                 connection = http.client.HTTPConnection(url.hostname or "", url.port or 80, timeout=30)
             else:
                 connection = http.client.HTTPSConnection(url.hostname or "", url.port or 443, timeout=30,
-                                                         context=_tls(self.credentials))
+                                                         context=self._tls)
             self._local.connection = connection
         return connection
 
