@@ -2,8 +2,8 @@
 
 import random
 import threading
-import warnings
 import time
+import warnings
 from collections.abc import Callable, Mapping
 
 import aiohttp
