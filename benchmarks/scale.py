@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--pending", default="0,1", help="seconds a function stays Pending after create/update")
     parser.add_argument("--quota", action="store_true", help="enforce Lambda's 15 and 100 req/s quotas")
     parser.add_argument("--resync", type=float, default=60.0, help="the operator's resync interval for the run")
-    parser.add_argument("--retry-mode", default="standard", choices=["standard", "adaptive"])
+    parser.add_argument("--retry-mode", default="adaptive", choices=["standard", "adaptive"])
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the operator, e.g. AGREEMENT_OPERATOR_WORKERS=8")
     parser.add_argument("--no-resync", action="store_true", help="skip the resync interval measurement")

@@ -49,8 +49,9 @@ class ThrottleFirst:
             return None
         self.remaining -= 1
         body = json.dumps({"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"})
-        headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json",
-                   "Retry-After": self.retry_after}
+        headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = self.retry_after
         return AWSResponse(request.url, 429, headers, _Raw(body.encode()))
 
 
@@ -108,7 +109,34 @@ def test_error_taxonomy(error, kind, reason):
     assert failure.reason == reason
 
 
+def test_persistent_throttling_without_retry_after_backs_off_with_jitter(config, owner, good_metric):
+    delays = set()
+    for attempt in range(5):
+        client = lambda_api.make_client(config.region, max_attempts=1)
+        ThrottleFirst(client, count=100, retry_after=None)
+        outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner, attempt=attempt),
+                                      lambda_api.LambdaFunctions(client), config)
+        assert (outcome.phase, outcome.reason) == (Phase.RECONCILING, "TooManyRequestsException")
+        delays.add(outcome.retry_delay)
+    assert len(delays) == 5 and 15.0 not in delays  # not the fixed 15 s of old
+    assert all(1.0 <= delay <= 60.0 for delay in delays)
+
+
 def test_retry_after_from_the_error_body():
     failure = aws_errors.from_aws(client_error("TooManyRequestsException", 429, retryAfterSeconds="12"),
                               "CreateFunction", "f")
     assert failure.delay == 12.0
+
+
+def test_backoff_is_random_under_a_ceiling_that_doubles():
+    for attempt, ceiling in [(0, 5.0), (1, 10.0), (3, 40.0), (9, 60.0)]:
+        delays = {errors.backoff(attempt) for _ in range(50)}
+        assert all(1.0 <= delay <= ceiling for delay in delays)
+        assert len(delays) > 40  # spread, not one fixed delay
+
+
+def test_a_busy_function_is_looked_at_again_after_growing_delays():
+    firsts = [errors.progress_delay(0) for _ in range(20)]
+    assert all(0.9 <= delay <= 1.1 for delay in firsts)
+    assert 1.35 <= errors.progress_delay(1) <= 1.65
+    assert errors.progress_delay(20) <= 11.0

@@ -41,8 +41,10 @@ def test_tag_and_untag(functions, config):
     assert functions.read("custom-metric-c").tags == {"a": "10", "c": "3"}
 
 
-def test_client_is_configured_for_standard_retries(client):
-    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 5}
+def test_client_is_configured_for_adaptive_retries_and_a_pool_per_worker(config):
+    client = lambda_api.make_client(config.region, pool_connections=16)
+    assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 5}
+    assert client.meta.config.max_pool_connections == 16
 
 
 def _answering(client, state: dict):
@@ -69,6 +71,6 @@ def test_a_pending_function_is_reconciling_and_looked_at_again_soon(client, owne
     functions = _answering(client, {"State": "Pending", "LastUpdateStatus": "InProgress"})
     outcome = reconcile.reconcile(reconcile.Request(spec={"code": good_metric}, owner=owner), functions, config)
     assert (outcome.phase, outcome.reason) == (reconcile.Phase.RECONCILING, "FunctionUpdating")
-    assert 0 < outcome.retry_delay <= 1
+    assert 0 < outcome.retry_delay <= 1.1
     assert outcome.function.state == "Pending"
     assert [event.reason for event in outcome.events] == ["Created"]  # not a warning: nothing went wrong

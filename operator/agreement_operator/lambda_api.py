@@ -19,8 +19,9 @@ from agreement_operator import aws_errors
 from agreement_operator.invocation import Invocation
 
 CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
-# Standard mode retries throttling and 5xx with exponential backoff and jitter.
-RETRY_MODE = "standard"
+# Retries throttling and 5xx with exponential backoff and jitter, and (adaptive) slows the
+# client down when Lambda throttles it. Config.retry_mode chooses; this is the default.
+RETRY_MODE = "adaptive"
 MAX_ATTEMPTS = 5
 # One connection per worker thread that may call Lambda at once (botocore's default is 10).
 DEFAULT_POOL_CONNECTIONS = 10
