@@ -218,24 +218,9 @@ def test_test_command_reports_invalid_code_instead_of_running_it(tmp_path):
     assert "  line 2: syntax error: '[' was never closed" in result.stdout
 
 
-CODE_FROM_VALID = """\
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: metric-code
-data:
-  metric.py: |
-    def agreement(annotation_1, annotation_2, per_label=False):
-        return 1.0
----
-apiVersion: agreement.dev/v1alpha1
-kind: AgreementMetric
-metadata:
-  name: from-configmap
-spec:
-  codeFrom:
-    configMapKeyRef: {name: metric-code, key: metric.py}
-"""
+# The ConfigMap and the metric that uses it, with the signature fixed.
+CODE_FROM_VALID = "\n---\n".join(CODE_FROM.split("\n---\n")[:2]).replace(
+    "(annotation_1, annotation_2)", "(annotation_1, annotation_2, per_label=False)") + "\n"
 
 
 def test_package_agrees_with_validate_on_code_from_a_configmap_in_the_file(tmp_path):
