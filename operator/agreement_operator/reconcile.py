@@ -66,12 +66,7 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
     events: list[Event] = []
     owned = _known_names(request)
     try:
-        resolved = configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
-        spec, problems = metric_spec.parse(resolved)
-        if spec is None:
-            message = "; ".join(str(problem) for problem in problems)
-            raise errors.PermanentFailure(problems[0].reason, message)
-        desired = desired_function(spec, request.owner, config)
+        resolved, spec, desired = _desired(request, config)
         if desired.name not in owned:
             owned.append(desired.name)
             if request.record_names is not None:
@@ -116,15 +111,20 @@ def deployed_as_specified(request: Request, config: Config, deployed_sha256: str
     Drift made in AWS while the operator was down is found by the next resync.
     """
     try:
-        resolved = configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
+        desired = _desired(request, config)[2]
     except errors.ReconcileFailure:
         return False
-    spec, _ = metric_spec.parse(resolved)
-    if spec is None:
-        return False
-    desired = desired_function(spec, request.owner, config)
     return (desired.name, desired.code_sha256) == (request.deployed_name, deployed_sha256) and \
         _known_names(request) == [desired.name]
+
+
+def _desired(request: Request, config: Config) -> tuple[dict, metric_spec.MetricSpec, DesiredFunction]:
+    """The spec with its code resolved, parsed, and the function it asks for; PermanentFailure when invalid."""
+    resolved = configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
+    spec, problems = metric_spec.parse(resolved)
+    if spec is None:
+        raise errors.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
+    return resolved, spec, desired_function(spec, request.owner, config)
 
 
 def _known_names(request: Request) -> list[str]:
