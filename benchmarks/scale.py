@@ -6,7 +6,7 @@
 
 For each N and Pending time, a fresh operator process deploys N new metrics (one
 `kubectl apply`), and the script prints: apply-to-Ready wall time and metrics/s; Lambda
-calls by operation (through benchmarks/lambda_proxy.py) and throttled calls; the
+calls by operation (through the sandbox's lambda_proxy.py) and throttled calls; the
 operator's writes to the apiserver (from the audit log); its peak and current memory
 (VmHWM, VmRSS). Then it restarts the operator with the N unchanged metrics and prints
 the same counts for the restart, and for one resync interval (how many GetFunction, and
@@ -21,9 +21,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from lambda_proxy import LambdaProxy
-
 from agreement_operator.sandbox import operator_process
+from agreement_operator.sandbox.lambda_proxy import LambdaProxy, TokenBucket
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return {n}.0 / {n}\n"
@@ -92,7 +91,7 @@ def scenario(box: Sandbox, proxy: LambdaProxy, count: int, pending: float, quota
     proxy.pending_seconds = pending
     proxy.buckets = {"control": None, "get": None}
     if quota:
-        from lambda_proxy import TokenBucket
+
         proxy.buckets = {"control": TokenBucket(CONTROL_QUOTA), "get": TokenBucket(GET_QUOTA)}
     env = {"AWS_ENDPOINT_URL": proxy.url, "AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync),
            "AGREEMENT_OPERATOR_NAMESPACES": namespace, "AGREEMENT_OPERATOR_RETRY_MODE": retry_mode, **extra_env}

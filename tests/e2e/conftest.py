@@ -9,7 +9,8 @@ import json
 import os
 import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,15 @@ class Operator:
     def restart(self) -> None:
         self.process.stop()
         self.process = self._start()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stopped for a test that runs an operator of its own (two would both handle every metric)."""
+        self.process.stop()
+        try:
+            yield
+        finally:
+            self.process = self._start()
 
     def stop(self) -> None:
         self._stack.close()

@@ -1,4 +1,4 @@
-"""A proxy in front of moto's Lambda that behaves more like the real service, for benchmarks.
+"""A proxy in front of moto's Lambda that behaves more like the real service (benchmarks, e2e tests).
 
 * Quotas, answered like Lambda (429, TooManyRequestsException, "Rate exceeded"): a token
   bucket for control-plane calls (15 req/s) and one for GetFunction (100 req/s).
@@ -16,6 +16,7 @@ import re
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -123,12 +124,13 @@ class _Forward(BaseHTTPRequestHandler):
         payload = self.rfile.read(length) if length else None
         operation, name = _operation(self.command, self.path, payload)
         if operation and not self.server.admit(operation):
-            body = json.dumps({"Reason": "CallerRateLimitExceeded", "Type": "User", "message": "Rate exceeded"})
-            return self._reply(429, body.encode(), {"x-amzn-ErrorType": "TooManyRequestsException",
-                                                    "Content-Type": "application/json"})
+            refusal = json.dumps({"Reason": "CallerRateLimitExceeded", "Type": "User", "message": "Rate exceeded"})
+            return self._reply(429, refusal.encode(), {"x-amzn-ErrorType": "TooManyRequestsException",
+                                                       "Content-Type": "application/json"})
         request = urllib.request.Request(self.server.upstream + self.path, data=payload, method=self.command,
                                          headers={key: value for key, value in self.headers.items()
                                                   if key.lower() not in ("host", "content-length")})
+        body: bytes
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 status, headers, body = response.status, dict(response.headers), response.read()
@@ -159,5 +161,5 @@ def _operation(method: str, path: str, payload: bytes | None) -> tuple[str | Non
             if operation == "CreateFunction":
                 return operation, json.loads(payload or b"{}").get("FunctionName")
             name = match.group(1) if pattern.groups else None
-            return operation, urllib.request.unquote(name) if name else None
+            return operation, urllib.parse.unquote(name) if name else None
     return None, None
