@@ -19,6 +19,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 from agreement_operator.sandbox import operator_process
@@ -95,7 +96,6 @@ def scenario(box: Sandbox, proxy: LambdaProxy, count: int, pending: float, quota
         proxy.buckets = {"control": TokenBucket(CONTROL_QUOTA), "get": TokenBucket(GET_QUOTA)}
     env = {"AWS_ENDPOINT_URL": proxy.url, "AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync),
            "AGREEMENT_OPERATOR_NAMESPACES": namespace, "AGREEMENT_OPERATOR_RETRY_MODE": retry_mode, **extra_env}
-    from contextlib import ExitStack
     label = f"N={count} pending={pending:g}s{' quota 15/100 req/s' if quota else ''} retry={retry_mode}"
     with ExitStack() as stack:
         operator = operator_process.start(box.workdir, stack, box.control_plane, box.aws, env,

@@ -65,7 +65,7 @@ def _score_batch(pairs, per_label):
             value = agreement(first, second, per_label=per_label)
         except Exception as error:  # noqa: BLE001 (the user's code may raise anything: report it, with its line)
             scores.append(None)
-            errors.append(MetricError(type(error).__name__, str(error), _metric_line(error)).as_dict(index))
+            errors.append(_raised(error).as_dict(index))
             continue
         if type(value) is float and 0.0 <= value <= 1.0:
             scores.append(value)
@@ -91,7 +91,7 @@ def score_pair(annotation_1, annotation_2, per_label):
     try:
         value = agreement(annotation_1, annotation_2, per_label=per_label)
     except Exception as error:  # noqa: BLE001 (the user's code may raise anything: report it, with its line)
-        raise MetricError(type(error).__name__, str(error), _metric_line(error)) from None
+        raise _raised(error) from None
     return check_score(value, per_label)
 
 
@@ -108,10 +108,16 @@ def _agreement():
         except SyntaxError as error:
             _loaded = ("SyntaxError", error.msg, error.lineno)
         except Exception as error:  # noqa: BLE001 (an import-time failure of the user's module)
-            _loaded = (type(error).__name__, str(error), _metric_line(error))
+            raised = _raised(error)
+            _loaded = (raised.type_name, raised.message, raised.line)
     if isinstance(_loaded, tuple):
         raise MetricError(*_loaded)
     return _loaded
+
+
+def _raised(error):
+    """What the metric raised, as a MetricError naming its line in metric.py."""
+    return MetricError(type(error).__name__, str(error), _metric_line(error))
 
 
 def _metric_line(error):

@@ -4,7 +4,7 @@ import random
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import aiohttp
 import kopf
@@ -19,10 +19,6 @@ DELETE_RETRY_SECONDS = 60.0
 # Drift checks wait until a metric was left alone this long: its change handlers go first.
 RESYNC_IDLE_SECONDS = 10.0
 _locks_guard = threading.Lock()
-
-EventPoster = Callable[[Mapping, reconcile.Event], None]
-NameRecorder = Callable[[str, str, list[str]], None]
-
 
 def post_with_kopf(body: Mapping, event: reconcile.Event) -> None:
     post = kopf.warn if event.warning else kopf.info

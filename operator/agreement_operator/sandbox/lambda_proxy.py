@@ -32,7 +32,8 @@ _OPERATIONS = [
     ("DELETE", re.compile(r"^/2017-03-31/tags/"), "UntagResource"),
     ("GET", re.compile(r"^/2017-03-31/tags/"), "ListTags"),
 ]
-_NOT_CONTROL_PLANE = {"GetFunction", "Invoke"}
+# Which quota an operation counts against: GetFunction has its own, Invoke none here; the rest are control plane.
+_QUOTA = {"GetFunction": "get", "Invoke": None}
 
 
 class TokenBucket:
@@ -81,11 +82,9 @@ class LambdaProxy(ThreadingHTTPServer):
             self.throttled.clear()
 
     def admit(self, operation: str) -> bool:
-        bucket = self.buckets["get" if operation == "GetFunction" else "control"]
-        if operation in _NOT_CONTROL_PLANE - {"GetFunction"} or bucket is None:
-            allowed = True
-        else:
-            allowed = bucket.take()
+        quota = _QUOTA.get(operation, "control")
+        bucket = self.buckets[quota] if quota else None
+        allowed = bucket is None or bucket.take()
         with self.guard:
             self.calls[operation] += 1
             if operation == "GetFunction":
