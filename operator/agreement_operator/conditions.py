@@ -73,4 +73,10 @@ def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now:
             lastUpdateStatus=function.last_update_status,
             tests=outcome.tests,  # None removes results of tests that are no longer in the spec
         )
+    if outcome.label_studio is not None:
+        status["labelStudio"] = outcome.label_studio
+        if outcome.phase is Phase.READY:
+            status["tests"] = outcome.tests
+    if outcome.function_errors is not None:
+        status["functionErrors"] = outcome.function_errors
     return status

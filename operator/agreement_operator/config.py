@@ -5,8 +5,9 @@ A missing or malformed setting raises ConfigError with one line that names it.
 
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_CLUSTER_ID = "default"
 DEFAULT_RESYNC_SECONDS = 600.0
@@ -25,8 +26,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Config:
-    region: str
-    execution_role_arn: str
+    # Both None when the operator deploys only through Label Studio (LABEL_STUDIO_URL set, no AWS).
+    region: str | None
+    execution_role_arn: str | None
     endpoint_url: str | None = None
     cluster_id: str = DEFAULT_CLUSTER_ID
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
@@ -39,15 +41,27 @@ class Config:
     # Lambda's 15 req/s quota, 1,000 new metrics converged in 1.10x the floor with 36 throttled
     # calls, against 1.17x and 1,637 with "standard" (docs/performance.md).
     retry_mode: str = "adaptive"
+    # The Label Studio that spec.labelStudio metrics deploy through; the key never appears in repr or logs.
+    label_studio_url: str | None = None
+    label_studio_api_key: str | None = field(default=None, repr=False)
+
+    @property
+    def lambda_enabled(self) -> bool:
+        return self.region is not None and self.execution_role_arn is not None
 
     def may_adopt(self, namespace: str) -> bool:
         return "*" in self.adopt_namespaces or namespace in self.adopt_namespaces
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
+        label_studio_url, label_studio_api_key = _label_studio(env)
+        lambda_wanted = not label_studio_url or any(
+            env.get(name) for name in ("LS_LAMBDA_REGION_CUSTOM_METRICS", "LS_LAMBDA_ROLE_CUSTOM_METRICS"))
         return cls(
-            region=_region(env),
-            execution_role_arn=_role_arn(env),
+            region=_region(env) if lambda_wanted else None,
+            execution_role_arn=_role_arn(env) if lambda_wanted else None,
+            label_studio_url=label_studio_url,
+            label_studio_api_key=label_studio_api_key,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             cluster_id=_cluster_id(env),
             resync_seconds=_resync_seconds(env),
@@ -58,13 +72,30 @@ class Config:
         )
 
 
+def _label_studio(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    url, key = env.get("LABEL_STUDIO_URL", "").strip(), env.get("LABEL_STUDIO_API_KEY", "").strip()
+    if not url and not key:
+        return None, None
+    if not url:
+        raise ConfigError("LABEL_STUDIO_API_KEY is set but LABEL_STUDIO_URL is not; set it to your Label Studio's "
+                          "address, e.g. https://app.humansignal.com")
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"LABEL_STUDIO_URL={url!r} is not an http(s) address; use e.g. https://app.humansignal.com")
+    if not key:
+        raise ConfigError("LABEL_STUDIO_URL is set but LABEL_STUDIO_API_KEY is not; set it to a Label Studio "
+                          "personal access token or legacy token (Account & Settings in Label Studio)")
+    return url.rstrip("/"), key
+
+
 def _region(env: Mapping[str, str]) -> str:
     name = "LS_LAMBDA_REGION_CUSTOM_METRICS" if env.get("LS_LAMBDA_REGION_CUSTOM_METRICS") else "AWS_REGION"
     region = env.get(name, "")
     if not region:
         raise ConfigError(
             "LS_LAMBDA_REGION_CUSTOM_METRICS (or AWS_REGION) is not set; set it to the AWS region "
-            "of the metric functions, e.g. us-east-1"
+            "of the metric functions, e.g. us-east-1 (or, to deploy only through Label Studio projects, "
+            "set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY)"
         )
     if not _REGION.match(region):
         raise ConfigError(f"{name}={region!r} is not an AWS region name; use e.g. us-east-1")

@@ -9,7 +9,18 @@ from collections.abc import Mapping
 import aiohttp
 import kopf
 
-from agreement_operator import conditions, configmap_code, crd, errors, kopf_storage, kube, lambda_api, reconcile
+from agreement_operator import (
+    conditions,
+    configmap_code,
+    crd,
+    errors,
+    kopf_storage,
+    kube,
+    label_studio_api,
+    lambda_api,
+    project_target,
+    reconcile,
+)
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
 
@@ -63,8 +74,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     # default, min(32, CPUs + 4), follows the node's CPUs rather than the pod's limit.
     settings.execution.max_workers = config.workers
     # As many connections to Lambda and to the apiserver as threads that may use them at once.
-    memo.functions = lambda_api.LambdaFunctions(lambda_api.make_client(
-        config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode))
+    memo.functions = _lambda_functions(config)
+    memo.projects = _label_studio_projects(config)
     memo.kube = kube.KubeAPI()
     memo.read_configmap = memo.kube.read_configmap
     memo.record_names = memo.kube.write_function_names
@@ -74,14 +85,27 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.resync_due = {}
 
 
+def _lambda_functions(config: Config) -> lambda_api.LambdaFunctions | None:
+    if config.region is None or not config.lambda_enabled:
+        return None
+    return lambda_api.LambdaFunctions(lambda_api.make_client(
+        config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode))
+
+
+def _label_studio_projects(config: Config) -> label_studio_api.LabelStudioProjects | None:
+    if config.label_studio_url is None or config.label_studio_api_key is None:
+        return None
+    return label_studio_api.LabelStudioProjects(config.label_studio_url, config.label_studio_api_key)
+
+
 def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, read_logs: bool = False, **_,
 ) -> None:
     generation = meta.get("generation")
     try:
         with _lock_for(memo, meta["uid"]):
-            outcome = reconcile.reconcile(_request(spec, meta, status, memo, retry), memo.functions, memo.config)
+            outcome = _reconcile(_request(spec, meta, status, memo, retry), memo, read_logs)
     except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
         internal = reconcile.Outcome(reconcile.Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
         patch.status.update(conditions.status_for(internal, generation, status))
@@ -95,15 +119,33 @@ def reconcile_metric(
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
 
 
+def _reconcile(request: reconcile.Request, memo: kopf.Memo, read_logs: bool) -> reconcile.Outcome:
+    """One pass towards the metric's target: a Label Studio project, or a Lambda function of its own."""
+    if project_target.wanted(request.spec):
+        return project_target.reconcile(request, memo.projects, read_logs)
+    if memo.functions is None:
+        message = ("this operator deploys only through Label Studio (no LS_LAMBDA_REGION_CUSTOM_METRICS): "
+                   "set spec.labelStudio.project, or give the operator an AWS region and execution role")
+        return reconcile.Outcome(reconcile.Phase.STALLED, "LambdaNotConfigured", message,
+                                 events=[reconcile.Event("LambdaNotConfigured", message, warning=True)])
+    return reconcile.reconcile(request, memo.functions, memo.config)
+
+
 def resume_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
     """The operator (re)started: a metric Ready as specified needs no AWS call; the resync checks for drift."""
-    if conditions.is_true(status, "Ready", meta.get("generation")) and reconcile.deployed_as_specified(
-            _request(spec, meta, status, memo, retry), memo.config, status.get("codeSha256")):
+    if conditions.is_true(status, "Ready", meta.get("generation")) and _deployed_as_specified(
+            _request(spec, meta, status, memo, retry), memo, status):
         return
     reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
+
+
+def _deployed_as_specified(request: reconcile.Request, memo: kopf.Memo, status: Mapping) -> bool:
+    if project_target.wanted(request.spec):
+        return project_target.deployed_as_specified(request, status)
+    return reconcile.deployed_as_specified(request, memo.config, status.get("codeSha256"))
 
 
 def resync_metric(
@@ -113,7 +155,8 @@ def resync_metric(
     """Periodic drift repair, each metric at its own moment of the interval; Stalled metrics wait for the user."""
     if not _resync_due(memo, meta["uid"]) or conditions.is_true(status, "Stalled", meta.get("generation")):
         return
-    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
+    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
+                     retry=retry, read_logs=True)
 
 
 def _resync_due(memo: kopf.Memo, uid: str) -> bool:
@@ -133,7 +176,12 @@ def delete_metric(
     request = _request(spec, meta, status, memo)
     try:
         with _lock_for(memo, meta["uid"]):
-            events = reconcile.delete(request, memo.functions)
+            if project_target.wanted(request.spec):
+                events = project_target.delete(request)
+            elif memo.functions is None:  # nothing this operator could have deployed
+                events = []
+            else:
+                events = reconcile.delete(request, memo.functions)
     except errors.ReconcileFailure as failure:
         _post(memo, body, [reconcile.Event(failure.reason, failure.message, warning=True)])
         delay = failure.delay if isinstance(failure, errors.RetryableFailure) else DELETE_RETRY_SECONDS
@@ -177,6 +225,7 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, att
         deployed_name=status.get("functionName"),
         read_configmap=memo.read_configmap,
         previous_tests=status.get("tests"),
+        previous_errors=status.get("functionErrors"),
         owned_names=tuple(status.get("functionNames") or ()),
         record_names=lambda names: memo.record_names(namespace, name, names),
         attempt=attempt,

@@ -10,6 +10,14 @@ DEFAULT_TIMEOUT_SECONDS = 30
 DEFAULT_MEMORY_MB = 256
 DELETION_POLICIES = ("Delete", "Retain")
 MAX_DESCRIPTION = 256
+# Lambda settings of a function the operator owns; with spec.labelStudio, Label Studio owns the function.
+LAMBDA_ONLY_FIELDS = ("prefix", "tags", "runtime", "memoryMB", "timeoutSeconds", "description")
+
+
+def lambda_only_message(key: str) -> str:
+    """Also the CRD's message for the same rule (tests compare them)."""
+    return (f"spec.{key} is a Lambda setting, and with spec.labelStudio Label Studio deploys the function "
+            f"with its own settings: remove spec.{key}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,23 @@ def shape_problems(spec: Mapping) -> list[Problem]:
     description = spec.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
         problems.append(Problem(f"spec.description must be a string of at most {MAX_DESCRIPTION} characters"))
+    return problems + _label_studio_problems(spec)
+
+
+def _label_studio_problems(spec: Mapping) -> list[Problem]:
+    target = spec.get("labelStudio")
+    if target is None:
+        return []
+    if not isinstance(target, Mapping):
+        return [Problem("spec.labelStudio must be an object: {project: ID, metricName: NAME}")]
+    problems = [Problem(lambda_only_message(key)) for key in LAMBDA_ONLY_FIELDS if key in spec]
+    project = target.get("project")
+    if isinstance(project, bool) or not isinstance(project, int) or project < 1:
+        problems.append(Problem(f"spec.labelStudio.project is {project!r}; use the project's id, the number in "
+                                "its address (/projects/ID/)"))
+    name = target.get("metricName")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        problems.append(Problem("spec.labelStudio.metricName must be a non-empty string, or left out"))
     return problems
 
 

@@ -43,6 +43,7 @@ class Request:
     deployed_name: str | None = None  # status.functionName: what an earlier reconcile deployed
     read_configmap: configmap_code.ConfigMapReader | None = None  # for spec.codeFrom
     previous_tests: Mapping | None = None  # status.tests: results of the last smoke tests
+    previous_errors: Mapping | None = None  # status.functionErrors: what the last look at the logs found
     # status.functionNames: every name this metric may own a function under.
     owned_names: Sequence[str] = ()
     # Persists owned names before a function is created under a new one (the operator may die right after).
@@ -60,6 +61,8 @@ class Outcome:
     retry_delay: float | None = None
     tests: dict | None = None  # status.tests, when the function was checked
     owned_names: list[str] | None = None  # status.functionNames, when known
+    label_studio: dict | None = None  # status.labelStudio: the project's function, for spec.labelStudio
+    function_errors: dict | None = None  # status.functionErrors, when the function's logs were read
 
 
 def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:
@@ -120,11 +123,16 @@ def deployed_as_specified(request: Request, config: Config, deployed_sha256: str
 
 def _desired(request: Request, config: Config) -> tuple[dict, metric_spec.MetricSpec, DesiredFunction]:
     """The spec with its code resolved, parsed, and the function it asks for; PermanentFailure when invalid."""
-    resolved = configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
+    resolved = resolved_spec(request)
     spec, problems = metric_spec.parse(resolved)
     if spec is None:
         raise errors.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
     return resolved, spec, desired_function(spec, request.owner, config)
+
+
+def resolved_spec(request: Request) -> dict:
+    """The spec with spec.codeFrom replaced by the code it names."""
+    return configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
 
 
 def _known_names(request: Request) -> list[str]:

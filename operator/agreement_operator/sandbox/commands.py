@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+from agreement_operator import errors
+from agreement_operator.label_studio_api import LabelStudioProjects
 from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import StartupFailed
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
@@ -47,6 +49,7 @@ def demo(examples: Path | None = None) -> int:
             print(f"# every metric settled {time.monotonic() - started:.1f} s after kubectl apply\n")
             print(box.control_plane.kubectl("get", "am", "-o", "wide").stdout)
             _print_functions(box)
+            _print_projects(box, items)
             _print_problems(items)
     except StartupFailed as error:
         print(f"agreement-operator demo: {error}", file=sys.stderr)
@@ -63,6 +66,27 @@ def _print_functions(box: Sandbox) -> None:
         print(f"  {function['FunctionName']}  handler={function['Handler']}  runtime={function['Runtime']}")
         for key in sorted(tags):
             print(f"      {key}={tags[key]}")
+    print()
+
+
+def _print_projects(box: Sandbox, items: list[dict]) -> None:
+    """What Label Studio reports for each project a metric deploys through."""
+    targets = sorted({item["spec"]["labelStudio"]["project"] for item in items if item["spec"].get("labelStudio")})
+    if not targets:
+        return
+    environment = box.label_studio_environment
+    projects = LabelStudioProjects(environment["LABEL_STUDIO_URL"], environment["LABEL_STUDIO_API_KEY"])
+    print(f"Label Studio projects at {projects.url}:")
+    for project in targets:
+        try:
+            function = projects.read_function(project)
+            metric = projects.metric_name(project)
+        except errors.ReconcileFailure as failure:
+            print(f"  project {project}: {failure.message}")
+            continue
+        first_line = next((line for line in function.code.splitlines() if line.strip()), "")
+        print(f"  project {project}: custom metric {function.status}, agreement metric {metric!r}, "
+              f"{len(function.code)} characters of code starting {first_line!r}")
     print()
 
 

@@ -1,6 +1,7 @@
 """The whole sandbox in one context: control plane, AWS emulator, CRD, and the operator."""
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -12,6 +13,7 @@ from agreement_operator import conditions
 from agreement_operator.sandbox import aws_emulator, control_plane, operator_process
 from agreement_operator.sandbox.aws_emulator import AwsEmulator
 from agreement_operator.sandbox.control_plane import ControlPlane, repository
+from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 from agreement_operator.sandbox.processes import Child
 
 
@@ -21,6 +23,9 @@ class Sandbox:
     control_plane: ControlPlane
     aws: AwsEmulator
     operator: Child | None
+    # Ours when LABEL_STUDIO_URL was not set; the one named by LABEL_STUDIO_URL otherwise.
+    label_studio: LabelStudioServer | None
+    label_studio_environment: dict[str, str]
 
     def exports(self) -> list[str]:
         return [
@@ -28,6 +33,7 @@ class Sandbox:
             f"export AWS_ENDPOINT_URL={self.aws.endpoint_url}",
             f"export AWS_REGION={self.aws.region}",
             "export " + " ".join(f"{key}={value}" for key, value in aws_emulator.CREDENTIALS.items()),
+            "export " + " ".join(f"{key}={value}" for key, value in self.label_studio_environment.items()),
         ]
 
     def metrics(self, namespace: str | None = None) -> list[dict]:
@@ -54,6 +60,17 @@ def settled(item: dict) -> bool:
     return observed and any(condition_of(item, kind).get("status") == "True" for kind in ("Ready", "Stalled"))
 
 
+def label_studio(stack: ExitStack) -> tuple[LabelStudioServer | None, dict[str, str]]:
+    """The Label Studio named by LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, else a local API server of ours
+    with one project (id 1) and the operator authenticating with a personal access token."""
+    if os.environ.get("LABEL_STUDIO_URL"):
+        return None, {name: os.environ.get(name, "") for name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY")}
+    server = LabelStudioServer().start()
+    stack.callback(server.stop)
+    server.add_project("Sentiment (sandbox)")
+    return server, {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.personal_access_token}
+
+
 @contextmanager
 def sandbox(resync_seconds: float = 600, with_operator: bool = True,
             binaries: Path | None = None) -> Iterator[Sandbox]:
@@ -61,10 +78,12 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True,
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
         plane = control_plane.start(workdir, stack, binaries)
         aws = aws_emulator.start(workdir, stack)
+        studio, studio_environment = label_studio(stack)
         plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
         operator = None
         if with_operator:
             operator = operator_process.start(
-                workdir, stack, plane, aws, {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds)})
-        yield Sandbox(workdir, plane, aws, operator)
+                workdir, stack, plane, aws,
+                {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds), **studio_environment})
+        yield Sandbox(workdir, plane, aws, operator, studio, studio_environment)

@@ -1,0 +1,164 @@
+"""Deploy a metric through a Label Studio project (`spec.labelStudio`), one pass at a time.
+
+Label Studio owns the function here (its name, runtime, tags, and whether it runs on AWS
+Lambda or GCP Cloud Functions); the operator owns the code. A pass reads the project's
+function once and makes at most one change:
+
+    code differs, or nothing runs it  -> check-function, then POST the code; come back soon
+    Pending                           -> Reconciling, come back after a growing delay
+    Failed / Error                    -> Stalled, with the errors from the function's logs
+    Active with exactly the spec code -> select spec.labelStudio.metricName if set; Ready
+
+Label Studio has no endpoint that removes a project's function: deleting the resource
+leaves the project's last code in place and says so in an Event.
+"""
+
+import base64
+import datetime
+import hashlib
+from collections.abc import Mapping
+
+from agreement_operator import errors, function_errors, label_studio_api, metric_spec
+from agreement_operator.label_studio_api import LabelStudioProjects, ProjectFunction
+from agreement_operator.reconcile import Event, Outcome, Phase, Request, resolved_spec
+
+LOG_WINDOW_DAYS = 1  # function errors are read from the logs of yesterday and today
+_REDEPLOY = ("NotDeployed", "NotFound", "Inactive")  # the project has the code, but nothing runs it
+_ANSWERS = {
+    label_studio_api.UPDATED: "updated", label_studio_api.ACCEPTED: "accepted, activation pending",
+    label_studio_api.UNCHANGED: "no change",
+}
+TESTS_NOT_RUN = (
+    "Label Studio runs this function and its API cannot invoke it: smoke tests were not run remotely; "
+    "run them locally with `agreement-operator test FILE`"
+)
+
+
+def wanted(spec: Mapping) -> bool:
+    """Whether the metric deploys through a Label Studio project."""
+    return bool(spec.get("labelStudio"))
+
+
+def code_sha256(code: str) -> str:
+    """Base64 SHA-256 of the code as sent to Label Studio (what status.labelStudio.codeSha256 records)."""
+    return base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
+
+
+def reconcile(request: Request, projects: LabelStudioProjects | None, read_logs: bool = False) -> Outcome:
+    events: list[Event] = []
+    target = request.spec["labelStudio"]
+    project = target["project"]
+    try:
+        if projects is None:
+            raise errors.PermanentFailure(
+                "LabelStudioNotConfigured",
+                "spec.labelStudio needs the operator to know its Label Studio: set LABEL_STUDIO_URL and "
+                "LABEL_STUDIO_API_KEY (Helm: labelStudio.url and labelStudio.existingSecret)",
+            )
+        spec = _parsed(request)
+        current = projects.read_function(project)
+        _converge(projects, project, spec.code, current, request.attempt, events)
+        if metric := target.get("metricName"):
+            _select(projects, project, metric, events)
+        found = _function_errors(projects, project, request.previous_errors, events) if read_logs else None
+    except errors.PermanentFailure as failure:
+        events.append(Event(failure.reason, failure.message, warning=True))
+        return Outcome(Phase.STALLED, failure.reason, failure.message, events=events)
+    except errors.InProgress as progress:
+        return Outcome(Phase.RECONCILING, progress.reason, progress.message, events=events,
+                       retry_delay=progress.delay, label_studio=progress.function)  # type: ignore[arg-type]
+    except errors.RetryableFailure as failure:
+        events.append(Event(failure.reason, failure.message, warning=True))
+        delay = failure.delay if failure.delay is not None else errors.backoff(request.attempt)
+        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events, retry_delay=delay)
+    tests = request.spec.get("tests") or []
+    note = f"; {len(tests)} smoke tests not run remotely (run `agreement-operator test` locally)" if tests else ""
+    return Outcome(
+        Phase.READY, "Deployed",
+        f"Label Studio project {project} runs this code (function Active, code sha256 {code_sha256(spec.code)}){note}",
+        events=events, tests=_tests_not_run(len(tests)) if tests else None,
+        label_studio=_status(project, "Active", spec.code, target.get("metricName")), function_errors=found,
+    )
+
+
+def deployed_as_specified(request: Request, status: Mapping) -> bool:
+    """Whether status shows this spec's code Active in this project: a restart needs no request then."""
+    try:
+        spec = _parsed(request)
+    except errors.ReconcileFailure:
+        return False
+    recorded = status.get("labelStudio") or {}
+    target = request.spec["labelStudio"]
+    return (recorded.get("project"), recorded.get("codeSha256"), recorded.get("metricName")) == (
+        target["project"], code_sha256(spec.code), target.get("metricName"))
+
+
+def delete(request: Request) -> list[Event]:
+    """Nothing to call: Label Studio has no API that removes a project's function."""
+    project = request.spec["labelStudio"]["project"]
+    return [Event(
+        "CodeKeptInProject",
+        f"Label Studio has no API to remove a project's custom metric: project {project} keeps the last code "
+        "deployed and keeps scoring with it while the custom metric is selected; to stop, pick another "
+        "agreement metric in the project's Settings > Quality",
+    )]
+
+
+def _parsed(request: Request) -> metric_spec.MetricSpec:
+    spec, problems = metric_spec.parse(resolved_spec(request))
+    if spec is None:
+        raise errors.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
+    return spec
+
+
+def _converge(projects: LabelStudioProjects, project: int, code: str, current: ProjectFunction, attempt: int,
+              events: list[Event]) -> None:
+    """Returns once the project runs exactly `code`; otherwise one change and InProgress, or a failure."""
+    if current.code != code or current.status in _REDEPLOY:
+        if current.code != code:
+            projects.check_code(project, code)
+        answer = projects.deploy(project, code)
+        events.append(Event("CodeDeployed", f"sent the code to Label Studio project {project} "
+                                            f"({_ANSWERS.get(answer, answer)}, code sha256 {code_sha256(code)})"))
+        raise errors.InProgress(
+            "FunctionPending", f"Label Studio project {project} is deploying the code; checking again shortly",
+            delay=0.0 if answer != label_studio_api.ACCEPTED else errors.progress_delay(attempt),
+            function=_status(project, "Pending", code))
+    if current.status == "Pending":
+        raise errors.InProgress(
+            "FunctionPending", f"Label Studio reports the function of project {project} Pending; checking again",
+            delay=errors.progress_delay(attempt), function=_status(project, "Pending", code))
+    if current.status != "Active":
+        found = _function_errors(projects, project, None, [])
+        why = f": {function_errors.describe(found['recent'])}" if found["recent"] else ""
+        raise errors.PermanentFailure(
+            "FunctionFailed",
+            f"Label Studio reports the function of project {project} {current.status}{why}; fix the code and "
+            f"apply it again (the function's log: GET /api/projects/{project}/custom-function-logs)",
+        )
+
+
+def _select(projects: LabelStudioProjects, project: int, metric: str, events: list[Event]) -> None:
+    if projects.metric_name(project) != metric:
+        projects.select_metric(project, metric)
+        events.append(Event("MetricSelected", f"project {project} now scores agreement with metric {metric!r}"))
+
+
+def _function_errors(projects: LabelStudioProjects, project: int, previous: Mapping | None,
+                     events: list[Event]) -> dict:
+    since = (datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=LOG_WINDOW_DAYS)).isoformat()
+    summary = function_errors.summarize(projects.function_logs(project, since), since)
+    if fresh := function_errors.new_errors(summary, previous):
+        events.append(Event("FunctionErrors", function_errors.describe(fresh), warning=True))
+    return summary
+
+
+def _status(project: int, function_status: str, code: str, metric_name: str | None = None) -> dict:
+    status = {"project": project, "functionStatus": function_status, "codeSha256": code_sha256(code)}
+    if metric_name:
+        status["metricName"] = metric_name
+    return status
+
+
+def _tests_not_run(total: int) -> dict:
+    return {"total": total, "passed": 0, "failed": 0, "summary": "not run", "message": TESTS_NOT_RUN, "results": []}
