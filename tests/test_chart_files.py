@@ -47,3 +47,14 @@ def test_values_schema_covers_every_value():
 def test_no_wildcards_in_rbac():
     text = (CHART / "templates" / "rbac.yaml").read_text() + (CHART / "templates" / "_helpers.tpl").read_text()
     assert '"*"' not in text and "'*'" not in text
+
+
+def test_the_crd_refuses_lambda_settings_with_label_studio_in_the_words_validate_uses():
+    from agreement_operator import metric_spec
+
+    crd = yaml.safe_load((ROOT / "crds" / "agreementmetrics.yaml").read_text())
+    spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    rules = {rule["rule"]: rule["message"] for rule in spec_schema["x-kubernetes-validations"]}
+    for key in metric_spec.LAMBDA_ONLY_FIELDS:
+        assert rules[f"!has(self.labelStudio) || !has(self.{key})"] == metric_spec.lambda_only_message(key)
+        assert "default" not in spec_schema["properties"][key], f"a default for {key} would always be present"

@@ -54,3 +54,35 @@ def test_adoption_is_off_unless_namespaces_are_named():
 def test_a_malformed_adopt_namespace_is_named():
     with pytest.raises(ConfigError, match="AGREEMENT_OPERATOR_ADOPT_NAMESPACES has 'Bad_NS'"):
         Config.from_env({**BASE, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES": "Bad_NS"})
+
+
+LABEL_STUDIO = {"LABEL_STUDIO_URL": "https://app.humansignal.com/", "LABEL_STUDIO_API_KEY": "secret-key-123"}
+
+
+def test_label_studio_alone_needs_no_aws_settings():
+    config = Config.from_env(LABEL_STUDIO)
+    assert (config.label_studio_url, config.label_studio_api_key) == ("https://app.humansignal.com", "secret-key-123")
+    assert (config.region, config.execution_role_arn, config.lambda_enabled) == (None, None, False)
+
+
+def test_label_studio_beside_lambda():
+    config = Config.from_env({**BASE, **LABEL_STUDIO})
+    assert config.lambda_enabled and config.label_studio_url == "https://app.humansignal.com"
+
+
+def test_the_api_key_never_appears_in_the_config_repr():
+    assert "secret-key-123" not in repr(Config.from_env(LABEL_STUDIO))
+
+
+@pytest.mark.parametrize(("env", "named"), [
+    ({"LABEL_STUDIO_URL": "https://ls.example.com"}, "LABEL_STUDIO_URL is set but LABEL_STUDIO_API_KEY is not"),
+    ({"LABEL_STUDIO_API_KEY": "k"}, "LABEL_STUDIO_API_KEY is set but LABEL_STUDIO_URL is not"),
+    ({**LABEL_STUDIO, "LABEL_STUDIO_URL": "ls.example.com"}, "LABEL_STUDIO_URL='ls.example.com' is not an http(s)"),
+    ({**LABEL_STUDIO, "LS_LAMBDA_REGION_CUSTOM_METRICS": "us-east-1"}, "LS_LAMBDA_ROLE_CUSTOM_METRICS is not set"),
+    ({}, "or, to deploy only through Label Studio projects, set LABEL_STUDIO_URL"),
+])
+def test_label_studio_settings_fail_fast_saying_what_to_set(env, named):
+    with pytest.raises(ConfigError) as error:
+        Config.from_env(env)
+    assert named in str(error.value)
+    assert "secret-key-123" not in str(error.value)

@@ -178,3 +178,67 @@ def test_a_configmap_listed_again_at_its_seen_revision_marks_nothing(memo):
     handlers.configmap_changed(type=None, body=configmap, namespace="labeling", name="code",
                                metrics_by_configmap=index, memo=memo, logger=LOGGER)
     assert marked == [("labeling", "stale", "agreement.dev/configmap-revision", "7")]
+
+
+@pytest.fixture
+def studio():
+    from agreement_operator.sandbox.label_studio_server import LabelStudioServer
+
+    server = LabelStudioServer(activation_seconds=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def project_memo(memo, studio) -> kopf.Memo:
+    from agreement_operator.label_studio_api import LabelStudioProjects
+
+    return kopf.Memo({**memo, "projects": LabelStudioProjects(studio.url, studio.legacy_token)})
+
+
+def test_a_project_metric_is_deployed_through_label_studio_and_not_to_lambda(
+        project_memo, posted, studio, recorder, good_metric):
+    project = studio.add_project()
+    body = metric({"code": good_metric, "labelStudio": {"project": project}})
+    with pytest.raises(kopf.TemporaryError):  # deployed; kopf comes back at once to see it Active
+        call(handlers.reconcile_metric, body, project_memo)
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, body, project_memo, patch)
+    assert conditions.find(patch["status"], "Ready")["status"] == "True"
+    assert patch["status"]["labelStudio"]["functionStatus"] == "Active"
+    assert "functionName" not in patch["status"] and recorder.calls == []
+    assert [event.reason for event in posted] == ["CodeDeployed"]
+
+
+def test_a_restart_and_a_resync_of_a_ready_project_metric(project_memo, posted, studio, good_metric):
+    project = studio.add_project()
+    spec = {"code": good_metric, "labelStudio": {"project": project}}
+    with pytest.raises(kopf.TemporaryError):
+        call(handlers.reconcile_metric, metric(spec), project_memo)
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, metric(spec), project_memo, patch)
+    ready = dict(patch["status"])
+    before = studio.project_requests[project].copy()
+    call(handlers.resume_metric, metric(spec, ready), project_memo)
+    assert studio.project_requests[project] == before  # Ready as specified: no request at all
+    project_memo.resync_due["uid-1"] = 0.0
+    studio.add_log(project, "[ERROR] KeyError: 'choices'")
+    patch = kopf.Patch()
+    call(handlers.resync_metric, metric(spec, ready), project_memo, patch)
+    assert patch["status"]["functionErrors"]["count"] == 1
+    assert posted[-1].reason == "FunctionErrors" and posted[-1].warning
+
+
+def test_a_lambda_metric_on_an_operator_without_aws_is_stalled_saying_why(memo, posted, good_metric):
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, metric({"code": good_metric}), kopf.Memo({**memo, "functions": None}), patch)
+    stalled = conditions.find(patch["status"], "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "LambdaNotConfigured")
+    assert "spec.labelStudio.project" in stalled["message"]
+
+
+def test_deleting_a_project_metric_says_the_project_keeps_its_code(project_memo, posted, studio, good_metric):
+    project = studio.add_project()
+    call(handlers.delete_metric, metric({"code": good_metric, "labelStudio": {"project": project}}), project_memo)
+    assert [event.reason for event in posted] == ["CodeKeptInProject"]
+    assert project not in studio.project_requests

@@ -50,3 +50,23 @@ def test_imports_lambda_lacks_are_warnings_not_problems():
     assert problems == []
     assert spec.warnings == ("line 1: imports numpy, which Lambda's Python runtime does not include; "
                              "add it with a Lambda layer or remove the import",)
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ({"code": CODE, "labelStudio": {"project": 7}, "prefix": "nlp"}, "spec.prefix is a Lambda setting"),
+    ({"code": CODE, "labelStudio": {"project": 7}, "memoryMB": 512}, "remove spec.memoryMB"),
+    ({"code": CODE, "labelStudio": {"project": 0}}, "spec.labelStudio.project is 0"),
+    ({"code": CODE, "labelStudio": {"project": "7"}}, "the number in its address"),
+    ({"code": CODE, "labelStudio": {"project": 7, "metricName": " "}}, "metricName must be a non-empty string"),
+    ({"code": CODE, "labelStudio": 7}, "spec.labelStudio must be an object"),
+])
+def test_label_studio_targets_refuse_lambda_settings_and_bad_projects(spec, words):
+    parsed, problems = metric_spec.parse(spec)
+    assert parsed is None
+    assert any(words in str(problem) for problem in problems), [str(p) for p in problems]
+
+
+def test_a_label_studio_target_with_code_and_tests_is_valid():
+    parsed, problems = metric_spec.parse({"code": CODE, "labelStudio": {"project": 7, "metricName": "custom"},
+                                          "deletionPolicy": "Retain", "tests": []})
+    assert problems == [] and parsed is not None
