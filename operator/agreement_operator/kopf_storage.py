@@ -23,6 +23,13 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
 
     def build(self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
         essence = super().build(body=body, extra_fields=extra_fields)
+        # kopf drops its own annotations only under prefixes it knows, or once it sees one of its
+        # markers under ours: a create that had to retry carries just its progress annotation,
+        # which would make the next event look like a change of the spec.
+        annotations = essence.get("metadata", {}).get("annotations", {})
+        for key in [key for key in annotations if key.startswith(f"{crd.KOPF_STORAGE_PREFIX}/")]:
+            del annotations[key]
+        self.remove_empty_stanzas(essence)
         text = json.dumps(essence, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
         return kopf.BodyEssence(spec={"sha256": digest})
