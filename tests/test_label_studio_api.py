@@ -4,6 +4,8 @@ import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -216,3 +218,30 @@ def test_a_url_with_a_path_prefix_is_kept(studio):
 ])
 def test_label_studios_explanation_is_extracted(body, expected):
     assert label_studio_api.detail(body) == expected
+
+
+def raw(studio, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """A request as any HTTP client would send it, with the legacy token."""
+    request = urllib.request.Request(studio.url + path, method=method, data=json.dumps(body).encode() if body else None,
+                                     headers={"Authorization": f"Token {studio.legacy_token}",
+                                              "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            text = response.read()
+            return response.status, json.loads(text) if text else {}
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_the_server_serves_the_provider_routes_of_the_same_function(studio):
+    """aws-custom-function (with its optional region and role) and gcp-custom-function are the
+    provider-specific forms of custom-function; the operator uses only the generic one."""
+    project = studio.add_project()
+    assert raw(studio, "POST", f"/api/projects/{project}/aws-custom-function",
+               {"code": CODE, "region": "us-east-1", "role": "arn:aws:iam::123456789012:role/R"})[0] == 202
+    assert raw(studio, "GET", f"/api/projects/{project}/gcp-custom-function") == (200, {"code": CODE,
+                                                                                        "status": "Pending"})
+    logs = raw(studio, "GET", f"/api/projects/{project}/aws-custom-function-logs?limit=1")
+    assert logs[0] == 200 and len(logs[1]["logs"]) == 1
+    assert raw(studio, "POST", f"/api/projects/{project}/custom-function", {})[0] == 400  # code is required
+    assert raw(studio, "GET", "/api/projects/999/custom-function")[0] == 404

@@ -35,7 +35,8 @@ def control_plane_binaries() -> Path:
 
 @pytest.fixture(scope="session")
 def box(control_plane_binaries) -> Sandbox:
-    with sandbox(with_operator=False, binaries=control_plane_binaries) as running:
+    # Always our Label Studio API server: the tests inject its faults and count its requests.
+    with sandbox(with_operator=False, binaries=control_plane_binaries, local_label_studio=True) as running:
         yield running
 
 
@@ -52,7 +53,8 @@ class Operator:
         self.starts += 1
         return operator_process.start(
             self.box.workdir, self._stack, self.box.control_plane, self.box.aws,
-            {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS)}, log_name=f"operator-{self.starts}.log",
+            {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS), **self.box.label_studio_environment},
+            log_name=f"operator-{self.starts}.log",
         )
 
     def restart(self) -> None:

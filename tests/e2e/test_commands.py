@@ -15,6 +15,12 @@ def sandbox_processes() -> int:
     return int(result.stdout.strip() or 0)
 
 
+def table_rows(out: str) -> dict[str, list[str]]:
+    """The `kubectl get am` table the demo prints: first cell -> the other cells."""
+    lines = out[out.index("NAME "):].split("\n\n")[0].splitlines()
+    return {line.split()[0]: line.split()[1:] for line in lines}
+
+
 def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_binaries):
     before = sandbox_processes()
     result = subprocess.run([sys.executable, "-m", "agreement_operator", "demo"], capture_output=True, text=True,
@@ -22,8 +28,11 @@ def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_
                             env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "NAME            FUNCTION                              READY   REASON" in out
-    assert "sentiment       custom-metric-nlp-default-sentiment   True    Deployed" in out
+    rows = table_rows(out)
+    assert rows["NAME"][:5] == ["FUNCTION", "PROJECT", "READY", "REASON", "TESTS"]
+    assert rows["sentiment"][:3] == ["custom-metric-nlp-default-sentiment", "True", "Deployed"]
+    assert rows["project-sentiment"][:3] == ["1", "True", "Deployed"]  # no function of ours: Label Studio's
+    assert "  project 1: custom metric Active" in out
     assert "  custom-metric-nlp-default-sentiment  handler=agreement_handler.handler  runtime=python3.12" in out
     assert "      team=annotation-quality" in out
     assert "broken-metric is Stalled (InvalidCode): line 2: syntax error: '[' was never closed" in out

@@ -2,27 +2,33 @@
 then the operator run under the chart's ServiceAccount (its own token) through create, update
 and delete, with the RBAC granting nothing more."""
 
+import base64
 import json
 import os
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 import yaml
 
 from agreement_operator.sandbox import operator_process
+from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 from agreement_operator.sandbox.session import condition_of, sandbox
 
 CHART = Path(__file__).parents[2] / "helm" / "agreement-operator"
 CRDS = Path(__file__).parents[2] / "crds"
 BASE = ["--set", "aws.region=us-east-1", "--set-string", "aws.accountId=123456789012"]
+LABEL_STUDIO = ["--set", "labelStudio.url=https://app.humansignal.com", "--set", "labelStudio.existingSecret=ls-key"]
 VALUE_SETS = {
     "defaults": BASE,
     "account-id-and-irsa-override": [*BASE, "--set", "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn="
                                      "arn:aws:iam::123456789012:role/Custom"],
     "namespace-list": [*BASE, "--set", "watchNamespaces={labeling,qa}"],
     "two-replicas": [*BASE, "--set", "replicaCount=2"],
+    "label-studio-only": LABEL_STUDIO,
+    "lambda-and-label-studio": [*BASE, *LABEL_STUDIO],
 }
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
 
@@ -120,6 +126,25 @@ def test_pod_is_locked_down(plane):
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
 
 
+def container_env(documents: list[dict]) -> dict[str, dict]:
+    deployment = next(d for d in documents if d and d["kind"] == "Deployment")
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_label_studio_values_feed_the_connection_from_a_secret(plane):
+    only = container_env(render(plane, VALUE_SETS["label-studio-only"]))
+    assert only["LABEL_STUDIO_URL"]["value"] == "https://app.humansignal.com"
+    # The kubelet reads the key into the environment: the operator needs no permission on Secrets.
+    assert only["LABEL_STUDIO_API_KEY"] == {"name": "LABEL_STUDIO_API_KEY",
+                                            "valueFrom": {"secretKeyRef": {"name": "ls-key", "key": "apiKey"}}}
+    assert "LS_LAMBDA_REGION_CUSTOM_METRICS" not in only and "LS_LAMBDA_ROLE_CUSTOM_METRICS" not in only
+    both = container_env(render(plane, VALUE_SETS["lambda-and-label-studio"]))
+    assert {"LS_LAMBDA_REGION_CUSTOM_METRICS", "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"} <= set(both)
+    result = helm(plane, "template", "rel", str(CHART), "--set", "labelStudio.url=https://ls.example.com",
+                  check=False)
+    assert result.returncode != 0 and "labelStudio.existingSecret is required" in result.stderr
+
+
 def test_missing_required_values_fail_with_what_to_set(plane):
     result = helm(plane, "template", "rel", str(CHART), check=False)
     assert result.returncode != 0 and "aws.region" in result.stderr
@@ -151,16 +176,11 @@ def test_installed_chart_runs_the_operator_with_its_own_rbac(plane, watch, tmp_p
     if watch == "namespace-list":
         assert can("list", "agreementmetrics.agreement.dev", where="default") == "no"
 
-    token = plane.control_plane.kubectl("create", "token", f"{release}-agreement-operator", "-n", namespace).stdout
-    kubeconfig = yaml.safe_load(plane.control_plane.kubeconfig.read_text())
-    kubeconfig["users"][0]["user"] = {"token": token.strip()}
-    (tmp_path / "kubeconfig").write_text(yaml.safe_dump(kubeconfig))
-    identity = type(plane.control_plane)(url=plane.control_plane.url, kubeconfig=tmp_path / "kubeconfig",
-                                         token=token.strip(), binaries=plane.control_plane.binaries)
+    identity = _service_account_identity(plane, tmp_path, namespace, f"{release}-agreement-operator")
     assert identity.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout == account
 
     env = {"AGREEMENT_OPERATOR_NAMESPACES": metrics_ns} if watch == "namespace-list" else {}
-    with __import__("contextlib").ExitStack() as stack:
+    with ExitStack() as stack:
         operator = operator_process.start(tmp_path, stack, identity, plane.aws, env)
         manifest = {"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
                     "metadata": {"name": "rbac-check", "namespace": metrics_ns}, "spec": {"code": CODE}}
@@ -185,13 +205,76 @@ def test_installed_chart_runs_the_operator_with_its_own_rbac(plane, watch, tmp_p
     assert denied == []
 
 
+def test_installed_for_label_studio_only_the_operator_deploys_through_a_project(plane, tmp_path):
+    """No AWS at all: the environment exactly as the chart's pod spec gives it (the Secret's key
+    resolved as the kubelet would), the chart ServiceAccount's own token, and a project Ready."""
+    release, namespace, metrics_ns = "op-ls", "agreement-ls", "metrics-ls"
+    kubectl = plane.control_plane.kubectl
+    for name in (namespace, metrics_ns):
+        kubectl("create", "namespace", name)
+    studio = LabelStudioServer(activation_seconds=0.5).start()
+    try:
+        kubectl("create", "secret", "generic", "ls-key", "-n", namespace,
+                f"--from-literal=apiKey={studio.personal_access_token}")
+        helm(plane, "install", release, str(CHART), "-n", namespace, "--set", f"labelStudio.url={studio.url}",
+             "--set", "labelStudio.existingSecret=ls-key", "--set", f"watchNamespaces={{{metrics_ns}}}")
+        deployment = json.loads(kubectl("get", "deployment", f"{release}-agreement-operator", "-n", namespace,
+                                        "-o", "json").stdout)
+        env = {item["name"]: _value(kubectl, namespace, item)
+               for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        identity = _service_account_identity(plane, tmp_path, namespace, f"{release}-agreement-operator")
+        project = studio.add_project("chart")
+        with ExitStack() as stack:
+            # The sandbox's AWS variables are left out: the chart sets none for this mode.
+            operator = operator_process.start(tmp_path, stack, identity, plane.aws, env, aws_environment=False)
+            manifest = {"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+                        "metadata": {"name": "in-project", "namespace": metrics_ns},
+                        "spec": {"code": CODE, "labelStudio": {"project": project}}}
+            kubectl("apply", "-f", "-", input=json.dumps(manifest))
+            kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, "am/in-project", "--timeout=60s")
+            lambda_only = {**manifest, "metadata": {"name": "lambda-wanted", "namespace": metrics_ns},
+                           "spec": {"code": CODE}}
+            kubectl("apply", "-f", "-", input=json.dumps(lambda_only))
+            kubectl("wait", "--for=condition=Stalled", "-n", metrics_ns, "am/lambda-wanted", "--timeout=60s")
+            stalled = condition_of(json.loads(kubectl("get", "am", "lambda-wanted", "-n", metrics_ns, "-o",
+                                                      "json").stdout), "Stalled")
+            kubectl("delete", "am", "in-project", "lambda-wanted", "-n", metrics_ns, "--timeout=60s")
+            log = operator.log_tail(200000)
+        assert studio.function(project).code == CODE and studio.function(project).status == "Active"
+        assert stalled["reason"] == "LambdaNotConfigured" and "spec.labelStudio.project" in stalled["message"]
+        assert [line for line in log.splitlines() if "forbidden" in line.lower()] == []
+        assert studio.personal_access_token not in log
+    finally:
+        studio.stop()
+
+
+def _value(kubectl, namespace: str, item: dict) -> str:
+    """An env entry's value as the kubelet resolves it (a plain value, or a Secret's key)."""
+    if "valueFrom" not in item:
+        return item.get("value", "")  # the apiserver leaves out empty values
+    ref = item["valueFrom"]["secretKeyRef"]
+    encoded = kubectl("get", "secret", ref["name"], "-n", namespace, "-o", f"jsonpath={{.data.{ref['key']}}}").stdout
+    return base64.b64decode(encoded).decode()
+
+
+def _service_account_identity(plane, tmp_path: Path, namespace: str, account: str):
+    """kubectl and a kubeconfig that act as the chart's ServiceAccount, with its own token."""
+    token = plane.control_plane.kubectl("create", "token", account, "-n", namespace).stdout.strip()
+    kubeconfig = yaml.safe_load(plane.control_plane.kubeconfig.read_text())
+    kubeconfig["users"][0]["user"] = {"token": token}
+    path = tmp_path / f"kubeconfig-{account}"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return type(plane.control_plane)(url=plane.control_plane.url, kubeconfig=path, token=token,
+                                     binaries=plane.control_plane.binaries)
+
+
 def test_two_peered_replicas_elect_exactly_one_active(plane, tmp_path):
     """What the chart runs for replicaCount >= 2: the same arguments twice, and kopf peering."""
     kubectl = plane.control_plane.kubectl
     kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
                                                   "metadata": {"name": "replicas"}}))
     kubectl("create", "namespace", "peered")
-    with __import__("contextlib").ExitStack() as stack:
+    with ExitStack() as stack:
         replicas = [operator_process.start(tmp_path, stack, plane.control_plane, plane.aws, None,
                                            f"replica-{n}.log", peering="replicas") for n in (1, 2)]
         deadline = time.monotonic() + 60

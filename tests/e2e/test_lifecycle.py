@@ -30,7 +30,8 @@ def test_apply_until_ready_creates_the_function(cluster, box, operator):
     assert status["observedGeneration"] == item["metadata"]["generation"]
     function = cluster.function(name)
     assert function["Handler"] == "agreement_handler.handler"
-    assert function["Runtime"] == "python3.12"
+    # Defaults the operator applies (the schema has none: see test_schema).
+    assert (function["Runtime"], function["Timeout"], function["MemorySize"]) == ("python3.12", 30, 256)
     assert function["Role"] == box.aws.role_arn
     assert function["Tags"] == {"team": "quality", **tags.ownership_tags(tags.Owner(
         "default", cluster.namespace, "sentiment", item["metadata"]["uid"]))}
@@ -136,7 +137,8 @@ def test_kubectl_get_shows_the_printer_columns(cluster):
     cluster.apply("columns", {"code": CODE})
     cluster.wait("columns")
     table = cluster.kubectl("get", "am", "-n", cluster.namespace, "-o", "wide").stdout.splitlines()
-    assert table[0].split() == ["NAME", "FUNCTION", "READY", "REASON", "TESTS", "AGE", "CODESHA256", "STATE"]
+    assert table[0].split() == ["NAME", "FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "AGE", "CODESHA256",
+                                "STATE"]
     row = table[1].split()
     assert row[:4] == ["columns", f"custom-metric-{cluster.namespace}-columns", "True", "Deployed"]
     assert row[-1] == "Active"

@@ -3,6 +3,8 @@
 import pytest
 import yaml
 
+from agreement_operator import metric_spec
+
 CODE = "def agreement(a, b, per_label=False):\n    return 1.0\n"
 
 
@@ -24,8 +26,36 @@ def test_a_valid_manifest_is_accepted_with_defaults(box):
         input=yaml.safe_dump({"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
                               "metadata": {"name": "ok", "namespace": "default"}, "spec": {"code": CODE}}))
     spec = yaml.safe_load(result.stdout)["spec"]
-    assert (spec["runtime"], spec["timeoutSeconds"], spec["memoryMB"], spec["deletionPolicy"]) == (
-        "python3.12", 30, 256, "Delete")
+    assert spec["deletionPolicy"] == "Delete"
+    # The Lambda settings get their defaults from the operator, not the schema: a default the
+    # apiserver wrote in would be refused by the rules for spec.labelStudio below.
+    assert not {"runtime", "timeoutSeconds", "memoryMB"} & set(spec)
+
+
+def test_a_label_studio_target_is_accepted_with_retain(box):
+    result = dry_run(box, {"code": CODE, "labelStudio": {"project": 3, "metricName": "custom"},
+                           "deletionPolicy": "Retain"})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("field", metric_spec.LAMBDA_ONLY_FIELDS)
+def test_lambda_settings_are_refused_with_a_label_studio_target(box, field):
+    values = {"prefix": "nlp", "tags": {"team": "x"}, "runtime": "python3.12", "memoryMB": 256,
+              "timeoutSeconds": 30, "description": "d"}
+    result = dry_run(box, {"code": CODE, "labelStudio": {"project": 1}, field: values[field]})
+    assert result.returncode != 0
+    assert metric_spec.lambda_only_message(field) in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ({}, "spec.labelStudio.project: Required value"),
+    ({"project": 0}, "spec.labelStudio.project in body should be greater than or equal to 1"),
+    ({"project": 1, "metricName": ""}, "spec.labelStudio.metricName in body should be at least 1 chars long"),
+])
+def test_the_label_studio_target_is_checked(box, target, message):
+    result = dry_run(box, {"code": CODE, "labelStudio": target})
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize(("spec", "message"), [

@@ -85,7 +85,8 @@ def _print_projects(box: Sandbox, items: list[dict]) -> None:
             print(f"  project {project}: {failure.message}")
             continue
         first_line = next((line for line in function.code.splitlines() if line.strip()), "")
-        print(f"  project {project}: custom metric {function.status}, agreement metric {metric!r}, "
+        selected = repr(metric) if metric else "not set"
+        print(f"  project {project}: custom metric {function.status}, agreement metric {selected}, "
               f"{len(function.code)} characters of code starting {first_line!r}")
     print()
 

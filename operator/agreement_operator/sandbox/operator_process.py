@@ -13,13 +13,16 @@ from agreement_operator.sandbox.processes import Child, free_port, http_get
 def start(
     workdir: Path, stack: ExitStack, control_plane: ControlPlane, aws: AwsEmulator,
     extra_env: dict[str, str] | None = None, log_name: str = "operator.log", peering: str | None = None,
+    aws_environment: bool = True,
 ) -> Child:
+    """The operator, healthy. `aws_environment`: its region, role, endpoint and keys from the AWS emulator
+    (False: only what `extra_env` gives, as for an operator that deploys through Label Studio alone)."""
     health = f"http://127.0.0.1:{free_port()}/healthz"
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "HOME": os.environ.get("HOME", str(workdir)),
         "KUBECONFIG": str(control_plane.kubeconfig),
-        **aws.operator_environment(),
+        **(aws.operator_environment() if aws_environment else {}),
         **(extra_env or {}),
     }
     coordination = ["--peering", peering] if peering else ["--standalone"]

@@ -60,10 +60,10 @@ def settled(item: dict) -> bool:
     return observed and any(condition_of(item, kind).get("status") == "True" for kind in ("Ready", "Stalled"))
 
 
-def label_studio(stack: ExitStack) -> tuple[LabelStudioServer | None, dict[str, str]]:
-    """The Label Studio named by LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, else a local API server of ours
-    with one project (id 1) and the operator authenticating with a personal access token."""
-    if os.environ.get("LABEL_STUDIO_URL"):
+def label_studio(stack: ExitStack, local: bool = False) -> tuple[LabelStudioServer | None, dict[str, str]]:
+    """The Label Studio named by LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (unless `local`), else a local
+    API server of ours with one project (id 1) and the operator authenticating with a personal access token."""
+    if os.environ.get("LABEL_STUDIO_URL") and not local:
         return None, {name: os.environ.get(name, "") for name in ("LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY")}
     server = LabelStudioServer().start()
     stack.callback(server.stop)
@@ -72,13 +72,13 @@ def label_studio(stack: ExitStack) -> tuple[LabelStudioServer | None, dict[str, 
 
 
 @contextmanager
-def sandbox(resync_seconds: float = 600, with_operator: bool = True,
-            binaries: Path | None = None) -> Iterator[Sandbox]:
+def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: Path | None = None,
+            local_label_studio: bool = False) -> Iterator[Sandbox]:
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
         plane = control_plane.start(workdir, stack, binaries)
         aws = aws_emulator.start(workdir, stack)
-        studio, studio_environment = label_studio(stack)
+        studio, studio_environment = label_studio(stack, local_label_studio)
         plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
         operator = None
