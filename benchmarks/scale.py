@@ -150,7 +150,7 @@ def main() -> None:
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
     with sandbox(with_operator=False) as box:
-        proxy = LambdaProxy(box.aws.endpoint_url).start()
+        proxy = box.aws.proxy()
         for count in (int(n) for n in args.counts.split(",")):
             for pending in (float(p) for p in args.pending.split(",")):
                 scenario(box, proxy, count, pending, args.quota, args.resync, args.retry_mode, extra_env,

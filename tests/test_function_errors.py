@@ -44,3 +44,45 @@ def test_summary_keeps_the_newest_and_new_errors_are_those_not_shown_before():
     fresh = function_errors.new_errors(later, summary)
     assert fresh == [{"time": "t10", "type": "KeyError", "message": "'x'"}]
     assert function_errors.describe(fresh) == "the metric raised KeyError: 'x'"
+
+
+def wrapper_line(**error) -> LogLine:
+    return LogLine("2026-12-01T10:00:00Z", json.dumps({function_errors.LOG_KEY: error}))
+
+
+def test_the_wrapper_and_the_operator_agree_on_the_key():
+    from agreement_operator import agreement_handler
+
+    assert agreement_handler.LOG_KEY == function_errors.LOG_KEY
+
+
+def test_the_wrappers_lines_and_lambdas_timeout_are_the_errors_of_a_function_of_ours():
+    lines = [
+        LogLine("t0", "START RequestId: 1 Version: $LATEST"),
+        wrapper_line(index=3, type="KeyError", message="'choices'", line=7),
+        # Lambda's own record of the same single-pair failure: not counted twice.
+        LogLine("t1", TEXT),
+        wrapper_line(suppressed=120),
+        LogLine("t2", "2026-12-01T10:00:01.000Z 5f0e Task timed out after 3.00 seconds"),
+    ]
+    summary = function_errors.summarize(lines, "2026-12-01T09:00:00Z", function_errors.wrapper_error)
+    assert summary["count"] == 1 + 120 + 1
+    assert summary["recent"] == [
+        {"time": "2026-12-01T10:00:00Z", "type": "KeyError", "message": "'choices'", "line": 7},
+        {"time": "t2", "type": "Sandbox.Timedout", "message": "Task timed out after 3.00 seconds"},
+    ]
+
+
+def test_what_the_wrapper_really_logs_is_read_back(tmp_path):
+    """The packaged handler, run in a subprocess: its log lines give the errors it returned."""
+    from agreement_operator import local_invoke, packaging
+
+    code = "def agreement(a, b, per_label=False):\n    return a['result'][0]['value']['choices'] == []\n"
+    event = {"pairs": [{"annotation_1": {"result": []}, "annotation_2": {}}] * 60}
+    answer = local_invoke.invoke(packaging.build_zip(code), event)
+    lines = [LogLine("t", text) for text in answer.log.splitlines()]
+    summary = function_errors.summarize(lines, "t", function_errors.wrapper_error)
+    assert summary["count"] == 60 == len(answer.payload["errors"])
+    assert summary["recent"][-1] == {"time": "t", "type": "IndexError", "message": "list index out of range",
+                                     "line": 2}
+    assert len(lines) == 51  # 50 lines, then how many more

@@ -8,15 +8,25 @@ Events (the invocation contract, README.md "What the Lambda function receives an
             -> {"score": 0.7}; an error fails the invocation with the reason.
   batch:    {"pairs": [{"annotation_1": ..., "annotation_2": ...}, ...], "per_label": false}
             -> {"scores": [0.7, null], "errors": [{"index": 1, "type": ..., "message": ..., "line": 7}]}
+
+Each error it returns is also written to the function's log as one line of JSON,
+{"agreement_error": {"index": 1, "type": "KeyError", "message": "'choices'", "line": 7}}
+(no index for a single pair), which the operator finds with CloudWatch Logs Insights. At most
+LOGGED_ERRORS lines per invocation; then one line {"agreement_error": {"suppressed": N}}.
 """
 
 import importlib
+import json
 import math
 import numbers
+import sys
 import traceback
 from collections.abc import Mapping
 
 METRIC_FILE = "metric.py"
+LOG_KEY = "agreement_error"
+LOGGED_ERRORS = 50
+_MESSAGE_CHARS = 500
 
 
 class MetricError(Exception):
@@ -34,13 +44,30 @@ class MetricError(Exception):
 
 
 def handler(event, context):
-    if not isinstance(event, Mapping):
-        raise MetricError("InvalidEvent", f"the event must be a JSON object, got {type(event).__name__}")
-    per_label = bool(event.get("per_label", False))
-    if "pairs" in event:
-        return _score_batch(event["pairs"], per_label)
-    _require_pair(event)
-    return {"score": score_pair(event["annotation_1"], event["annotation_2"], per_label)}
+    try:
+        if not isinstance(event, Mapping):
+            raise MetricError("InvalidEvent", f"the event must be a JSON object, got {type(event).__name__}")
+        per_label = bool(event.get("per_label", False))
+        if "pairs" in event:
+            result = _score_batch(event["pairs"], per_label)
+            if result["errors"]:
+                log_errors(result["errors"])
+            return result
+        _require_pair(event)
+        return {"score": score_pair(event["annotation_1"], event["annotation_2"], per_label)}
+    except MetricError as error:  # one pair, or a batch that is not one: the invocation fails
+        log_errors([{key: value for key, value in error.as_dict(None).items() if key != "index"}])
+        raise
+
+
+def log_errors(errors):
+    """One JSON line per error (at most LOGGED_ERRORS, then how many more), written at once."""
+    lines = [json.dumps({LOG_KEY: {**error, "message": str(error.get("message", ""))[:_MESSAGE_CHARS]}})
+             for error in errors[:LOGGED_ERRORS]]
+    if len(errors) > LOGGED_ERRORS:
+        lines.append(json.dumps({LOG_KEY: {"suppressed": len(errors) - LOGGED_ERRORS}}))
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
 
 
 def _score_batch(pairs, per_label):

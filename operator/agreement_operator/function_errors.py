@@ -1,26 +1,34 @@
 """Errors a deployed metric raised, read from its log lines, in the shape status.functionErrors takes.
 
-Lambda's Python runtime logs an unhandled exception either as text,
+Functions of the operator's own log each error the wrapper returns as one line of JSON,
+{"agreement_error": {"type": ..., "message": ..., "line": ...}} (agreement_handler.py), and
+Lambda logs "Task timed out after N seconds": `wrapper_error` reads those, and only those, so
+an error is counted once. A Label Studio project's function runs Label Studio's own wrapper,
+whose errors Lambda's Python runtime logs either as text,
 
     [ERROR] KeyError: 'value'
     Traceback (most recent call last):
       File "/var/task/lambda_function.py", line 12, in agreement
 
-or, with JSON logging, as {"errorType": "KeyError", "errorMessage": "'value'", "stackTrace": [...]}.
-Both are understood; other lines are not errors.
+or, with JSON logging, as {"errorType": "KeyError", "errorMessage": "'value'", "stackTrace": [...]}:
+`parse` reads every form. Other lines are not errors.
 """
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from agreement_operator.label_studio_api import LogLine
 
+# The key of the wrapper's error lines (agreement_handler.LOG_KEY: the operator never imports the wrapper).
+LOG_KEY = "agreement_error"
 RECENT = 5  # errors kept in status: the newest
+_MESSAGE_CHARS = 500
 _ERROR_LINE = re.compile(r"^\[ERROR\]\s+(?:[\d\-T:.Z]+\s+)?(?:[0-9a-f-]{36}\s+)?(?P<type>[A-Za-z_][\w.]*)"
                          r"(?::\s*(?P<message>.*))?$", re.MULTILINE)
 _LAST_FRAME_LINE = re.compile(r'File "[^"]*", line (\d+)')
+_TIMED_OUT = re.compile(r"Task timed out after ([\d.]+) seconds")
 _EXCEPTION_AFTER_TRACEBACK = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
                                         r"(?::\s*(?P<message>.*))?$", re.MULTILINE)
 
@@ -33,8 +41,43 @@ class FunctionError:
     line: int | None = None
 
 
+def wrapper_error(line: LogLine) -> FunctionError | None:
+    """The error the operator's wrapper logged on this line, or Lambda's timeout; None otherwise."""
+    record = _wrapper_record(line.message)
+    if record is not None:
+        if "suppressed" in record:
+            return None
+        number = record.get("line")
+        return FunctionError(line.time, str(record.get("type", "")), str(record.get("message", ""))[:_MESSAGE_CHARS],
+                             number if isinstance(number, int) and not isinstance(number, bool) else None)
+    if timed_out := _TIMED_OUT.search(line.message):
+        return FunctionError(line.time, "Sandbox.Timedout", f"Task timed out after {timed_out[1]} seconds")
+    return None
+
+
+def suppressed(line: LogLine) -> int:
+    """How many further errors the wrapper left out of the log on this line (it logs a few per invocation)."""
+    record = _wrapper_record(line.message)
+    count = record.get("suppressed") if record else None
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
+
+
+def _wrapper_record(text: str) -> Mapping | None:
+    text = text.strip()
+    if not text.startswith("{") or LOG_KEY not in text:
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    inner = record.get(LOG_KEY) if isinstance(record, Mapping) else None
+    return inner if isinstance(inner, Mapping) else None
+
+
 def parse(line: LogLine) -> FunctionError | None:
-    """The error a log line reports, or None."""
+    """The error a log line reports, in any of the forms above, or None."""
+    if (ours := wrapper_error(line)) is not None:
+        return ours
     text = line.message.strip()
     if text.startswith("{"):
         return _from_json(line.time, text)
@@ -60,12 +103,12 @@ def _from_json(time: str, text: str) -> FunctionError | None:
                          int(frames[-1]) if frames else None)
 
 
-def summarize(lines: Sequence[LogLine], since: str) -> dict:
-    """status.functionErrors: how many errors the lines hold since `since`, and the newest few."""
-    found = [error for error in map(parse, lines) if error is not None]
+def summarize(lines: Sequence[LogLine], since: str, read: Callable[[LogLine], FunctionError | None] = parse) -> dict:
+    """status.functionErrors: how many errors the lines hold since `since` (oldest line first), and the newest few."""
+    found = [error for error in map(read, lines) if error is not None]
     return {
         "since": since,
-        "count": len(found),
+        "count": len(found) + sum(map(suppressed, lines)),
         "recent": [{key: value for key, value in asdict(error).items() if value is not None}
                    for error in found[-RECENT:]],
     }

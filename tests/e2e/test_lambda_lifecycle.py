@@ -11,7 +11,7 @@ from contextlib import ExitStack
 import pytest
 
 from agreement_operator.sandbox import operator_process
-from agreement_operator.sandbox.lambda_proxy import LambdaProxy, TokenBucket
+from agreement_operator.sandbox.lambda_proxy import TokenBucket
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
 
@@ -19,9 +19,8 @@ CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 
 @pytest.fixture
 def proxied(box, cluster, operator):
     """A Lambda proxy and an operator behind it for this test's namespace (the session's operator paused)."""
-    proxy = LambdaProxy(box.aws.endpoint_url, pending_seconds=2.0).start()
+    proxy = box.aws.proxy(pending_seconds=2.0)
     with operator.paused(), ExitStack() as stack:
-        stack.callback(proxy.shutdown)
         operator_process.start(box.workdir, stack, box.control_plane, box.aws, {
             "AWS_ENDPOINT_URL": proxy.url, "AGREEMENT_OPERATOR_NAMESPACES": cluster.namespace,
             "AGREEMENT_OPERATOR_RESYNC_SECONDS": "600",

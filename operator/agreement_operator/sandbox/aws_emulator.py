@@ -1,14 +1,17 @@
-"""moto's AWS server on a free loopback port, with the functions' execution role in it."""
+"""moto's AWS server on a free loopback port, with the functions' execution role in it, behind the
+sandbox's Lambda proxy, which runs invocations for real (lambda_proxy, local_lambda)."""
 
 import json
 import sys
 import urllib.request
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import boto3
 
+from agreement_operator.sandbox.lambda_proxy import LambdaProxy
+from agreement_operator.sandbox.local_lambda import LocalLambda
 from agreement_operator.sandbox.processes import Child, free_port, http_get
 
 REGION = "us-east-1"
@@ -20,9 +23,13 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox
 
 @dataclass
 class AwsEmulator:
-    endpoint_url: str
+    endpoint_url: str  # the front door: the Lambda proxy
     region: str
     role_arn: str
+    moto_url: str
+    invoker: LocalLambda
+    front: LambdaProxy
+    _extra_proxies: list[LambdaProxy] = field(default_factory=list)
 
     def client(self, service: str):
         return boto3.client(
@@ -31,10 +38,16 @@ class AwsEmulator:
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
-    def queue_invocation_results(self, results: list[str]) -> None:
-        """The payloads the next Lambda invocations answer with, in order (moto runs no code)."""
-        _post(f"{self.endpoint_url}/moto-api/static/lambda-simple/response",
-              {"results": results, "region": self.region})
+    def proxy(self, **behaviour) -> LambdaProxy:
+        """Another front to moto, with quotas or Pending states (LambdaProxy's options), running
+        invocations like the main one; stopped with the sandbox."""
+        proxy = LambdaProxy(self.moto_url, self.invoker, **behaviour).start()
+        self._extra_proxies.append(proxy)
+        return proxy
+
+    def stop_proxies(self) -> None:
+        for proxy in self._extra_proxies:
+            proxy.stop()
 
     def operator_environment(self) -> dict[str, str]:
         return {
@@ -50,15 +63,20 @@ def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
     stack.callback(server.stop)
     endpoint = f"http://127.0.0.1:{port}"
     server.wait_until(lambda: http_get(f"{endpoint}/moto-api/") is not None, 60, "ready")
-    # Invocations answer from a queue instead of starting Docker containers, which need an engine.
+    # moto must not look for a Docker engine: Invoke never reaches it (the proxy runs the code).
     _post(f"{endpoint}/moto-api/config", {"lambda": {"use_docker": False}})
-    emulator = AwsEmulator(endpoint_url=endpoint, region=REGION, role_arn="")
+    invoker = LocalLambda(endpoint, REGION, workdir, CREDENTIALS)
+    stack.callback(invoker.stop)
+    front = LambdaProxy(endpoint, invoker).start()
+    stack.callback(front.stop)
+    emulator = AwsEmulator(endpoint_url=front.url, region=REGION, role_arn="", moto_url=endpoint, invoker=invoker,
+                           front=front)
+    stack.callback(emulator.stop_proxies)
     trust = {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
     role = emulator.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     emulator.role_arn = role["Role"]["Arn"]
     return emulator
-
 
 
 def _post(url: str, body: dict) -> None:

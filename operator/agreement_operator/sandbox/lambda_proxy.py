@@ -1,5 +1,7 @@
-"""A proxy in front of moto's Lambda that behaves more like the real service (benchmarks, e2e tests).
+"""A proxy in front of moto's Lambda that behaves more like the real service: the sandbox's AWS endpoint.
 
+* Invoke runs the function's code for real (local_lambda), instead of moto's canned answers;
+  `throttle_invocations(n)` makes the next n answer 429, a reply no real code gives.
 * Quotas, answered like Lambda (429, TooManyRequestsException, "Rate exceeded"): a token
   bucket for control-plane calls (15 req/s) and one for GetFunction (100 req/s).
 * Lifecycle: moto makes every function Active at once; here a function stays Pending
@@ -7,8 +9,10 @@
   create/update answers and in GetFunction, as Lambda reports it.
 * Counts every call by operation, and every throttled one.
 
-    proxy = LambdaProxy(moto_url, control_rate=15, get_rate=100, pending_seconds=1)
+    proxy = LambdaProxy(moto_url, invoker, control_rate=15, get_rate=100, pending_seconds=1)
     proxy.start()  # proxy.url is the endpoint to give the operator
+
+Calls of other services (IAM, STS, CloudWatch Logs) pass through to moto unchanged.
 """
 
 import json
@@ -20,6 +24,8 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from agreement_operator.sandbox.local_lambda import LocalLambda
 
 _OPERATIONS = [
     ("POST", re.compile(r"^/2015-03-31/functions/?$"), "CreateFunction"),
@@ -55,10 +61,12 @@ class TokenBucket:
 class LambdaProxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, upstream: str, control_rate: float | None = None, get_rate: float | None = None,
-                 pending_seconds: float = 0.0) -> None:
+    def __init__(self, upstream: str, invoker: LocalLambda | None = None, control_rate: float | None = None,
+                 get_rate: float | None = None, pending_seconds: float = 0.0) -> None:
         super().__init__(("127.0.0.1", 0), _Forward)
         self.upstream = upstream.rstrip("/")
+        self.invoker = invoker
+        self.invocations_to_throttle = 0
         self.buckets = {"control": TokenBucket(control_rate) if control_rate else None,
                         "get": TokenBucket(get_rate) if get_rate else None}
         self.pending_seconds = pending_seconds
@@ -76,6 +84,15 @@ class LambdaProxy(ThreadingHTTPServer):
         threading.Thread(target=self.serve_forever, daemon=True).start()
         return self
 
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def throttle_invocations(self, count: int) -> None:
+        """The next `count` Invoke calls answer 429 TooManyRequestsException, as Lambda does over its quota."""
+        with self.guard:
+            self.invocations_to_throttle = count
+
     def reset_counts(self) -> None:
         with self.guard:
             self.calls.clear()
@@ -86,6 +103,9 @@ class LambdaProxy(ThreadingHTTPServer):
         bucket = self.buckets[quota] if quota else None
         allowed = bucket is None or bucket.take()
         with self.guard:
+            if operation == "Invoke" and self.invocations_to_throttle > 0:
+                self.invocations_to_throttle -= 1
+                allowed = False
             self.calls[operation] += 1
             if operation == "GetFunction":
                 self.get_times.append(time.time())
@@ -121,15 +141,25 @@ class _Forward(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         payload = self.rfile.read(length) if length else None
+        self._reply(*self._answer(payload))
+
+    def _answer(self, payload: bytes | None) -> tuple[int, bytes, dict]:
         operation, name = _operation(self.command, self.path, payload)
         if operation and not self.server.admit(operation):
             refusal = json.dumps({"Reason": "CallerRateLimitExceeded", "Type": "User", "message": "Rate exceeded"})
-            return self._reply(429, refusal.encode(), {"x-amzn-ErrorType": "TooManyRequestsException",
-                                                       "Content-Type": "application/json"})
+            return 429, refusal.encode(), {"x-amzn-ErrorType": "TooManyRequestsException",
+                                           "Content-Type": "application/json"}
+        invoker = self.server.invoker
+        if invoker is not None and operation in ("CreateFunction", "UpdateFunctionCode"):
+            invoker.remember_code(payload)
+        if invoker is not None and operation == "Invoke" and name:
+            wanted = {key: self.headers[key] for key in ("X-Amz-Invocation-Type", "X-Amz-Log-Type")
+                      if key in self.headers}
+            status, headers, body = invoker.invoke(name, payload, wanted)
+            return status, body, headers
         request = urllib.request.Request(self.server.upstream + self.path, data=payload, method=self.command,
                                          headers={key: value for key, value in self.headers.items()
                                                   if key.lower() not in ("host", "content-length")})
-        body: bytes
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 status, headers, body = response.status, dict(response.headers), response.read()
@@ -137,7 +167,7 @@ class _Forward(BaseHTTPRequestHandler):
             status, headers, body = error.code, dict(error.headers), error.read()
         if operation and 200 <= status < 300 and body[:1] == b"{":
             body = json.dumps(self.server.lifecycle(operation, name, json.loads(body))).encode()
-        self._reply(status, body, headers)
+        return status, body, headers
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
 

@@ -2,6 +2,7 @@
 
 import ctypes
 import os
+import resource
 import signal
 import socket
 import ssl
@@ -45,13 +46,20 @@ class Child:
     """A process in its own process group, with its output in a log file."""
 
     def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: dict | None = None,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, memory_limit_mb: int | None = None) -> None:
         self.name = name
         self.log_path = log_path
         self._log = open(log_path, "wb")
+
+        def prepare() -> None:
+            _die_with_parent()
+            if memory_limit_mb is not None:
+                limit = memory_limit_mb * 1024 * 1024
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
         self.process = subprocess.Popen(
             list(argv), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
+            env=env, cwd=cwd, start_new_session=True, preexec_fn=prepare,
         )
 
     def running(self) -> bool:
