@@ -100,12 +100,12 @@ def good_metric() -> str:
 
 @pytest.fixture
 def lambda_client_for_policy(config, monkeypatch):
-    """A factory: a Lambda client whose IAM user holds only the given policy; moto enforces it."""
+    """A factory: a client (Lambda unless told) whose IAM user holds only the given policy; moto enforces it."""
     from moto import settings as moto_settings
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam.access_control import IAMRequestBase
 
-    def make(policy: dict):
+    def make(policy: dict, service: str = "lambda"):
         iam = boto3.client("iam", region_name=config.region)
         iam.create_user(UserName="agreement-operator")
         iam.put_user_policy(UserName="agreement-operator", PolicyName="operator", PolicyDocument=json.dumps(policy))
@@ -114,7 +114,7 @@ def lambda_client_for_policy(config, monkeypatch):
         monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)
         monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
         monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
-        return boto3.client("lambda", region_name=config.region, aws_access_key_id=key["AccessKeyId"],
+        return boto3.client(service, region_name=config.region, aws_access_key_id=key["AccessKeyId"],
                             aws_secret_access_key=key["SecretAccessKey"])
 
     return make

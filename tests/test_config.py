@@ -23,6 +23,17 @@ def test_every_setting():
     assert (config.cluster_id, config.resync_seconds, config.namespaces) == ("eks-prod", 30.0, ("labeling", "qa"))
 
 
+def test_function_errors_and_metrics_settings():
+    defaults = Config.from_env(BASE)
+    assert (defaults.function_errors_seconds, defaults.function_errors_window_seconds) == (300, 3600)
+    assert (defaults.metrics_port, defaults.metrics_path) == (9090, "/metrics")
+    off = Config.from_env({**BASE, "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": "0",
+                           "AGREEMENT_OPERATOR_FUNCTION_ERRORS_WINDOW_SECONDS": "86400",
+                           "AGREEMENT_OPERATOR_METRICS_PORT": "0", "AGREEMENT_OPERATOR_METRICS_PATH": "/prom"})
+    assert (off.function_errors_seconds, off.function_errors_window_seconds) == (0, 86400)
+    assert (off.metrics_port, off.metrics_path) == (0, "/prom")
+
+
 def test_label_studio_region_wins_over_aws_region():
     assert Config.from_env({**BASE, "AWS_REGION": "us-east-1"}).region == "eu-west-1"
 
@@ -36,6 +47,10 @@ def test_label_studio_region_wins_over_aws_region():
     ({**BASE, "AGREEMENT_OPERATOR_RESYNC_SECONDS": "0"}, "from 1 to 86400"),
     ({**BASE, "AGREEMENT_OPERATOR_CLUSTER_ID": "a b"}, "AGREEMENT_OPERATOR_CLUSTER_ID='a b'"),
     ({**BASE, "AGREEMENT_OPERATOR_NAMESPACES": "ok,Not_OK"}, "AGREEMENT_OPERATOR_NAMESPACES has 'Not_OK'"),
+    ({**BASE, "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": "-5"}, "from 1 to 86400, or 0 to turn it off"),
+    ({**BASE, "AGREEMENT_OPERATOR_FUNCTION_ERRORS_WINDOW_SECONDS": "10"}, "from 60 to 604800"),
+    ({**BASE, "AGREEMENT_OPERATOR_METRICS_PORT": "70000"}, "or 0 to serve no metrics"),
+    ({**BASE, "AGREEMENT_OPERATOR_METRICS_PATH": "metrics"}, "must be a URL path such as /metrics"),
 ])
 def test_missing_or_malformed_settings_are_named_in_one_line(env, named):
     with pytest.raises(ConfigError) as raised:

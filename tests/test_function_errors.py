@@ -3,7 +3,7 @@
 import json
 
 from agreement_operator import function_errors
-from agreement_operator.label_studio_api import LogLine
+from agreement_operator.function_errors import LogLine
 
 TEXT = ("[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
         '  File "/var/task/lambda_function.py", line 30, in handler\n'

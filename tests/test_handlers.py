@@ -6,7 +6,7 @@ from dataclasses import replace
 import kopf
 import pytest
 
-from agreement_operator import conditions, handlers, kopf_storage
+from agreement_operator import conditions, function_error_watch, handlers, kopf_storage, startup
 from agreement_operator.errors import PermanentFailure
 
 LOGGER = logging.getLogger("test")
@@ -19,7 +19,8 @@ def posted() -> list:
 
 @pytest.fixture
 def memo(functions, config, posted) -> kopf.Memo:
-    return kopf.Memo(config=config, functions=functions, locks={}, resync_due={},
+    return kopf.Memo(config=config, functions=functions, locks={}, resync_due={}, logs=None, projects=None,
+                     error_watch=function_error_watch.ErrorWatch(300, 3600, spread_first=False),
                      read_configmap=lambda namespace, name: None,
                      record_names=lambda namespace, name, names: None,
                      mark_revision=lambda namespace, metric, annotation, revision: None,
@@ -132,7 +133,7 @@ def test_the_diff_base_ignores_kopfs_progress_annotation_alone():
 
 def test_configmaps_are_watched_through_a_label_selector(memo):
     settings = kopf.OperatorSettings()
-    handlers.configure(settings=settings, memo=kopf.Memo(config=replace(memo.config)))
+    startup.configure(settings=settings, memo=kopf.Memo(config=replace(memo.config, metrics_port=0)))
     assert dict(settings.watching.label_selectors.items()) and \
         list(settings.watching.label_selectors.values()) == ["agreement.dev/metric-code=true"]
 

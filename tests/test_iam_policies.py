@@ -1,11 +1,14 @@
 """The shipped IAM documents: well-formed, scoped, and sufficient under moto's policy evaluation."""
 
 import json
+import time
 from pathlib import Path
 
+import boto3
 import pytest
 
-from agreement_operator import lambda_api, reconcile
+from agreement_operator import cloudwatch_logs, function_errors, lambda_api, reconcile
+from agreement_operator.function_error_watch import ErrorWatch
 from agreement_operator.reconcile import Phase, Request
 
 IAM = Path(__file__).parent.parent / "iam"
@@ -36,6 +39,12 @@ def test_operator_policy_is_label_studios_plus_update_configuration_and_untag():
         "Resource": f"arn:aws:iam::{ACCOUNT}:role/LSE_CustomMetricsExecuteRole"}
 
 
+def test_operator_policy_reads_only_the_custom_metric_log_groups_with_logs_insights():
+    statement = {s["Sid"]: s for s in load("operator-policy.json")["Statement"]}["CustomMetricLogGroups"]
+    assert statement["Resource"] == f"arn:aws:logs:*:{ACCOUNT}:log-group:/aws/lambda/custom-metric-*"
+    assert {"logs:StartQuery", "logs:GetQueryResults"} <= set(statement["Action"])
+
+
 def test_execution_role_may_only_write_logs():
     actions = {action for s in load("execution-role-policy.json")["Statement"]
                for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
@@ -62,3 +71,22 @@ def test_the_operator_policys_actions_allow_the_whole_lifecycle(config, owner, g
         assert outcome.phase is Phase.READY, outcome.message
     events = reconcile.delete(Request(spec=steps[-1], owner=owner), functions)
     assert [event.reason for event in events] == ["Deleted"]
+
+
+def test_the_operator_policys_actions_allow_reading_function_errors(config, lambda_client_for_policy):
+    """StartQuery and GetQueryResults, under moto's evaluation (resources widened as above)."""
+    policy = load("operator-policy.json")
+    for statement in policy["Statement"]:
+        statement["Resource"] = "*"
+    name = "custom-metric-labeling-fragile"
+    admin = boto3.client("logs", region_name=config.region)
+    admin.create_log_group(logGroupName=cloudwatch_logs.log_group(name))
+    admin.create_log_stream(logGroupName=cloudwatch_logs.log_group(name), logStreamName="s")
+    admin.put_log_events(logGroupName=cloudwatch_logs.log_group(name), logStreamName="s", logEvents=[{
+        "timestamp": int(time.time() * 1000),
+        "message": json.dumps({function_errors.LOG_KEY: {"type": "ValueError", "message": "bad", "line": 3}})}])
+    logs = cloudwatch_logs.FunctionLogs(lambda_client_for_policy(policy, service="logs"))
+    watch = ErrorWatch(300, 3600, spread_first=False)
+    assert watch.check_function("uid-1", name, logs, None).status is None  # started
+    check = watch.check_function("uid-1", name, logs, None)
+    assert check.status["count"] == 1, check.status

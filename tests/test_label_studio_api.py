@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from agreement_operator import errors, label_studio_api
-from agreement_operator.label_studio_api import LabelStudioProjects, LogLine
+from agreement_operator.function_errors import LogLine
+from agreement_operator.label_studio_api import LabelStudioProjects
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
@@ -245,3 +246,13 @@ def test_the_server_serves_the_provider_routes_of_the_same_function(studio):
     assert logs[0] == 200 and len(logs[1]["logs"]) == 1
     assert raw(studio, "POST", f"/api/projects/{project}/custom-function", {})[0] == 400  # code is required
     assert raw(studio, "GET", "/api/projects/999/custom-function")[0] == 404
+
+
+@pytest.mark.parametrize(("method", "path", "expected"), [
+    ("GET", "/api/projects/12/custom-function", "GET custom-function"),
+    ("GET", "/api/projects/12/custom-function-logs?start_date=2026-12-01&limit=100", "GET custom-function-logs"),
+    ("POST", "/api/projects/7/metricparam/", "POST metricparam"),
+    ("POST", "/api/token/refresh/", "POST token/refresh"),
+])
+def test_endpoints_are_named_without_the_project_or_query(method, path, expected):
+    assert label_studio_api.endpoint(method, path) == expected

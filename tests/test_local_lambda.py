@@ -135,3 +135,23 @@ def log_messages_or_none(aws, name: str) -> list[str]:
         return log_messages(aws, name)
     except aws.client("logs").exceptions.ResourceNotFoundException:
         return []
+
+
+def test_throttled_attempts_are_counted_with_the_call_that_succeeded(aws, monkeypatch):
+    from agreement_operator import lambda_api, prometheus
+
+    for key, value in aws_emulator.CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    deploy(aws, "custom-metric-counted", "def agreement(a, b, per_label=False):\n    return 1.0\n")
+    client = prometheus.instrument(lambda_api.make_client(aws.region, aws.endpoint_url, retry_mode="standard"))
+    labels = {"service": "lambda", "operation": "Invoke"}
+    throttled = prometheus.REGISTRY.get_sample_value("agreement_operator_aws_throttled_requests_total", labels) or 0
+    calls = prometheus.REGISTRY.get_sample_value("agreement_operator_aws_requests_total",
+                                                 {**labels, "error_code": ""}) or 0
+    aws.front.throttle_invocations(2)
+    assert client.invoke(FunctionName="custom-metric-counted",
+                         Payload=b'{"annotation_1": {}, "annotation_2": {}}')["StatusCode"] == 200
+    assert prometheus.REGISTRY.get_sample_value("agreement_operator_aws_throttled_requests_total",
+                                                labels) == throttled + 2
+    assert prometheus.REGISTRY.get_sample_value("agreement_operator_aws_requests_total",
+                                                {**labels, "error_code": ""}) == calls + 1

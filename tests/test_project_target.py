@@ -26,10 +26,10 @@ def spec(project: int, code: str = CODE, **target) -> dict:
     return {"code": code, "labelStudio": {"project": project, **target}}
 
 
-def until_settled(request: Request, projects, read_logs=False, passes=5):
+def until_settled(request: Request, projects, passes=5):
     """Run passes as kopf would (a requeue after each InProgress) until one settles."""
     for attempt in range(passes):
-        outcome = project_target.reconcile(Request(**{**request.__dict__, "attempt": attempt}), projects, read_logs)
+        outcome = project_target.reconcile(Request(**{**request.__dict__, "attempt": attempt}), projects)
         if outcome.phase is not Phase.RECONCILING:
             return outcome
     return outcome
@@ -110,24 +110,6 @@ def test_the_metric_name_is_selected_once(studio, projects, owner):
     again = project_target.reconcile(request, projects)
     assert [event.reason for event in again.events] == [] and studio.project_requests[project]["POST metricparam"] == 1
     assert again.label_studio["metricName"] == "custom"
-
-
-def test_function_errors_are_read_on_resync_and_warned_about_once(studio, projects, owner):
-    project = studio.add_project()
-    request = Request(spec=spec(project), owner=owner)
-    until_settled(request, projects)
-    studio.add_log(project, "[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
-                            '  File "/var/task/metric.py", line 4, in agreement')
-    outcome = project_target.reconcile(request, projects, read_logs=True)
-    assert outcome.phase is Phase.READY  # Ready keeps meaning "deployed as specified"
-    assert outcome.function_errors["count"] == 1
-    assert outcome.function_errors["recent"][0]["type"] == "KeyError"
-    assert outcome.function_errors["recent"][0]["line"] == 4
-    assert [(event.reason, event.warning) for event in outcome.events] == [("FunctionErrors", True)]
-    seen = Request(spec=spec(project), owner=owner, previous_errors=outcome.function_errors)
-    assert project_target.reconcile(seen, projects, read_logs=True).events == []
-    status = conditions.status_for(outcome, 1, {})
-    assert status["functionErrors"] == outcome.function_errors and status["labelStudio"]["project"] == project
 
 
 def test_smoke_tests_are_reported_as_not_run_remotely(studio, projects, owner):

@@ -18,8 +18,8 @@ _CREDENTIAL_CODES = ("UnrecognizedClientException", "InvalidSignatureException",
 _DENIED_ACTION = re.compile(r"not authorized to perform: ([\w-]+:\w+)")
 
 
-def from_aws(error: Exception, operation: str, target: str) -> ReconcileFailure:
-    """Classify an error raised by a Lambda call; `operation` is the API name, e.g. CreateFunction."""
+def from_aws(error: Exception, operation: str, target: str, service: str = "lambda") -> ReconcileFailure:
+    """Classify an error raised by an AWS call; `operation` is the API name, e.g. CreateFunction."""
     if isinstance(error, NoCredentialsError):
         return PermanentFailure(
             "NoCredentials",
@@ -27,7 +27,7 @@ def from_aws(error: Exception, operation: str, target: str) -> ReconcileFailure:
             "IRSA role (LSE_ServiceAccountApp), elsewhere set the standard AWS credential variables",
         )
     if isinstance(error, BotoCoreError):
-        return RetryableFailure("AWSUnreachable", f"lambda:{operation} on {target} failed: {error}")
+        return RetryableFailure("AWSUnreachable", f"{service}:{operation} on {target} failed: {error}")
     if not isinstance(error, ClientError):
         raise TypeError(f"not an AWS error: {error!r}")
     body = error.response.get("Error", {})
@@ -37,23 +37,23 @@ def from_aws(error: Exception, operation: str, target: str) -> ReconcileFailure:
     if any(name in code or name in text for name in _CREDENTIAL_CODES):
         return PermanentFailure(
             "InvalidCredentials",
-            f"AWS did not accept the operator's credentials for lambda:{operation}: {text}; "
+            f"AWS did not accept the operator's credentials for {service}:{operation}: {text}; "
             "check the IRSA role annotation or the AWS credential variables",
         )
     if code in _ACCESS_DENIED_CODES or status == 403:
         match = _DENIED_ACTION.search(text)
-        action = match.group(1) if match else f"lambda:{operation}"
+        action = match.group(1) if match else f"{service}:{operation}"
         return PermanentFailure(
             "AccessDenied",
             f"AWS denied {action} on {target}; grant {action} to the operator's IAM role "
             "(see iam/operator-policy.json)",
         )
     if code in _RETRYABLE_CODES or status >= 500 or status == 429:
-        return RetryableFailure(code or "AWSServerError", f"lambda:{operation} on {target}: {text}",
+        return RetryableFailure(code or "AWSServerError", f"{service}:{operation} on {target}: {text}",
                                 delay=_retry_after(error.response))
     return PermanentFailure(
         "InvalidParameterValue" if code == "InvalidParameterValueException" else (code or "AWSRejected"),
-        f"AWS rejected lambda:{operation} on {target}: {text}",
+        f"AWS rejected {service}:{operation} on {target}: {text}",
     )
 
 

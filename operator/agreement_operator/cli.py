@@ -1,4 +1,4 @@
-"""The `agreement-operator` command: run, validate, package, test, dev, demo."""
+"""The `agreement-operator` command: run, validate, package, test, logs, dev, demo."""
 
 import argparse
 import ctypes
@@ -59,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
                       help="a JSON list of test entries (shaped like spec.tests) to run instead")
     test.set_defaults(command=_test)
 
+    logs = commands.add_parser("logs", help="a metric's function log lines, newest last (like kubectl logs)")
+    logs.add_argument("name", metavar="NAME", help="the AgreementMetric")
+    logs.add_argument("-n", "--namespace", help="its namespace (default: the kubeconfig context's, else default)")
+    logs.add_argument("--since", default="1h", help="how far back, e.g. 30s, 15m, 1h, 2d (default 1h)")
+    logs.add_argument("--errors", action="store_true", help="only the errors the metric raised, one line each")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until interrupted")
+    logs.set_defaults(command=_logs)
+
     dev = commands.add_parser("dev", help="run a local sandbox (kube-apiserver, etcd, AWS emulator, operator)")
     dev.add_argument("--resync-seconds", type=float, default=600, help="the operator's drift resync interval")
     dev.set_defaults(command=_dev)
@@ -89,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
         # share their arguments: a random priority makes exactly one of them active.
         priority = secrets.randbelow(2**31 - 2) + 1
     kopf.run(
-        registry=build_registry(config.resync_seconds),
+        registry=build_registry(config),
         memo=kopf.Memo(config=config),
         clusterwide=not namespaces,
         namespaces=namespaces,
@@ -111,6 +119,17 @@ def _limit_malloc_arenas() -> None:
         return
     m_arena_max = -8
     libc.mallopt(m_arena_max, 2)
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from agreement_operator import logs_command
+
+    try:
+        since = logs_command.duration_seconds(args.since)
+    except logs_command.LogsError as error:
+        print(f"agreement-operator logs: {error}", file=sys.stderr)
+        return 2
+    return logs_command.run(args.name, args.namespace, since, args.errors, args.follow)
 
 
 def _dev(args: argparse.Namespace) -> int:

@@ -77,6 +77,4 @@ def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now:
         status["labelStudio"] = outcome.label_studio
         if outcome.phase is Phase.READY:
             status["tests"] = outcome.tests
-    if outcome.function_errors is not None:
-        status["functionErrors"] = outcome.function_errors
     return status

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 
 DEFAULT_CLUSTER_ID = "default"
 DEFAULT_RESYNC_SECONDS = 600.0
+DEFAULT_FUNCTION_ERRORS_SECONDS = 300.0
+DEFAULT_FUNCTION_ERRORS_WINDOW_SECONDS = 3600.0
 DEFAULT_WORKERS = 16
+DEFAULT_METRICS_PORT = 9090
 RETRY_MODES = ("standard", "adaptive")
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -32,6 +35,9 @@ class Config:
     endpoint_url: str | None = None
     cluster_id: str = DEFAULT_CLUSTER_ID
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
+    # How often each Ready metric's function errors are read (0: never), and over how long a past.
+    function_errors_seconds: float = DEFAULT_FUNCTION_ERRORS_SECONDS
+    function_errors_window_seconds: float = DEFAULT_FUNCTION_ERRORS_WINDOW_SECONDS
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     # Namespaces whose metrics may adopt untagged functions; ("*",): every namespace; empty: none.
     adopt_namespaces: tuple[str, ...] = ()
@@ -41,6 +47,9 @@ class Config:
     # Lambda's 15 req/s quota, 1,000 new metrics converged in 1.10x the floor with 36 throttled
     # calls, against 1.17x and 1,637 with "standard" (docs/performance.md).
     retry_mode: str = "adaptive"
+    # Prometheus metrics: the port (0: not served) and the path.
+    metrics_port: int = DEFAULT_METRICS_PORT
+    metrics_path: str = "/metrics"
     # The Label Studio that spec.labelStudio metrics deploy through; the key never appears in repr or logs.
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
@@ -64,11 +73,17 @@ class Config:
             label_studio_api_key=label_studio_api_key,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             cluster_id=_cluster_id(env),
-            resync_seconds=_resync_seconds(env),
+            resync_seconds=_seconds(env, "AGREEMENT_OPERATOR_RESYNC_SECONDS", DEFAULT_RESYNC_SECONDS, 1, 86400),
+            function_errors_seconds=_seconds(env, "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS",
+                                             DEFAULT_FUNCTION_ERRORS_SECONDS, 1, 86400, off=True),
+            function_errors_window_seconds=_seconds(env, "AGREEMENT_OPERATOR_FUNCTION_ERRORS_WINDOW_SECONDS",
+                                                    DEFAULT_FUNCTION_ERRORS_WINDOW_SECONDS, 60, 7 * 86400),
             namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_NAMESPACES", "all namespaces"),
             adopt_namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES", "no adoption", "*"),
             workers=_workers(env),
             retry_mode=_retry_mode(env),
+            metrics_port=_metrics_port(env),
+            metrics_path=_metrics_path(env),
         )
 
 
@@ -123,16 +138,18 @@ def _cluster_id(env: Mapping[str, str]) -> str:
     return cluster_id
 
 
-def _resync_seconds(env: Mapping[str, str]) -> float:
-    raw = env.get("AGREEMENT_OPERATOR_RESYNC_SECONDS")
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float, off: bool = False) -> float:
+    """A number of seconds from `low` to `high` (or 0 when `off` allows turning the feature off)."""
+    raw = env.get(name)
     if not raw:
-        return DEFAULT_RESYNC_SECONDS
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = -1.0
-    if not 1 <= seconds <= 86400:
-        raise ConfigError(f"AGREEMENT_OPERATOR_RESYNC_SECONDS={raw!r} must be a number of seconds from 1 to 86400")
+    if not (low <= seconds <= high or (off and seconds == 0)):
+        also = ", or 0 to turn it off" if off else ""
+        raise ConfigError(f"{name}={raw!r} must be a number of seconds from {low:g} to {high:g}{also}")
     return seconds
 
 
@@ -141,6 +158,23 @@ def _retry_mode(env: Mapping[str, str]) -> str:
     if mode not in RETRY_MODES:
         raise ConfigError(f"AGREEMENT_OPERATOR_RETRY_MODE={mode!r} must be one of {', '.join(RETRY_MODES)}")
     return mode
+
+
+def _metrics_port(env: Mapping[str, str]) -> int:
+    raw = env.get("AGREEMENT_OPERATOR_METRICS_PORT")
+    if not raw:
+        return DEFAULT_METRICS_PORT
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"AGREEMENT_OPERATOR_METRICS_PORT={raw!r} must be a port number from 1 to 65535, "
+                          "or 0 to serve no metrics")
+    return int(raw)
+
+
+def _metrics_path(env: Mapping[str, str]) -> str:
+    path = env.get("AGREEMENT_OPERATOR_METRICS_PATH") or "/metrics"
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]*", path):
+        raise ConfigError(f"AGREEMENT_OPERATOR_METRICS_PATH={path!r} must be a URL path such as /metrics")
+    return path
 
 
 def _workers(env: Mapping[str, str]) -> int:

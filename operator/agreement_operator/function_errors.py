@@ -19,8 +19,6 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from agreement_operator.label_studio_api import LogLine
-
 # The key of the wrapper's error lines (agreement_handler.LOG_KEY: the operator never imports the wrapper).
 LOG_KEY = "agreement_error"
 RECENT = 5  # errors kept in status: the newest
@@ -31,6 +29,14 @@ _LAST_FRAME_LINE = re.compile(r'File "[^"]*", line (\d+)')
 _TIMED_OUT = re.compile(r"Task timed out after ([\d.]+) seconds")
 _EXCEPTION_AFTER_TRACEBACK = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
                                         r"(?::\s*(?P<message>.*))?$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One entry of a function's log: when (RFC 3339, or as the source gave it) and what."""
+
+    time: str
+    message: str
 
 
 @dataclass(frozen=True)

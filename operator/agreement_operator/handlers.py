@@ -3,10 +3,8 @@
 import random
 import threading
 import time
-import warnings
 from collections.abc import Mapping
 
-import aiohttp
 import kopf
 
 from agreement_operator import (
@@ -14,12 +12,11 @@ from agreement_operator import (
     configmap_code,
     crd,
     errors,
-    kopf_storage,
-    kube,
-    label_studio_api,
-    lambda_api,
+    function_error_watch,
     project_target,
+    prometheus,
     reconcile,
+    startup,
 )
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
@@ -31,85 +28,22 @@ DELETE_RETRY_SECONDS = 60.0
 RESYNC_IDLE_SECONDS = 10.0
 _locks_guard = threading.Lock()
 
-def post_with_kopf(body: Mapping, event: reconcile.Event) -> None:
-    post = kopf.warn if event.warning else kopf.info
-    post(body, reason=event.reason, message=event.message)
-
-
-async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
-    """In a pod, its ServiceAccount; elsewhere the kubeconfig (a token, a client certificate or a password).
-
-    kopf's own login functions, not the official client's: that library would cost every
-    operator process about 60 MiB. The operator's own calls (kube.py) use the same credentials.
-    """
-    info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-    if info is None:
-        return None
-    memo.kube.log_in(kube.Credentials.from_kopf(info))
-    config: Config = memo.config
-    with warnings.catch_warnings():  # kopf deprecates its basic-auth helper in favour of aiohttp's
-        warnings.simplefilter("ignore", DeprecationWarning)
-        auth = info.as_aiohttp_basic_auth()
-    session = aiohttp.ClientSession(
-        # kopf's own session has no limit on connections: a burst of 1,000 metrics opened a TLS
-        # connection per concurrent request (~70 KiB of buffers each, and OpenSSL's besides) and
-        # took the pod past its memory limit. Enough for the watch streams (metrics, ConfigMaps,
-        # CRDs, namespaces, peering; per namespace in namespace-list mode) and one per worker.
-        connector=aiohttp.TCPConnector(
-            limit=config.workers + 8 + 2 * len(config.namespaces), ssl=info.as_ssl_context()),
-        headers=info.as_http_headers(), auth=auth, proxy=info.proxy_url, trust_env=info.trust_env,
-    )
-    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
-                               priority=info.priority, expiration=info.expiration, aiohttp_session=session)
-
-
-def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
-    config: Config = memo.config
-    kopf_storage.configure(settings)
-    # Events name this operator, not "kopf".
-    settings.posting.reporting_component = "agreement-operator"
-    # Only ConfigMaps labelled as metric code reach the operator (filtered by the apiserver).
-    settings.watching.label_selectors["", "v1", "configmaps"] = f"{crd.CODE_LABEL}={crd.CODE_LABEL_VALUE}"
-    # A pass never sleeps on Lambda, so a handler holds a thread only for a few API calls. kopf's
-    # default, min(32, CPUs + 4), follows the node's CPUs rather than the pod's limit.
-    settings.execution.max_workers = config.workers
-    # As many connections to Lambda and to the apiserver as threads that may use them at once.
-    memo.functions = _lambda_functions(config)
-    memo.projects = _label_studio_projects(config)
-    memo.kube = kube.KubeAPI()
-    memo.read_configmap = memo.kube.read_configmap
-    memo.record_names = memo.kube.write_function_names
-    memo.mark_revision = memo.kube.mark_revision
-    memo.post_event = post_with_kopf
-    memo.locks = {}
-    memo.resync_due = {}
-
-
-def _lambda_functions(config: Config) -> lambda_api.LambdaFunctions | None:
-    if config.region is None or not config.lambda_enabled:
-        return None
-    return lambda_api.LambdaFunctions(lambda_api.make_client(
-        config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode))
-
-
-def _label_studio_projects(config: Config) -> label_studio_api.LabelStudioProjects | None:
-    if config.label_studio_url is None or config.label_studio_api_key is None:
-        return None
-    return label_studio_api.LabelStudioProjects(config.label_studio_url, config.label_studio_api_key)
-
 
 def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, read_logs: bool = False, **_,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
-    generation = meta.get("generation")
+    generation, target = meta.get("generation"), _target(spec)
+    started = time.monotonic()
     try:
         with _lock_for(memo, meta["uid"]):
-            outcome = _reconcile(_request(spec, meta, status, memo, retry), memo, read_logs)
+            outcome = _reconcile(_request(spec, meta, status, memo, retry), memo)
     except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
+        prometheus.observe_reconcile(target, None, time.monotonic() - started, meta["uid"])
         internal = reconcile.Outcome(reconcile.Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
         patch.status.update(conditions.status_for(internal, generation, status))
         raise
+    prometheus.observe_reconcile(target, outcome, time.monotonic() - started, meta["uid"])
     new_status = conditions.status_for(outcome, generation, status)
     if any(status.get(key) != value for key, value in new_status.items()):  # a pass that changed nothing writes nothing
         patch.status.update(new_status)
@@ -119,10 +53,14 @@ def reconcile_metric(
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
 
 
-def _reconcile(request: reconcile.Request, memo: kopf.Memo, read_logs: bool) -> reconcile.Outcome:
+def _target(spec: Mapping) -> str:
+    return "label_studio" if project_target.wanted(spec) else "lambda"
+
+
+def _reconcile(request: reconcile.Request, memo: kopf.Memo) -> reconcile.Outcome:
     """One pass towards the metric's target: a Label Studio project, or a Lambda function of its own."""
     if project_target.wanted(request.spec):
-        return project_target.reconcile(request, memo.projects, read_logs)
+        return project_target.reconcile(request, memo.projects)
     if memo.functions is None:
         message = ("this operator deploys only through Label Studio (no LS_LAMBDA_REGION_CUSTOM_METRICS): "
                    "set spec.labelStudio.project, or give the operator an AWS region and execution role")
@@ -138,6 +76,7 @@ def resume_metric(
     """The operator (re)started: a metric Ready as specified needs no AWS call; the resync checks for drift."""
     if conditions.is_true(status, "Ready", meta.get("generation")) and _deployed_as_specified(
             _request(spec, meta, status, memo, retry), memo, status):
+        prometheus.METRICS_BY_PHASE.record(meta["uid"], "Ready")
         return
     reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
 
@@ -152,11 +91,33 @@ def resync_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
-    """Periodic drift repair, each metric at its own moment of the interval; Stalled metrics wait for the user."""
-    if not _resync_due(memo, meta["uid"]) or conditions.is_true(status, "Stalled", meta.get("generation")):
+    """Drift repair and a look at the function's errors, each metric at its own moment of their intervals;
+    Stalled metrics wait for the user."""
+    generation, uid = meta.get("generation"), meta["uid"]
+    if conditions.is_true(status, "Stalled", generation):
         return
-    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
-                     retry=retry, read_logs=True)
+    if _resync_due(memo, uid):
+        reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
+                         retry=retry)
+    if conditions.is_true(status, "Ready", generation) and memo.error_watch.wanted(uid):
+        _check_function_errors(body, spec, status, patch, memo, uid)
+
+
+def _check_function_errors(body: kopf.Body, spec: Mapping, status: Mapping, patch: kopf.Patch, memo: kopf.Memo,
+                           uid: str) -> None:
+    watch: function_error_watch.ErrorWatch = memo.error_watch
+    previous = status.get("functionErrors")
+    with _lock_for(memo, uid):
+        if project_target.wanted(spec) and memo.projects is not None:
+            check = watch.check_project(uid, spec["labelStudio"]["project"], memo.projects, previous)
+        elif not project_target.wanted(spec) and memo.logs is not None and status.get("functionName"):
+            check = watch.check_function(uid, status["functionName"], memo.logs, previous)
+        else:
+            return
+    if check.status is not None and check.status != previous:
+        patch.status["functionErrors"] = check.status
+    _post(memo, body, check.events)
+    prometheus.function_errors_seen(_target(spec), check.new_errors)
 
 
 def _resync_due(memo: kopf.Memo, uid: str) -> bool:
@@ -193,6 +154,8 @@ def delete_metric(
     with _locks_guard:  # nothing about a deleted metric outlives it
         memo.locks.pop(meta["uid"], None)
         memo.resync_due.pop(meta["uid"], None)
+    memo.error_watch.forget(meta["uid"])
+    prometheus.METRICS_BY_PHASE.forget(meta["uid"])
 
 
 def metrics_by_configmap(namespace: str | None, name: str, spec: kopf.Spec, annotations: Mapping, **_) -> dict | None:
@@ -225,7 +188,6 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, att
         deployed_name=status.get("functionName"),
         read_configmap=memo.read_configmap,
         previous_tests=status.get("tests"),
-        previous_errors=status.get("functionErrors"),
         owned_names=tuple(status.get("functionNames") or ()),
         record_names=lambda names: memo.record_names(namespace, name, names),
         attempt=attempt,
@@ -243,12 +205,12 @@ def _post(memo: kopf.Memo, body: Mapping, events: list[reconcile.Event]) -> None
         memo.post_event(body, event)
 
 
-def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
-    """All handlers, registered against the AgreementMetric resource; resync interval from config."""
+def build_registry(config: Config) -> kopf.OperatorRegistry:
+    """All handlers, registered against the AgreementMetric resource; the timer's tick from the config."""
     registry = kopf.OperatorRegistry()
     # A registry of our own starts without kopf's default login: in-cluster or kubeconfig.
-    kopf.on.login(registry=registry)(log_in)
-    kopf.on.startup(registry=registry)(configure)
+    kopf.on.login(registry=registry)(startup.log_in)
+    kopf.on.startup(registry=registry)(startup.configure)
     for on_change in (kopf.on.create, kopf.on.update):
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)
     kopf.on.resume(*_RESOURCE, registry=registry)(resume_metric)
@@ -256,12 +218,18 @@ def build_registry(resync_seconds: float) -> kopf.OperatorRegistry:
     kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
     # kopf passes indexes as keyword arguments that its handler protocol does not name.
     kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
-    # The timer ticks 60 times per interval and each metric's check is due once per interval
-    # (see _resync_due): the checks due within one tick go out together, so N metrics send
-    # bursts of about N / 60 reads, under Lambda's 100 GetFunction/s up to ~6,000 metrics.
-    tick = max(1.0, min(30.0, resync_seconds / 60))
+    # The timer ticks 60 times per interval (the shorter of the resync and the error checks) and each
+    # metric's check is due once per interval (see _resync_due): the checks due within one tick go out
+    # together, so N metrics send bursts of about N / 60 reads, under Lambda's 100 GetFunction/s up to
+    # ~6,000 metrics.
+    tick = max(1.0, min(30.0, tick_interval(config) / 60))
     kopf.timer(
         *_RESOURCE, registry=registry, interval=tick, initial_delay=tick,
-        idle=min(RESYNC_IDLE_SECONDS, resync_seconds),
+        idle=min(RESYNC_IDLE_SECONDS, config.resync_seconds),
     )(resync_metric)
     return registry
+
+
+def tick_interval(config: Config) -> float:
+    """The shortest of the periodic intervals the timer serves."""
+    return min(filter(None, (config.resync_seconds, config.function_errors_seconds)))

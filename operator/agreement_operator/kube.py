@@ -80,6 +80,14 @@ class KubeAPI:
             )
         return body.get("data") or {}
 
+    def read_metric(self, namespace: str, name: str) -> Mapping | None:
+        """An AgreementMetric as the apiserver has it; None when it does not exist."""
+        status, body = self._request("GET", _metric_path(namespace, name))
+        if status == 404:
+            return None
+        _raise_for(status, body, f"get AgreementMetric {namespace}/{name}")
+        return body
+
     def mark_revision(self, namespace: str, metric: str, annotation: str, revision: str) -> None:
         """Set an annotation on a metric, which makes kopf run its update handler."""
         status, body = self._request("PATCH", _metric_path(namespace, metric),

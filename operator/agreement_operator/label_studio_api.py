@@ -17,10 +17,11 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from agreement_operator import errors
+from agreement_operator.function_errors import LogLine
 
 FUNCTION_STATUSES = ("NotDeployed", "Active", "Pending", "Failed", "NotFound", "Error")
 # POST custom-function: 200 updated, 202 accepted (activation pending), 204 nothing changed.
@@ -37,12 +38,6 @@ class ProjectFunction:
 
     code: str
     status: str
-
-
-@dataclass(frozen=True)
-class LogLine:
-    time: str
-    message: str
 
 
 def is_personal_access_token(api_key: str) -> bool:
@@ -74,7 +69,9 @@ def _expiry(jwt: str) -> float | None:
 class LabelStudioProjects:
     """One Label Studio, one credential; a kept-alive connection per thread."""
 
-    def __init__(self, url: str, api_key: str, timeout: float = _TIMEOUT_SECONDS) -> None:
+    def __init__(self, url: str, api_key: str, timeout: float = _TIMEOUT_SECONDS,
+                 on_answer: Callable[[str, int], None] | None = None) -> None:
+        """`on_answer(endpoint, status)` hears of every answer (status 0: Label Studio was unreachable)."""
         parts = urllib.parse.urlsplit(url)
         self.url = url.rstrip("/")
         self._scheme, self._host, self._port = parts.scheme, parts.hostname or "", parts.port
@@ -86,6 +83,7 @@ class LabelStudioProjects:
         self._renew_at = 0.0  # time.time() after which the access token is refreshed before use
         self._access_guard = threading.Lock()
         self._local = threading.local()
+        self._on_answer = on_answer
 
     # -- the custom metric of a project -------------------------------------------------------
 
@@ -181,10 +179,16 @@ class LabelStudioProjects:
                 connection.close()
                 self._local.connection = None
                 if attempt == 2 or isinstance(error, TimeoutError):
+                    self._heard(method, path, 0)
                     raise errors.RetryableFailure(
                         "LabelStudioUnavailable", f"cannot reach Label Studio at {self.url}: {error}; retrying"
                     ) from error
+        self._heard(method, path, response.status)
         return response.status, _json(text), dict(response.headers)
+
+    def _heard(self, method: str, path: str, status: int) -> None:
+        if self._on_answer is not None:
+            self._on_answer(endpoint(method, path), status)
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
@@ -193,6 +197,17 @@ class LabelStudioProjects:
             connection = kind(self._host, self._port, timeout=self._timeout)
             self._local.connection = connection
         return connection
+
+
+def endpoint(method: str, path: str) -> str:
+    """The endpoint a request went to, without the project id or query: `POST custom-function`."""
+    route = path.split("?", 1)[0].strip("/")
+    parts = route.split("/")
+    if len(parts) >= 3 and parts[:2] == ["api", "projects"] and parts[2].isdigit():
+        route = "/".join(parts[3:]) or "project"
+    else:
+        route = route.removeprefix("api/")
+    return f"{method} {route}"
 
 
 def _json(text: bytes) -> dict:

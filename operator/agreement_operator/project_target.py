@@ -14,15 +14,14 @@ leaves the project's last code in place and says so in an Event.
 """
 
 import base64
-import datetime
 import hashlib
 from collections.abc import Mapping
 
 from agreement_operator import errors, function_errors, label_studio_api, metric_spec
+from agreement_operator.function_error_watch import project_errors
 from agreement_operator.label_studio_api import LabelStudioProjects, ProjectFunction
 from agreement_operator.reconcile import Event, Outcome, Phase, Request, resolved_spec
 
-LOG_WINDOW_DAYS = 1  # function errors are read from the logs of yesterday and today
 _REDEPLOY = ("NotDeployed", "NotFound", "Inactive")  # the project has the code, but nothing runs it
 _ANSWERS = {
     label_studio_api.UPDATED: "updated", label_studio_api.ACCEPTED: "accepted, activation pending",
@@ -44,7 +43,7 @@ def code_sha256(code: str) -> str:
     return base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
 
 
-def reconcile(request: Request, projects: LabelStudioProjects | None, read_logs: bool = False) -> Outcome:
+def reconcile(request: Request, projects: LabelStudioProjects | None) -> Outcome:
     events: list[Event] = []
     target = request.spec["labelStudio"]
     project = target["project"]
@@ -60,7 +59,6 @@ def reconcile(request: Request, projects: LabelStudioProjects | None, read_logs:
         _converge(projects, project, spec.code, current, request.attempt, events)
         if metric := target.get("metricName"):
             _select(projects, project, metric, events)
-        found = _function_errors(projects, project, request.previous_errors, events) if read_logs else None
     except errors.PermanentFailure as failure:
         events.append(Event(failure.reason, failure.message, warning=True))
         return Outcome(Phase.STALLED, failure.reason, failure.message, events=events)
@@ -77,7 +75,7 @@ def reconcile(request: Request, projects: LabelStudioProjects | None, read_logs:
         Phase.READY, "Deployed",
         f"Label Studio project {project} runs this code (function Active, code sha256 {code_sha256(spec.code)}){note}",
         events=events, tests=_tests_not_run(len(tests)) if tests else None,
-        label_studio=_status(project, "Active", spec.code, target.get("metricName")), function_errors=found,
+        label_studio=_status(project, "Active", spec.code, target.get("metricName")),
     )
 
 
@@ -129,7 +127,7 @@ def _converge(projects: LabelStudioProjects, project: int, code: str, current: P
             "FunctionPending", f"Label Studio reports the function of project {project} Pending; checking again",
             delay=errors.progress_delay(attempt), function=_status(project, "Pending", code))
     if current.status != "Active":
-        found = _function_errors(projects, project, None, [])
+        found = project_errors(projects, project)
         why = f": {function_errors.describe(found['recent'])}" if found["recent"] else ""
         raise errors.PermanentFailure(
             "FunctionFailed",
@@ -142,15 +140,6 @@ def _select(projects: LabelStudioProjects, project: int, metric: str, events: li
     if projects.metric_name(project) != metric:
         projects.select_metric(project, metric)
         events.append(Event("MetricSelected", f"project {project} now scores agreement with metric {metric!r}"))
-
-
-def _function_errors(projects: LabelStudioProjects, project: int, previous: Mapping | None,
-                     events: list[Event]) -> dict:
-    since = (datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=LOG_WINDOW_DAYS)).isoformat()
-    summary = function_errors.summarize(projects.function_logs(project, since), since)
-    if fresh := function_errors.new_errors(summary, previous):
-        events.append(Event("FunctionErrors", function_errors.describe(fresh), warning=True))
-    return summary
 
 
 def _status(project: int, function_status: str, code: str, metric_name: str | None = None) -> dict:

@@ -43,7 +43,6 @@ class Request:
     deployed_name: str | None = None  # status.functionName: what an earlier reconcile deployed
     read_configmap: configmap_code.ConfigMapReader | None = None  # for spec.codeFrom
     previous_tests: Mapping | None = None  # status.tests: results of the last smoke tests
-    previous_errors: Mapping | None = None  # status.functionErrors: what the last look at the logs found
     # status.functionNames: every name this metric may own a function under.
     owned_names: Sequence[str] = ()
     # Persists owned names before a function is created under a new one (the operator may die right after).
@@ -62,7 +61,6 @@ class Outcome:
     tests: dict | None = None  # status.tests, when the function was checked
     owned_names: list[str] | None = None  # status.functionNames, when known
     label_studio: dict | None = None  # status.labelStudio: the project's function, for spec.labelStudio
-    function_errors: dict | None = None  # status.functionErrors, when the function's logs were read
 
 
 def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:

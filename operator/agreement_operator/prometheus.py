@@ -1,0 +1,158 @@
+"""The operator's Prometheus metrics, and the HTTP endpoint that serves them.
+
+Prometheus naming: the `agreement_operator_` prefix, base units in the name (`_seconds`),
+`_total` on counters. Every label has a bounded set of values (outcomes, reasons, AWS
+operations and error codes, Label Studio endpoints, phases): never a metric's name or
+namespace, which would grow with the cluster.
+"""
+
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import prometheus_client
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from agreement_operator.reconcile import Outcome
+
+# The _created series double every counter's output for a timestamp nobody graphs.
+prometheus_client.disable_created_metrics()
+REGISTRY = CollectorRegistry()
+PHASES = ("Ready", "Reconciling", "Stalled")
+THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling",
+                              "RequestLimitExceeded", "ThrottledException"})
+
+RECONCILES = prometheus_client.Counter(
+    "agreement_operator_reconciles_total", "Reconcile passes, by target (lambda, label_studio), outcome "
+    "(ready, reconciling, stalled, error) and reason.", ["target", "outcome", "reason"], registry=REGISTRY)
+RECONCILE_DURATION = prometheus_client.Histogram(
+    "agreement_operator_reconcile_duration_seconds", "Time one reconcile pass took, by target.", ["target"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0), registry=REGISTRY)
+AWS_REQUESTS = prometheus_client.Counter(
+    "agreement_operator_aws_requests_total", "AWS API calls (once each, after botocore's retries), by service, "
+    "operation and error code (empty when the call succeeded).", ["service", "operation", "error_code"],
+    registry=REGISTRY)
+AWS_THROTTLED = prometheus_client.Counter(
+    "agreement_operator_aws_throttled_requests_total", "AWS API attempts refused as throttled, including the "
+    "ones botocore retried, by service and operation.", ["service", "operation"], registry=REGISTRY)
+LABEL_STUDIO_REQUESTS = prometheus_client.Counter(
+    "agreement_operator_label_studio_requests_total", "Requests to Label Studio's API, by endpoint and status "
+    "class (2xx, 4xx, 5xx, or unreachable).", ["endpoint", "status"], registry=REGISTRY)
+SMOKE_TESTS = prometheus_client.Counter(
+    "agreement_operator_smoke_tests_total", "Smoke tests run against deployed functions, by result (passed, "
+    "failed).", ["result"], registry=REGISTRY)
+FUNCTION_ERRORS = prometheus_client.Counter(
+    "agreement_operator_function_errors_total", "New errors found in deployed functions' logs, by target.",
+    ["target"], registry=REGISTRY)
+
+
+class _Phases(Collector):
+    """agreement_operator_agreement_metrics: how many metrics this operator holds in each phase."""
+
+    def __init__(self) -> None:
+        self._phase: dict[str, str] = {}
+        self._guard = threading.Lock()
+
+    def record(self, uid: str, phase: str) -> None:
+        with self._guard:
+            self._phase[uid] = phase
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._phase.pop(uid, None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("agreement_operator_agreement_metrics",
+                                   "AgreementMetrics by phase (Ready, Reconciling, Stalled).", labels=["phase"])
+        with self._guard:
+            phases = list(self._phase.values())
+        for phase in PHASES:
+            family.add_metric([phase], phases.count(phase))
+        yield family
+
+
+METRICS_BY_PHASE = _Phases()
+REGISTRY.register(METRICS_BY_PHASE)
+
+
+def observe_reconcile(target: str, outcome: Outcome | None, seconds: float, uid: str) -> None:
+    """A pass ended with `outcome` (None: it raised, a bug)."""
+    RECONCILE_DURATION.labels(target).observe(seconds)
+    if outcome is None:
+        RECONCILES.labels(target, "error", "InternalError").inc()
+        return
+    RECONCILES.labels(target, outcome.phase.value.lower(), outcome.reason).inc()
+    METRICS_BY_PHASE.record(uid, outcome.phase.value)
+    ran = {event.reason for event in outcome.events} & {"SmokeTestsPassed", "SmokeTestsFailed"}
+    if ran and outcome.tests:
+        SMOKE_TESTS.labels("passed").inc(outcome.tests.get("passed", 0))
+        SMOKE_TESTS.labels("failed").inc(outcome.tests.get("failed", 0))
+
+
+def instrument(client):
+    """Count the calls of a boto3 client: by operation and error code, and every throttled attempt."""
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def after_call(http_response, parsed, model, **_) -> None:
+        code = parsed.get("Error", {}).get("Code", "") if http_response.status_code >= 300 else ""
+        AWS_REQUESTS.labels(service, model.name, code).inc()
+
+    def after_call_error(exception, **kwargs) -> None:
+        operation = kwargs.get("event_name", "").rsplit(".", 1)[-1]
+        AWS_REQUESTS.labels(service, operation, type(exception).__name__).inc()
+
+    def needs_retry(response, operation, **_) -> None:
+        if response is not None and response[1].get("Error", {}).get("Code") in THROTTLING_CODES:
+            AWS_THROTTLED.labels(service, operation.name).inc()
+
+    events = client.meta.events
+    events.register(f"after-call.{service}", after_call)
+    events.register(f"after-call-error.{service}", after_call_error)
+    events.register(f"needs-retry.{service}", needs_retry)
+    return client
+
+
+def label_studio_request(endpoint: str, status: int) -> None:
+    """One answer from Label Studio (status 0: it could not be reached)."""
+    LABEL_STUDIO_REQUESTS.labels(endpoint, f"{status // 100}xx" if status else "unreachable").inc()
+
+
+def function_errors_seen(target: str, count: int) -> None:
+    if count:
+        FUNCTION_ERRORS.labels(target).inc(count)
+
+
+def names() -> set[str]:
+    """Every series name this operator exports (what a dashboard may query)."""
+    found: set[str] = set()
+    for family in REGISTRY.collect():
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}.get(family.type, ("",))
+        found.update(family.name + suffix for suffix in suffixes)
+    return found
+
+
+def serve(port: int, path: str = "/metrics", address: str = "0.0.0.0") -> ThreadingHTTPServer:
+    """Serve the metrics at `path` on `port`, in a thread of their own."""
+    server = ThreadingHTTPServer((address, port), _endpoint(path))
+    threading.Thread(target=server.serve_forever, name="prometheus", daemon=True).start()
+    return server
+
+
+def _endpoint(path: str) -> Callable[..., BaseHTTPRequestHandler]:
+    class Endpoint(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] != path:
+                self.send_error(404, f"metrics are at {path}")
+                return
+            body = prometheus_client.generate_latest(REGISTRY)
+            self.send_response(200)
+            self.send_header("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_) -> None:
+            pass
+
+    return Endpoint

@@ -1,0 +1,103 @@
+"""What the operator sets up once: its login to the apiserver, kopf's settings, and the clients
+every handler shares through kopf's memo (Lambda, CloudWatch Logs, Label Studio, the apiserver)."""
+
+import warnings
+from collections.abc import Mapping
+
+import aiohttp
+import kopf
+
+from agreement_operator import (
+    cloudwatch_logs,
+    crd,
+    function_error_watch,
+    kopf_storage,
+    kube,
+    label_studio_api,
+    lambda_api,
+    prometheus,
+    reconcile,
+)
+from agreement_operator.config import Config
+
+
+def post_with_kopf(body: Mapping, event: reconcile.Event) -> None:
+    post = kopf.warn if event.warning else kopf.info
+    post(body, reason=event.reason, message=event.message)
+
+
+async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
+    """In a pod, its ServiceAccount; elsewhere the kubeconfig (a token, a client certificate or a password).
+
+    kopf's own login functions, not the official client's: that library would cost every
+    operator process about 60 MiB. The operator's own calls (kube.py) use the same credentials.
+    """
+    info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    if info is None:
+        return None
+    memo.kube.log_in(kube.Credentials.from_kopf(info))
+    config: Config = memo.config
+    with warnings.catch_warnings():  # kopf deprecates its basic-auth helper in favour of aiohttp's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        auth = info.as_aiohttp_basic_auth()
+    session = aiohttp.ClientSession(
+        # kopf's own session has no limit on connections: a burst of 1,000 metrics opened a TLS
+        # connection per concurrent request (~70 KiB of buffers each, and OpenSSL's besides) and
+        # took the pod past its memory limit. Enough for the watch streams (metrics, ConfigMaps,
+        # CRDs, namespaces, peering; per namespace in namespace-list mode) and one per worker.
+        connector=aiohttp.TCPConnector(
+            limit=config.workers + 8 + 2 * len(config.namespaces), ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(), auth=auth, proxy=info.proxy_url, trust_env=info.trust_env,
+    )
+    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
+                               priority=info.priority, expiration=info.expiration, aiohttp_session=session)
+
+
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
+    config: Config = memo.config
+    kopf_storage.configure(settings)
+    # Events name this operator, not "kopf".
+    settings.posting.reporting_component = "agreement-operator"
+    # Only ConfigMaps labelled as metric code reach the operator (filtered by the apiserver).
+    settings.watching.label_selectors["", "v1", "configmaps"] = f"{crd.CODE_LABEL}={crd.CODE_LABEL_VALUE}"
+    # A pass never sleeps on Lambda, so a handler holds a thread only for a few API calls. kopf's
+    # default, min(32, CPUs + 4), follows the node's CPUs rather than the pod's limit.
+    settings.execution.max_workers = config.workers
+    # As many connections to Lambda and to the apiserver as threads that may use them at once.
+    memo.functions = _lambda_functions(config)
+    memo.logs = _function_logs(config)
+    memo.projects = _label_studio_projects(config)
+    memo.error_watch = function_error_watch.ErrorWatch(config.function_errors_seconds,
+                                                       config.function_errors_window_seconds)
+    memo.kube = kube.KubeAPI()
+    memo.read_configmap = memo.kube.read_configmap
+    memo.record_names = memo.kube.write_function_names
+    memo.mark_revision = memo.kube.mark_revision
+    memo.post_event = post_with_kopf
+    memo.locks = {}
+    memo.resync_due = {}
+    if config.metrics_port:
+        prometheus.serve(config.metrics_port, config.metrics_path)
+
+
+def _lambda_functions(config: Config) -> lambda_api.LambdaFunctions | None:
+    if config.region is None or not config.lambda_enabled:
+        return None
+    client = lambda_api.make_client(config.region, config.endpoint_url, pool_connections=config.workers,
+                                    retry_mode=config.retry_mode)
+    return lambda_api.LambdaFunctions(prometheus.instrument(client))
+
+
+def _function_logs(config: Config) -> cloudwatch_logs.FunctionLogs | None:
+    if config.region is None or not config.lambda_enabled or not config.function_errors_seconds:
+        return None
+    client = cloudwatch_logs.make_client(config.region, config.endpoint_url, retry_mode=config.retry_mode,
+                                         pool_connections=config.workers)
+    return cloudwatch_logs.FunctionLogs(prometheus.instrument(client))
+
+
+def _label_studio_projects(config: Config) -> label_studio_api.LabelStudioProjects | None:
+    if config.label_studio_url is None or config.label_studio_api_key is None:
+        return None
+    return label_studio_api.LabelStudioProjects(config.label_studio_url, config.label_studio_api_key,
+                                                on_answer=prometheus.label_studio_request)

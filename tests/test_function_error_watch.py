@@ -1,0 +1,130 @@
+"""Looking at a Ready metric's function errors: Logs Insights against moto's CloudWatch Logs for a
+function of our own (a query started in one tick, read in the next), a Label Studio project's
+function logs over HTTP; status.functionErrors and the Events each look writes."""
+
+import json
+import time
+
+import boto3
+import pytest
+
+from agreement_operator import cloudwatch_logs, function_errors
+from agreement_operator.function_error_watch import ErrorWatch
+from agreement_operator.label_studio_api import LabelStudioProjects
+from agreement_operator.sandbox.label_studio_server import LabelStudioServer
+
+NAME = "custom-metric-labeling-fragile"
+
+
+@pytest.fixture
+def logs(config) -> cloudwatch_logs.FunctionLogs:
+    return cloudwatch_logs.FunctionLogs(cloudwatch_logs.make_client(config.region))
+
+
+@pytest.fixture
+def watch() -> ErrorWatch:
+    return ErrorWatch(interval=300, window=3600, spread_first=False)
+
+
+def write(config, lines: list[str], name: str = NAME) -> None:
+    client = boto3.client("logs", region_name=config.region)
+    group = cloudwatch_logs.log_group(name)
+    if not client.describe_log_groups(logGroupNamePrefix=group)["logGroups"]:
+        client.create_log_group(logGroupName=group)
+        client.create_log_stream(logGroupName=group, logStreamName="2026/12/01/[$LATEST]abc")
+    now = int(time.time() * 1000)
+    client.put_log_events(logGroupName=group, logStreamName="2026/12/01/[$LATEST]abc",
+                          logEvents=[{"timestamp": now + index, "message": line} for index, line in enumerate(lines)])
+
+
+def wrapper_line(**error) -> str:
+    return json.dumps({function_errors.LOG_KEY: error})
+
+
+def look(watch, logs, previous=None, uid="uid-1"):
+    """A full look as the timer makes it: ticks until one writes a status (the query start writes none)."""
+    started = watch.check_function(uid, NAME, logs, previous)
+    if started.status is not None:
+        return started
+    assert watch.wanted(uid), "a running query is looked at on the next tick"
+    return watch.check_function(uid, NAME, logs, previous)
+
+
+def test_a_function_without_a_log_group_is_said_so_without_a_warning(watch, logs):
+    check = watch.check_function("uid-1", NAME, logs, None)
+    assert check.status == {"window": "1h", "count": 0, "recent": [],
+                            "message": f"no log group /aws/lambda/{NAME} yet: the function has not been invoked"}
+    assert check.events == []
+    assert not watch.wanted("uid-1")  # the next look is an interval away
+
+
+def test_errors_the_wrapper_logged_reach_the_status_and_one_warning(config, watch, logs):
+    write(config, ["START RequestId: 1 Version: $LATEST",
+                   wrapper_line(index=1, type="KeyError", message="'choices'", line=7),
+                   "[ERROR] MetricError: KeyError: 'choices' (metric.py, line 7)",  # Lambda's copy: not twice
+                   "2026-12-01T10:00:00.000Z 1 Task timed out after 30.00 seconds",
+                   "END RequestId: 1"])
+    first = watch.check_function("uid-1", NAME, logs, None)
+    assert (first.status, first.events) == (None, [])  # the query is started, nothing waits for it
+    check = watch.check_function("uid-1", NAME, logs, None)
+    assert check.status["window"] == "1h" and check.status["count"] == 2
+    assert [(error["type"], error.get("line")) for error in check.status["recent"]] == [
+        ("KeyError", 7), ("Sandbox.Timedout", None)]
+    assert check.status["recent"][0]["time"].endswith("Z")
+    assert [(event.reason, event.warning) for event in check.events] == [("FunctionErrors", True)]
+    assert check.new_errors == 2
+    assert "Task timed out after 30.00 seconds (2 new errors)" in check.events[0].message
+
+    watch._due["uid-1"] = 0  # the next interval
+    again = look(watch, logs, previous=check.status)
+    assert again.status == check.status and again.events == []  # nothing new: no write, no Event
+
+
+def test_errors_older_than_the_window_are_left_out(config, logs):
+    client = boto3.client("logs", region_name=config.region)
+    group = cloudwatch_logs.log_group(NAME)
+    client.create_log_group(logGroupName=group)
+    client.create_log_stream(logGroupName=group, logStreamName="old")
+    two_hours_ago = int((time.time() - 7200) * 1000)
+    client.put_log_events(logGroupName=group, logStreamName="old", logEvents=[
+        {"timestamp": two_hours_ago, "message": wrapper_line(type="KeyError", message="old", line=1)}])
+    check = look(ErrorWatch(300, 3600, spread_first=False), logs)
+    assert check.status["count"] == 0 and check.events == []
+
+
+def test_logs_the_operator_may_not_read_are_said_in_status_naming_the_action(config, lambda_client_for_policy):
+    write(config, [wrapper_line(type="KeyError", message="'x'", line=1)])
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "logs:GetQueryResults", "Resource": "*"}]}
+    denied = cloudwatch_logs.FunctionLogs(lambda_client_for_policy(policy, service="logs"))
+    watch = ErrorWatch(300, 3600, spread_first=False)
+    check = watch.check_function("uid-1", NAME, denied, None)
+    assert check.status["count"] == 0
+    assert "AWS denied logs:StartQuery" in check.status["message"]
+    assert [event.reason for event in check.events] == ["FunctionErrorsUnreadable"]
+    watch._due["uid-1"] = 0
+    assert watch.check_function("uid-1", NAME, denied, check.status).events == []  # said once
+
+
+def test_turned_off_it_never_looks():
+    assert not ErrorWatch(0, 3600).wanted("uid-1")
+
+
+def test_a_projects_function_errors_come_from_its_logs_and_are_warned_about_once():
+    studio = LabelStudioServer(activation_seconds=0).start()
+    try:
+        projects = LabelStudioProjects(studio.url, studio.legacy_token)
+        project = studio.add_project()
+        studio.add_log(project, "[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
+                                '  File "/var/task/metric.py", line 4, in agreement')
+        watch = ErrorWatch(300, 3600, spread_first=False)
+        check = watch.check_project("uid-1", project, projects, None)
+        assert check.status["count"] == 1 and check.status["since"]
+        assert check.status["recent"][0]["type"] == "KeyError" and check.status["recent"][0]["line"] == 4
+        assert [(event.reason, event.warning) for event in check.events] == [("FunctionErrors", True)]
+        assert watch.check_project("uid-1", project, projects, check.status).events == []
+        studio.stop()
+        unreachable = watch.check_project("uid-1", project, projects, check.status)
+        assert "cannot reach Label Studio" in unreachable.status["message"]
+    finally:
+        studio.stop()

@@ -1,0 +1,95 @@
+"""The operator's Prometheus metrics: named by Prometheus' conventions, counted where things happen,
+and served at the configured path (scraped and parsed with prometheus_client's own parser)."""
+
+import re
+import urllib.error
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from agreement_operator import lambda_api, prometheus
+from agreement_operator.reconcile import Event, Outcome, Phase
+from agreement_operator.sandbox.processes import free_port
+
+
+def value(name: str, **labels) -> float:
+    return prometheus.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_names_follow_prometheus_conventions():
+    families = list(prometheus.REGISTRY.collect())
+    assert families
+    for family in families:
+        assert re.fullmatch(r"agreement_operator_[a-z_]+", family.name), family.name
+        assert family.documentation
+        if family.type == "counter":
+            assert all(sample.name.endswith("_total") for sample in family.samples)
+        if family.type == "histogram":
+            assert family.name.endswith("_seconds")
+    assert "agreement_operator_reconciles_total" in prometheus.names()
+    assert "agreement_operator_reconcile_duration_seconds_bucket" in prometheus.names()
+
+
+def test_a_reconcile_is_counted_by_outcome_and_reason_and_timed():
+    before = value("agreement_operator_reconciles_total", target="lambda", outcome="stalled", reason="InvalidCode")
+    count = value("agreement_operator_reconcile_duration_seconds_count", target="lambda")
+    prometheus.observe_reconcile("lambda", Outcome(Phase.STALLED, "InvalidCode", "line 2"), 0.2, "uid-a")
+    assert value("agreement_operator_reconciles_total", target="lambda", outcome="stalled",
+                 reason="InvalidCode") == before + 1
+    assert value("agreement_operator_reconcile_duration_seconds_count", target="lambda") == count + 1
+    assert value("agreement_operator_agreement_metrics", phase="Stalled") >= 1
+    prometheus.observe_reconcile("lambda", Outcome(Phase.READY, "Deployed", "ok"), 0.1, "uid-a")
+    stalled = value("agreement_operator_agreement_metrics", phase="Stalled")
+    prometheus.METRICS_BY_PHASE.forget("uid-a")
+    assert value("agreement_operator_agreement_metrics", phase="Stalled") == stalled
+
+
+def test_smoke_tests_are_counted_only_when_they_ran():
+    passed = value("agreement_operator_smoke_tests_total", result="passed")
+    tests = {"total": 3, "passed": 2, "failed": 1}
+    ran = Outcome(Phase.STALLED, "SmokeTestsFailed", "", tests=tests,
+                  events=[Event("SmokeTestsFailed", "1 of 3", warning=True)])
+    prometheus.observe_reconcile("lambda", ran, 0.1, "uid-b")
+    prometheus.observe_reconcile("lambda", Outcome(Phase.STALLED, "SmokeTestsFailed", "", tests=tests), 0.1, "uid-b")
+    assert value("agreement_operator_smoke_tests_total", result="passed") == passed + 2
+
+
+def test_aws_calls_are_counted_by_operation_and_error_code(aws):
+    client = prometheus.instrument(lambda_api.make_client("us-east-1"))
+    before = value("agreement_operator_aws_requests_total", service="lambda", operation="GetFunction",
+                   error_code="ResourceNotFoundException")
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function(FunctionName="custom-metric-missing")
+    client.list_functions()
+    assert value("agreement_operator_aws_requests_total", service="lambda", operation="GetFunction",
+                 error_code="ResourceNotFoundException") == before + 1
+    assert value("agreement_operator_aws_requests_total", service="lambda", operation="ListFunctions",
+                 error_code="") >= 1
+
+
+def test_the_endpoint_serves_the_metrics_at_its_path_only():
+    port = free_port()
+    server = prometheus.serve(port, "/custom", address="127.0.0.1")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/custom", timeout=5) as response:
+            text = response.read().decode()
+            assert response.headers["Content-Type"].startswith("text/plain")
+        names = {family.name for family in text_string_to_metric_families(text)}
+        assert {"agreement_operator_reconciles", "agreement_operator_agreement_metrics"} <= names
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert missing.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_label_studio_answers_are_counted_by_endpoint_and_status_class():
+    before = value("agreement_operator_label_studio_requests_total", endpoint="GET custom-function", status="5xx")
+    prometheus.label_studio_request("GET custom-function", 503)
+    prometheus.label_studio_request("GET custom-function", 0)
+    assert value("agreement_operator_label_studio_requests_total", endpoint="GET custom-function",
+                 status="5xx") == before + 1
+    assert value("agreement_operator_label_studio_requests_total", endpoint="GET custom-function",
+                 status="unreachable") >= 1
