@@ -1,9 +1,12 @@
 """The Helm chart's files agree with the project's: CRDs identical, every value in the schema."""
 
 import json
+import re
 from pathlib import Path
 
 import yaml
+
+from agreement_operator import prometheus
 
 ROOT = Path(__file__).parent.parent
 CHART = ROOT / "helm" / "agreement-operator"
@@ -22,7 +25,7 @@ def leaves(values: dict, prefix: str = "") -> list[str]:
     for key, value in values.items():
         path = f"{prefix}{key}"
         paths.append(path)
-        if isinstance(value, dict) and value and key not in ("resources",):
+        if isinstance(value, dict) and value and key not in ("resources", "labels"):  # free-form maps
             paths += leaves(value, path + ".")
     return paths
 
@@ -58,3 +61,20 @@ def test_the_crd_refuses_lambda_settings_with_label_studio_in_the_words_validate
     for key in metric_spec.LAMBDA_ONLY_FIELDS:
         assert rules[f"!has(self.labelStudio) || !has(self.{key})"] == metric_spec.lambda_only_message(key)
         assert "default" not in spec_schema["properties"][key], f"a default for {key} would always be present"
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads((CHART / "dashboards" / "agreement-operator.json").read_text())
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queries += [variable["query"] for variable in dashboard["templating"]["list"] if variable["type"] == "query"]
+    return queries
+
+
+def test_the_dashboard_queries_only_series_the_operator_exports_and_shows_every_one():
+    used = {name for query in dashboard_queries() for name in re.findall(r"agreement_operator_[a-z_]+", query)}
+    exported = prometheus.names()
+    assert used and used <= exported, used - exported
+    families = {name.removesuffix("_total").removesuffix("_bucket") for name in exported
+                if not name.endswith(("_sum", "_count"))}
+    shown = {name.removesuffix("_total").removesuffix("_bucket") for name in used}
+    assert families <= shown, f"not on the dashboard: {families - shown}"

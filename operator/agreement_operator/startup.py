@@ -77,7 +77,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.locks = {}
     memo.resync_due = {}
     if config.metrics_port:
-        prometheus.serve(config.metrics_port, config.metrics_path)
+        try:
+            prometheus.serve(config.metrics_port, config.metrics_path)
+        except OSError as error:  # fatal for kopf's startup: the operator stops with this line
+            raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics_port}: {error}; set "
+                                      "AGREEMENT_OPERATOR_METRICS_PORT to a free port, or 0 for none") from error
 
 
 def _lambda_functions(config: Config) -> lambda_api.LambdaFunctions | None:

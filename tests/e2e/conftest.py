@@ -21,6 +21,7 @@ from agreement_operator.sandbox.processes import StartupFailed
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
 
 RESYNC_SECONDS = 3
+FUNCTION_ERRORS_SECONDS = 2
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +54,9 @@ class Operator:
         self.starts += 1
         return operator_process.start(
             self.box.workdir, self._stack, self.box.control_plane, self.box.aws,
-            {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS), **self.box.label_studio_environment},
+            {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
+             "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": str(FUNCTION_ERRORS_SECONDS),
+             **self.box.label_studio_environment},
             log_name=f"operator-{self.starts}.log",
         )
 

@@ -29,13 +29,18 @@ def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     rows = table_rows(out)
-    assert rows["NAME"][:5] == ["FUNCTION", "PROJECT", "READY", "REASON", "TESTS"]
+    assert rows["NAME"][:6] == ["FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "ERRORS"]
     assert rows["sentiment"][:3] == ["custom-metric-nlp-default-sentiment", "True", "Deployed"]
     assert rows["project-sentiment"][:3] == ["1", "True", "Deployed"]  # no function of ours: Label Studio's
     assert "  project 1: custom metric Active" in out
     assert "  custom-metric-nlp-default-sentiment  handler=agreement_handler.handler  runtime=python3.12" in out
     assert "      team=annotation-quality" in out
     assert "broken-metric is Stalled (InvalidCode): line 2: syntax error: '[' was never closed" in out
+    # The fragile example, invoked with annotations it cannot handle: its errors on the resource and in `logs`.
+    errors = out[out.index("status.functionErrors"):]
+    assert "count: 2" in errors and "type: IndexError" in errors and "line: 4" in errors
+    assert "IndexError: list index out of range (metric.py, line 3)\n" in errors
+    assert "KeyError: 'choices' (metric.py, line 4)\n" in errors
     assert out.rstrip().endswith("sandbox stopped.")
     assert sandbox_processes() == before
 

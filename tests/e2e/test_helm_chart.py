@@ -29,6 +29,8 @@ VALUE_SETS = {
     "two-replicas": [*BASE, "--set", "replicaCount=2"],
     "label-studio-only": LABEL_STUDIO,
     "lambda-and-label-studio": [*BASE, *LABEL_STUDIO],
+    "monitoring": [*BASE, "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.dashboard.enabled=true",
+                   "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack"],
 }
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
 
@@ -38,6 +40,9 @@ def plane(control_plane_binaries, tmp_path_factory):
     """A control plane of its own: the session's operator must not answer for this one."""
     with sandbox(with_operator=False, binaries=control_plane_binaries) as box:
         box.control_plane.kubectl("apply", "-f", str(CRDS / "kopf-peering.yaml"))
+        box.control_plane.kubectl("apply", "-f", str(Path(__file__).parents[1] / "data" / "servicemonitor-crd.yaml"))
+        box.control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                                  "crd/servicemonitors.monitoring.coreos.com")
         yield box
 
 
@@ -143,6 +148,38 @@ def test_label_studio_values_feed_the_connection_from_a_secret(plane):
     result = helm(plane, "template", "rel", str(CHART), "--set", "labelStudio.url=https://ls.example.com",
                   check=False)
     assert result.returncode != 0 and "labelStudio.existingSecret is required" in result.stderr
+
+
+def test_metrics_port_service_monitor_and_dashboard(plane):
+    defaults = [d for d in render(plane, VALUE_SETS["defaults"]) if d]
+    env = container_env(defaults)
+    assert (env["AGREEMENT_OPERATOR_METRICS_PORT"]["value"], env["AGREEMENT_OPERATOR_METRICS_PATH"]["value"]) == (
+        "9090", "/metrics")
+    assert env["AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS"]["value"] == "300"
+    deployment = next(d for d in defaults if d["kind"] == "Deployment")
+    ports = {port["name"]: port["containerPort"]
+             for port in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert ports == {"health": 8080, "metrics": 9090}
+    services = {d["metadata"]["name"]: d for d in defaults if d["kind"] == "Service"}
+    assert services["rel-agreement-operator-metrics"]["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert not {"ServiceMonitor", "ConfigMap"} & {d["kind"] for d in defaults}
+
+    monitored = {d["kind"]: d for d in render(plane, VALUE_SETS["monitoring"]) if d}
+    monitor = monitored["ServiceMonitor"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s"}]
+    selected = services["rel-agreement-operator-metrics"]["metadata"]["labels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= selected.items()
+    assert monitor["spec"]["selector"]["matchLabels"].items() - services["rel-agreement-operator-health"][
+        "metadata"]["labels"].items()  # the health Service is not scraped
+    dashboard = monitored["ConfigMap"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["agreement-operator.json"]) == json.loads(
+        (CHART / "dashboards" / "agreement-operator.json").read_text())
+
+    off = [d for d in render(plane, [*BASE, "--set", "metrics.enabled=false"]) if d]
+    assert container_env(off)["AGREEMENT_OPERATOR_METRICS_PORT"]["value"] == "0"
+    assert "rel-agreement-operator-metrics" not in {d["metadata"]["name"] for d in off if d["kind"] == "Service"}
 
 
 def test_missing_required_values_fail_with_what_to_set(plane):

@@ -1,6 +1,9 @@
 """Metrics deployed through a Label Studio project, through the real apiserver, against the local
 Label Studio API server over HTTP (the session's operator authenticates with a personal access token)."""
 
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from contextlib import ExitStack
@@ -47,7 +50,9 @@ def resumed(process, name: str) -> bool:
 def test_new_unchanged_after_restart_and_changed_metric_requests(box, cluster, studio, own_operator, capsys):
     """The requests each situation costs, counted by the server (and printed for the docs)."""
     project = studio.add_project("e2e lifecycle")
-    quiet = {"AGREEMENT_OPERATOR_RESYNC_SECONDS": "600", **box.label_studio_environment}  # no resync in the window
+    # No resync and no look at the function's logs within the windows counted.
+    quiet = {"AGREEMENT_OPERATOR_RESYNC_SECONDS": "600", "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": "0",
+             **box.label_studio_environment}
     first = own_operator(quiet, "operator-first.log")
     cluster.apply("scored", target(project, label_studio={"metricName": "custom"}))
     item = cluster.wait("scored", timeout=60)
@@ -72,15 +77,15 @@ def test_new_unchanged_after_restart_and_changed_metric_requests(box, cluster, s
     assert sum(after_restart.values()) == 0  # status matches the spec: nothing to ask Label Studio
     restarted.stop()
 
-    resyncing = own_operator({**box.label_studio_environment, "AGREEMENT_OPERATOR_RESYNC_SECONDS": "2"},
-                             "operator-resyncing.log")
+    resyncing = own_operator({**box.label_studio_environment, "AGREEMENT_OPERATOR_RESYNC_SECONDS": "2",
+                              "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": "600"}, "operator-resyncing.log")
     before_resync = Counter(studio.project_requests[project])
-    cluster.eventually(lambda: studio.project_requests[project]["GET function-logs"] >
-                       before_resync["GET function-logs"], 30, "a resync")
+    cluster.eventually(lambda: studio.project_requests[project]["GET function"] > before_resync["GET function"],
+                       30, "a resync")
+    time.sleep(0.5)  # the rest of the pass
     resync = Counter(studio.project_requests[project]) - before_resync
     assert resync["POST function"] == resync["POST check-function"] == resync["POST metricparam"] == 0
-    assert resync["GET function"] >= 1
-
+    assert resync["GET function"] == 1 and resync["GET function-logs"] == 0
     resyncing.stop()
     changer = own_operator(quiet, "operator-change.log")
     cluster.eventually(lambda: resumed(changer, "scored"), 30, "the resume handler")
@@ -95,7 +100,8 @@ def test_new_unchanged_after_restart_and_changed_metric_requests(box, cluster, s
     assert change["GET metricparam"] == 1
     with capsys.disabled():
         print(f"\nLabel Studio requests: new metric {dict(new)}; after a restart {dict(after_restart)}; "
-              f"one resync {dict(resync)}; code change {dict(change)}")
+              f"one resync {dict(resync)}; code change {dict(change)} (and a GET custom-function-logs per "
+              "look at the function's errors: test_function_errors_reach_the_status_and_a_warning)")
 
 
 def test_an_unknown_project_is_stalled_without_retrying(cluster, studio):
@@ -166,6 +172,11 @@ def test_function_errors_reach_the_status_and_a_warning(cluster, studio):
     assert cluster.condition(cluster.get("fragile"), "Ready")["status"] == "True"
     warning = [event for event in cluster.events("fragile") if event["reason"] == "FunctionErrors"]
     assert len(warning) == 1 and warning[0]["type"] == "Warning" and "KeyError" in warning[0]["message"]
+    logs = subprocess.run([sys.executable, "-m", "agreement_operator", "logs", "fragile", "-n", cluster.namespace,
+                           "--errors"], capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, **cluster.box.command_environment()})
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.strip().endswith("KeyError: 'choices' (metric.py, line 3)")
 
 
 def test_delete_leaves_the_project_its_code_and_says_so(cluster, studio):

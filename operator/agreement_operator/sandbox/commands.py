@@ -1,9 +1,14 @@
 """`agreement-operator dev` and `agreement-operator demo`."""
 
+import json
+import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
+
+import yaml
 
 from agreement_operator import errors
 from agreement_operator.label_studio_api import LabelStudioProjects
@@ -23,9 +28,10 @@ def dev(resync_seconds: float) -> int:
     try:
         with sandbox(resync_seconds=resync_seconds) as box:
             print("\n".join(box.exports()))
-            print(f"# sandbox ready; logs in {box.workdir}; Ctrl-C stops everything", flush=True)
             operator = box.operator
             assert operator is not None  # sandbox() starts one unless told not to
+            print(f"# the operator's Prometheus metrics: {operator.metrics_url}")
+            print(f"# sandbox ready; logs in {box.workdir}; Ctrl-C stops everything", flush=True)
             while operator.running():
                 time.sleep(1)
             print(f"the operator exited:\n{operator.log_tail()}", file=sys.stderr)
@@ -42,7 +48,7 @@ def demo(examples: Path | None = None) -> int:
     _stop_on_sigterm()
     print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator...", flush=True)
     try:
-        with sandbox() as box:
+        with sandbox(function_errors_seconds=2) as box:
             started = time.monotonic()
             print(box.control_plane.kubectl("apply", "-f", str(examples)).stdout, flush=True)
             items = box.wait_settled()
@@ -51,11 +57,54 @@ def demo(examples: Path | None = None) -> int:
             _print_functions(box)
             _print_projects(box, items)
             _print_problems(items)
+            if any(item["metadata"]["name"] == FRAGILE for item in items):
+                _show_function_errors(box)
     except StartupFailed as error:
         print(f"agreement-operator demo: {error}", file=sys.stderr)
         return 1
     print("sandbox stopped.")
     return 0
+
+
+FRAGILE = "fragile-metric"
+# What Label Studio would send a metric that expects a Choices result in every annotation.
+_UNEXPECTED_PAIRS = [
+    {"annotation_1": {"result": [{"type": "choices", "value": {"choices": ["Positive"]}}]},
+     "annotation_2": {"result": [], "was_cancelled": True}},
+    {"annotation_1": {"result": [{"type": "rating", "value": {"rating": 4}}]},
+     "annotation_2": {"result": [{"type": "rating", "value": {"rating": 5}}]}},
+]
+
+
+def _show_function_errors(box: Sandbox) -> None:
+    """Invoke the fragile example as Label Studio would, then show where its errors surface."""
+    item = next(item for item in box.metrics("default") if item["metadata"]["name"] == FRAGILE)
+    function = item["status"]["functionName"]
+    answer = box.aws.client("lambda").invoke(FunctionName=function, Payload=json.dumps({"pairs": _UNEXPECTED_PAIRS}))
+    print(f"invoked {function} with a skipped annotation and a rating: {answer['Payload'].read().decode()}\n")
+    deadline = time.monotonic() + 60
+    errors: dict = {}
+    while time.monotonic() < deadline and errors.get("count", 0) < len(_UNEXPECTED_PAIRS):
+        time.sleep(0.5)
+        errors = next(i for i in box.metrics("default") if i["metadata"]["name"] == FRAGILE)["status"].get(
+            "functionErrors") or {}
+    print(box.control_plane.kubectl("get", "am", FRAGILE).stdout)
+    print(f"kubectl get am {FRAGILE} -o yaml: status.functionErrors")
+    print("  " + yaml.safe_dump(_readable(errors), sort_keys=False).replace("\n", "\n  ").rstrip())
+    command = [sys.executable, "-m", "agreement_operator", "logs", FRAGILE, "--errors", "--since", "10m"]
+    logs = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
+                          env={**os.environ, **box.command_environment()})
+    print(f"\n$ agreement-operator logs {FRAGILE} --errors\n{logs.stdout}{logs.stderr}")
+
+
+def _readable(errors: dict) -> dict:
+    """status.functionErrors with its keys in reading order (the apiserver returns them sorted)."""
+    def ordered(mapping: dict, order: tuple[str, ...]) -> dict:
+        return {key: mapping[key] for key in sorted(mapping, key=lambda key: (*order, key).index(key))}
+
+    summary = ordered(errors, ("window", "since", "count", "message", "recent"))
+    summary["recent"] = [ordered(error, ("time", "type", "message", "line")) for error in errors.get("recent", [])]
+    return summary
 
 
 def _print_functions(box: Sandbox) -> None:

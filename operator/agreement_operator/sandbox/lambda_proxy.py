@@ -17,6 +17,7 @@ Calls of other services (IAM, STS, CloudWatch Logs) pass through to moto unchang
 
 import json
 import re
+import sys
 import threading
 import time
 import urllib.error
@@ -87,6 +88,11 @@ class LambdaProxy(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away (an operator stopped by a test) is expected; anything else is reported."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def throttle_invocations(self, count: int) -> None:
         """The next `count` Invoke calls answer 429 TooManyRequestsException, as Lambda does over its quota."""

@@ -123,9 +123,10 @@ class LocalLambda:
                 create()
             except self._logs.exceptions.ResourceAlreadyExistsException:
                 pass
-        ended = max(started_ms, int(time.time() * 1000))
-        # START at the start, the rest when the invocation ended (the runtime's output carries no times).
-        events = [{"timestamp": started_ms if index == 0 else ended, "message": line}
+        ended = max(started_ms + 1, int(time.time() * 1000))
+        # START at the start, the rest when the invocation ended (the runtime's output carries no times),
+        # a millisecond apart: Lambda stamps each line, and readers sort by time.
+        events = [{"timestamp": started_ms if index == 0 else ended + index, "message": line}
                   for index, line in enumerate(lines)]
         self._logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
 

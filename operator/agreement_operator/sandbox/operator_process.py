@@ -10,25 +10,35 @@ from agreement_operator.sandbox.control_plane import ControlPlane
 from agreement_operator.sandbox.processes import Child, free_port, http_get
 
 
+class OperatorProcess(Child):
+    """The operator's process, and where it serves its Prometheus metrics."""
+
+    metrics_url: str = ""
+
+
 def start(
     workdir: Path, stack: ExitStack, control_plane: ControlPlane, aws: AwsEmulator,
     extra_env: dict[str, str] | None = None, log_name: str = "operator.log", peering: str | None = None,
     aws_environment: bool = True,
-) -> Child:
-    """The operator, healthy. `aws_environment`: its region, role, endpoint and keys from the AWS emulator
-    (False: only what `extra_env` gives, as for an operator that deploys through Label Studio alone)."""
+) -> OperatorProcess:
+    """The operator, healthy, with its metrics on a free port. `aws_environment`: its region, role,
+    endpoint and keys from the AWS emulator (False: only what `extra_env` gives, as for an operator
+    that deploys through Label Studio alone)."""
     health = f"http://127.0.0.1:{free_port()}/healthz"
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
         "HOME": os.environ.get("HOME", str(workdir)),
         "KUBECONFIG": str(control_plane.kubeconfig),
+        "AGREEMENT_OPERATOR_METRICS_PORT": str(free_port()),  # several operators share this machine
         **(aws.operator_environment() if aws_environment else {}),
         **(extra_env or {}),
     }
     coordination = ["--peering", peering] if peering else ["--standalone"]
-    operator = Child("agreement-operator", [
+    operator = OperatorProcess("agreement-operator", [
         sys.executable, "-m", "agreement_operator", "run", *coordination, "--liveness", health, "--verbose",
     ], workdir / log_name, env=env)
+    operator.metrics_url = f"http://127.0.0.1:{env['AGREEMENT_OPERATOR_METRICS_PORT']}" + \
+        env.get("AGREEMENT_OPERATOR_METRICS_PATH", "/metrics")
     stack.callback(operator.stop)
     operator.wait_until(lambda: http_get(health) is not None, 60, "healthy")
     return operator

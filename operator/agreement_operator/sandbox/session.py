@@ -14,7 +14,7 @@ from agreement_operator.sandbox import aws_emulator, control_plane, operator_pro
 from agreement_operator.sandbox.aws_emulator import AwsEmulator
 from agreement_operator.sandbox.control_plane import ControlPlane, repository
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
-from agreement_operator.sandbox.processes import Child
+from agreement_operator.sandbox.operator_process import OperatorProcess
 
 
 @dataclass
@@ -22,19 +22,18 @@ class Sandbox:
     workdir: Path
     control_plane: ControlPlane
     aws: AwsEmulator
-    operator: Child | None
+    operator: OperatorProcess | None
     # Ours when LABEL_STUDIO_URL was not set; the one named by LABEL_STUDIO_URL otherwise.
     label_studio: LabelStudioServer | None
     label_studio_environment: dict[str, str]
 
+    def command_environment(self) -> dict[str, str]:
+        """What the command line (kubectl, `agreement-operator logs`) needs to reach the sandbox."""
+        return {"KUBECONFIG": str(self.control_plane.kubeconfig), "AWS_ENDPOINT_URL": self.aws.endpoint_url,
+                "AWS_REGION": self.aws.region, **aws_emulator.CREDENTIALS, **self.label_studio_environment}
+
     def exports(self) -> list[str]:
-        return [
-            f"export KUBECONFIG={self.control_plane.kubeconfig}",
-            f"export AWS_ENDPOINT_URL={self.aws.endpoint_url}",
-            f"export AWS_REGION={self.aws.region}",
-            "export " + " ".join(f"{key}={value}" for key, value in aws_emulator.CREDENTIALS.items()),
-            "export " + " ".join(f"{key}={value}" for key, value in self.label_studio_environment.items()),
-        ]
+        return [f"export {key}={value}" for key, value in self.command_environment().items()]
 
     def metrics(self, namespace: str | None = None) -> list[dict]:
         scope = ["-n", namespace] if namespace else ["-A"]
@@ -73,7 +72,9 @@ def label_studio(stack: ExitStack, local: bool = False) -> tuple[LabelStudioServ
 
 @contextmanager
 def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: Path | None = None,
-            local_label_studio: bool = False) -> Iterator[Sandbox]:
+            local_label_studio: bool = False, function_errors_seconds: float = 10) -> Iterator[Sandbox]:
+    """`function_errors_seconds`: how often the operator reads Ready metrics' function errors (short
+    here, so that an error shows on the resource seconds after it happened)."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
         plane = control_plane.start(workdir, stack, binaries)
@@ -85,5 +86,6 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: P
         if with_operator:
             operator = operator_process.start(
                 workdir, stack, plane, aws,
-                {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds), **studio_environment})
+                {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds),
+                 "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": str(function_errors_seconds), **studio_environment})
         yield Sandbox(workdir, plane, aws, operator, studio, studio_environment)
