@@ -5,8 +5,12 @@ prometheus_client's parser, counts exactly the calls the Lambda proxy saw."""
 
 import json
 import os
+import queue
+import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from contextlib import ExitStack
 
@@ -122,3 +126,25 @@ def test_metrics_scraped_during_a_lifecycle_count_the_calls_made(cluster, counte
                   reason="Deployed") >= 2
     assert sample(after, "agreement_operator_reconcile_duration_seconds_count", target="lambda") == sum(
         value for (name, labels), value in after.items() if name == "agreement_operator_reconciles_total")
+
+
+def test_logs_follow_prints_new_lines_until_interrupted(cluster):
+    cluster.apply("followed", {"code": "def agreement(annotation_1, annotation_2, per_label=False):\n"
+                                        "    print('scoring', annotation_1['id'])\n    return 1.0\n"})
+    function = cluster.wait("followed")["status"]["functionName"]
+    follower = subprocess.Popen([sys.executable, "-m", "agreement_operator", "logs", "followed", "-n",
+                                 cluster.namespace, "-f"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **cluster.box.command_environment()})
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in follower.stdout], daemon=True).start()
+    try:
+        lam = cluster.box.aws.client("lambda")
+        for marker in ("first", "second"):
+            lam.invoke(FunctionName=function, Payload=json.dumps({"annotation_1": {"id": marker}, "annotation_2": {}}))
+            deadline = time.monotonic() + 30
+            while not lines.get(timeout=max(0.1, deadline - time.monotonic())).rstrip().endswith(f"scoring {marker}"):
+                pass  # the START line and others; queue.Empty past the deadline fails the test
+    finally:
+        follower.send_signal(signal.SIGINT)
+        code = follower.wait(30)
+    assert code == 0
