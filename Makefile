@@ -7,7 +7,7 @@ LOWEST_VENV ?= .venv-lowest
 LOWEST := $(LOWEST_VENV)/.installed
 LINTED := operator tests benchmarks scripts/lowest-constraints
 
-.PHONY: test lint demo clean
+.PHONY: test lint demo image clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: lint $(LOWEST)
 	@echo "unit tier (and one e2e test) with the lowest allowed dependencies: $$(tr '\n' ' ' < $(LOWEST_VENV)/constraints.txt)"
 	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_*.py \
 		tests/e2e/test_lifecycle.py::test_apply_until_ready_creates_the_function
+
+# The operator image from the Dockerfile, built with podman (a local Debian base stands in for
+# python:3.12-slim when no registry answers; cached outside the repository).
+image:
+	scripts/build-image
 
 demo: $(INSTALLED)
 	scripts/control-plane-binaries >/dev/null

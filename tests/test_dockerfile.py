@@ -77,8 +77,9 @@ def test_the_build_steps_install_a_working_entrypoint(stages, tmp_path):
     venv = tmp_path / "venv"
     (run,) = [rest for keyword, rest in build if keyword == "RUN"]
     script = run.replace("/tmp/wheels", str(tmp_path / "wheels"))
+    arguments = dict(rest.split("=", 1) for keyword, rest in build if keyword == "ARG" and "=" in rest)
     env = {**os.environ, "VENV": str(venv), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1", **{name: value.strip('"') for name, value in arguments.items()}}
     result = subprocess.run(["sh", "-c", script], cwd=context, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "agreement-operator 0.1.0" in result.stdout
@@ -91,6 +92,10 @@ def test_the_build_steps_install_a_working_entrypoint(stages, tmp_path):
     # Development tooling stays out of the image, and says where it lives instead of failing obscurely.
     site = next((venv / "lib").glob("python3*/site-packages"))
     assert (site / "agreement_operator" / "handlers.py").exists()
+    # Only the botocore models the operator and the credential chain use; no pip at run time.
+    assert sorted(path.name for path in (site / "botocore" / "data").iterdir() if path.is_dir()) == [
+        "lambda", "logs", "sso", "sso-oidc", "sts"]
+    assert not (site / "pip").exists()
     assert not (site / "agreement_operator" / "sandbox").exists()
     demo = subprocess.run([str(venv / "bin" / "agreement-operator"), "demo"], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin"})

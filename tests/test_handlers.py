@@ -252,3 +252,13 @@ def test_deleting_a_project_metric_says_the_project_keeps_its_code(project_memo,
     call(handlers.delete_metric, metric({"code": good_metric, "labelStudio": {"project": project}}), project_memo)
     assert [event.reason for event in posted] == ["CodeKeptInProject"]
     assert project not in studio.project_requests
+
+
+@pytest.mark.parametrize(("env", "server"), [
+    ({"KUBERNETES_SERVICE_HOST": "10.100.0.1", "KUBERNETES_SERVICE_PORT": "443"}, "https://10.100.0.1:443"),
+    ({"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}, "https://[fd00::1]:443"),
+    ({"KUBERNETES_SERVICE_HOST": "10.100.0.1"}, None),
+    ({}, None),
+])
+def test_in_cluster_the_apiserver_is_where_the_kubelet_says(env, server):
+    assert startup.in_cluster_server(env) == server

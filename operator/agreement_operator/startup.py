@@ -1,6 +1,8 @@
 """What the operator sets up once: its login to the apiserver, kopf's settings, and the clients
 every handler shares through kopf's memo (Lambda, CloudWatch Logs, Label Studio, the apiserver)."""
 
+import dataclasses
+import os
 import warnings
 from collections.abc import Mapping
 
@@ -32,7 +34,10 @@ async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
     kopf's own login functions, not the official client's: that library would cost every
     operator process about 60 MiB. The operator's own calls (kube.py) use the same credentials.
     """
-    info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    info = kopf.login_with_service_account(**kwargs)
+    if info is not None and (server := in_cluster_server(os.environ)):
+        info = dataclasses.replace(info, server=server)
+    info = info or kopf.login_with_kubeconfig(**kwargs)
     if info is None:
         return None
     memo.kube.log_in(kube.Credentials.from_kopf(info))
@@ -51,6 +56,16 @@ async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
     )
     return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
                                priority=info.priority, expiration=info.expiration, aiohttp_session=session)
+
+
+def in_cluster_server(env: Mapping[str, str]) -> str | None:
+    """The apiserver as client-go's in-cluster config finds it: KUBERNETES_SERVICE_HOST and _PORT,
+    which the kubelet sets in every pod. kopf would dial https://kubernetes.default.svc, a name a pod
+    on the host network (the default DNS policy) cannot resolve."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:

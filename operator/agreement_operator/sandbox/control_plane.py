@@ -4,6 +4,7 @@ Binaries are found the envtest way: $KUBEBUILDER_ASSETS, else the project's
 versioned cache, filled by scripts/control-plane-binaries.
 """
 
+import base64
 import os
 import secrets
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from agreement_operator.sandbox import certificates
 from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
 
 REQUIRED = ("kube-apiserver", "etcd", "kubectl")
@@ -56,6 +58,7 @@ class ControlPlane:
     token: str
     binaries: Path
     audit_log: Path | None = None  # one JSON line per write (create, update, patch, delete) the apiserver served
+    ca: Path | None = None  # the CA of the apiserver's serving certificate
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
@@ -87,14 +90,15 @@ def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> Cont
 
     token = secrets.token_hex(16)
     (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n')
-    _service_account_keys(cert_dir)
+    certificates.service_account_keys(cert_dir)
+    ca, serving, serving_key = certificates.serving_certificate(cert_dir)
     (workdir / "audit-policy.yaml").write_text(_AUDIT_WRITES)
     apiserver = Child("kube-apiserver", [
         str(binaries / "kube-apiserver"),
         "--audit-policy-file", str(workdir / "audit-policy.yaml"), "--audit-log-path", str(workdir / "audit.log"),
         "--etcd-servers", f"http://127.0.0.1:{etcd_port}",
         "--bind-address", "127.0.0.1", "--secure-port", str(api_port),
-        "--cert-dir", str(cert_dir),
+        "--tls-cert-file", str(serving), "--tls-private-key-file", str(serving_key),
         "--authorization-mode", "RBAC",
         "--token-auth-file", str(workdir / "tokens.csv"),
         "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
@@ -107,9 +111,9 @@ def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> Cont
     url = f"https://127.0.0.1:{api_port}"
     apiserver.wait_until(lambda: http_get(f"{url}/readyz", token) == "ok", 120, "ready")
     kubeconfig = workdir / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(_kubeconfig(url, token)))
+    kubeconfig.write_text(yaml.safe_dump(_kubeconfig(url, token, ca)))
     return ControlPlane(url=url, kubeconfig=kubeconfig, token=token, binaries=binaries,
-                        audit_log=workdir / "audit.log")
+                        audit_log=workdir / "audit.log", ca=ca)
 
 
 # Writes only, at the Metadata level: who changed what (benchmarks count the operator's writes).
@@ -124,21 +128,11 @@ rules:
 """
 
 
-def _service_account_keys(cert_dir: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (cert_dir / "sa.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()))
-    (cert_dir / "sa.pub").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
-def _kubeconfig(url: str, token: str) -> dict:
+def _kubeconfig(url: str, token: str, ca: Path) -> dict:
+    authority = base64.b64encode(ca.read_bytes()).decode()
     return {
         "apiVersion": "v1", "kind": "Config", "current-context": "sandbox",
-        "clusters": [{"name": "sandbox", "cluster": {"server": url, "insecure-skip-tls-verify": True}}],
+        "clusters": [{"name": "sandbox", "cluster": {"server": url, "certificate-authority-data": authority}}],
         "users": [{"name": "admin", "user": {"token": token}}],
         "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "admin", "namespace": "default"}}],
     }
