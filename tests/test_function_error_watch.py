@@ -50,12 +50,16 @@ def look(watch, logs, previous=None, uid="uid-1"):
     return watch.check_function(uid, NAME, logs, previous)
 
 
-def test_a_function_without_a_log_group_is_said_so_without_a_warning(watch, logs):
+def test_a_function_never_invoked_writes_nothing_until_its_status_needs_correcting(watch, logs):
     check = watch.check_function("uid-1", NAME, logs, None)
-    assert check.status == {"window": "1h", "count": 0, "recent": [],
-                            "message": f"no log group /aws/lambda/{NAME} yet: the function has not been invoked"}
-    assert check.events == []
+    assert (check.status, check.events) == (None, [])  # a new metric: no write at all (1,000 of them, none)
     assert not watch.wanted("uid-1")  # the next look is an interval away
+    watch._due["uid-1"] = 0
+    stale = {"window": "1h", "count": 2, "recent": [{"time": "t", "type": "KeyError", "message": "'x'"}]}
+    check = watch.check_function("uid-1", NAME, logs, stale)  # the log group went away
+    assert check.status == {"window": "1h", "count": 0, "recent": [],
+                            "message": f"no log group /aws/lambda/{NAME}: the function has not been invoked"}
+    assert check.events == []
 
 
 def test_errors_the_wrapper_logged_reach_the_status_and_one_warning(config, watch, logs):

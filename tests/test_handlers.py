@@ -262,3 +262,11 @@ def test_deleting_a_project_metric_says_the_project_keeps_its_code(project_memo,
 ])
 def test_in_cluster_the_apiserver_is_where_the_kubelet_says(env, server):
     assert startup.in_cluster_server(env) == server
+
+
+def test_the_timer_ticks_with_the_resync_interval_whatever_the_error_checks_interval(config):
+    """A tick per 1/60 of the resync interval (10 s at 600 s); the looks at function errors ride on it
+    instead of halving it (their 300 s interval once set a 5 s tick: twice the handler calls)."""
+    registry = handlers.build_registry(replace(config, resync_seconds=600, function_errors_seconds=300))
+    (timer,) = registry._spawning.get_all_handlers()
+    assert (timer.id, timer.interval) == ("resync_metric", 10.0)

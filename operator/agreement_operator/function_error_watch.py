@@ -10,8 +10,9 @@ each Ready metric's errors are read:
 * a Label Studio project's function: its custom-function-logs since yesterday, in one request.
 
 Ready keeps meaning "deployed as specified": errors change status.functionErrors, never the
-conditions. A function without a log group yet, or logs the operator may not read, is said in
-status.functionErrors.message; neither fails the metric.
+conditions. A function never invoked (no log group) writes nothing; logs the operator may not
+read are said in status.functionErrors.message; neither fails the metric. The looks ride on the
+resync timer's ticks (1/60 of the resync interval, 1 to 30 s).
 """
 
 import datetime
@@ -85,10 +86,12 @@ class ErrorWatch:
             if query is None:
                 now = time.time()
                 query_id = logs.start_error_query(function_name, now - self.window, now)
-                if query_id is None:
+                if query_id is None:  # never invoked: nothing to say, unless status says otherwise
                     self._done(uid)
+                    if not previous:
+                        return Check()
                     return _check(self._window({"count": 0, "recent": [], "message": (
-                        f"no log group {log_group(function_name)} yet: the function has not been invoked")}),
+                        f"no log group {log_group(function_name)}: the function has not been invoked")}),
                         previous)
                 with self._guard:
                     self._queries[uid] = _Query(query_id, time.monotonic())

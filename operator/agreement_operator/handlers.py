@@ -218,18 +218,14 @@ def build_registry(config: Config) -> kopf.OperatorRegistry:
     kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
     # kopf passes indexes as keyword arguments that its handler protocol does not name.
     kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
-    # The timer ticks 60 times per interval (the shorter of the resync and the error checks) and each
-    # metric's check is due once per interval (see _resync_due): the checks due within one tick go out
-    # together, so N metrics send bursts of about N / 60 reads, under Lambda's 100 GetFunction/s up to
-    # ~6,000 metrics.
-    tick = max(1.0, min(30.0, tick_interval(config) / 60))
+    # The timer ticks 60 times per resync interval and each metric's check is due once per interval
+    # (see _resync_due): the checks due within one tick go out together, so N metrics send bursts of
+    # about N / 60 reads, under Lambda's 100 GetFunction/s up to ~6,000 metrics. The looks at
+    # function errors ride on the same ticks: a tick of their own, shorter, would call the
+    # handler of every metric more often, whether anything is due or not.
+    tick = max(1.0, min(30.0, config.resync_seconds / 60))
     kopf.timer(
         *_RESOURCE, registry=registry, interval=tick, initial_delay=tick,
         idle=min(RESYNC_IDLE_SECONDS, config.resync_seconds),
     )(resync_metric)
     return registry
-
-
-def tick_interval(config: Config) -> float:
-    """The shortest of the periodic intervals the timer serves."""
-    return min(filter(None, (config.resync_seconds, config.function_errors_seconds)))
