@@ -1,4 +1,4 @@
-"""The `agreement-operator` command: run, validate, package, test, logs, dev, demo."""
+"""The `agreement-operator` command: run, validate, package, test, score, logs, dev, demo."""
 
 import argparse
 import ctypes
@@ -58,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--pairs", type=Path, metavar="PAIRS.json",
                       help="a JSON list of test entries (shaped like spec.tests) to run instead")
     test.set_defaults(command=_test)
+
+    score = commands.add_parser("score", help="score a Label Studio JSON export with a metric, as Label Studio would")
+    score.add_argument("export", type=Path, metavar="EXPORT.json", help="the project's JSON export (Export > JSON)")
+    score.add_argument("metric", metavar="METRIC.yaml", help="an AgreementMetric manifest")
+    score.add_argument("--name", help="which metric of METRIC.yaml, when it has several")
+    score.add_argument("--per-label", action="store_true", help="also the agreement of each label")
+    score.add_argument("--predictions", action="store_true", help="count predictions as one more annotator each")
+    score.add_argument("--format", choices=["table", "json", "csv", "html"], default="table", dest="output_format")
+    score.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    score.set_defaults(command=_score)
 
     logs = commands.add_parser("logs", help="a metric's function log lines, newest last (like kubectl logs)")
     logs.add_argument("name", metavar="NAME", help="the AgreementMetric")
@@ -119,6 +129,25 @@ def _limit_malloc_arenas() -> None:
         return
     m_arena_max = -8
     libc.mallopt(m_arena_max, 2)
+
+
+def _score(args: argparse.Namespace) -> int:
+    from agreement_operator import score_command
+
+    path = Path(args.metric)
+    try:
+        metric = _pick(load_metrics(path), args.name, args.metric)
+        configmaps = load_configmaps(path)
+    except (ManifestError, LookupError) as error:
+        print(f"agreement-operator score: {error}", file=sys.stderr)
+        return 2
+    spec, problems = _checked(metric, configmaps)
+    if spec is None:
+        for problem in problems or ["its code is in a ConfigMap that is not in this file; put both in one file"]:
+            print(f"{metric.path}: metric {metric.name}: {problem}", file=sys.stderr)
+        return 2
+    return score_command.run(spec, metric.name, args.export, args.per_label, args.predictions, args.output_format,
+                             args.output)
 
 
 def _logs(args: argparse.Namespace) -> int:
