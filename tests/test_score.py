@@ -68,7 +68,7 @@ def test_per_task_numbers_equal_a_direct_computation_with_the_metric(export, man
     for task in json.loads(export.read_text()):
         items = [a for a in task.get("annotations", task.get("completions", [])) if not a.get("was_cancelled")]
         scores = [agreement(first, second) for first, second in combinations(items, 2)]
-        expected[task["id"]] = sum(scores) / len(scores) if scores else None
+        expected[task["id"]] = sum(scores) / len(scores) if scores else (1.0 if items else None)
     result = score(export, manifest, "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -95,6 +95,15 @@ def test_the_matrix_and_ground_truth_are_means_over_shared_pairs():
         pair: (pytest.approx(sum(values) / len(values)), len(values)) for pair, values in shared.items()}
     assert {row["annotator"]: row["agreement"] for row in report["ground_truth"]} == {
         who: pytest.approx(sum(values) / len(values)) for who, values in truth.items()}
+
+
+def test_a_task_with_one_annotation_agrees_with_itself_and_one_with_none_has_no_agreement(tmp_path):
+    tasks = [{"id": 1, "annotations": [{"completed_by": 1, "result": []}]},
+             {"id": 2, "annotations": [{"completed_by": 1, "result": [], "was_cancelled": True}]}]
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    report = json.loads(score(tmp_path / "export.json", LIBRARY / "choices.yaml", "--format", "json").stdout)
+    assert [(task["id"], task["agreement"]) for task in report["per_task"]] == [(1, 1.0), (2, None)]
+    assert report["overall"] == 1.0 and report["skipped"] == 1
 
 
 def test_pairs_the_metric_fails_on_are_counted_listed_and_kept_out_of_the_means():

@@ -1,7 +1,9 @@
 """What Label Studio shows for a project, computed from every pair's score (pure: no I/O).
 
 * Task agreement: the mean over all pairs of the task's annotations (Label Studio's "mean
-  average of all inter-annotation agreement scores for each annotation pair").
+  average of all inter-annotation agreement scores for each annotation pair"); a task with a
+  single annotation agrees with itself, 1.0, as Label Studio counts it; one with none has no
+  agreement.
 * The annotator matrix: for each two annotators, the mean over the pairs of their
   annotations on shared tasks.
 * Agreement with ground truth: for each annotator, the mean of their pairs with a ground
@@ -38,7 +40,7 @@ class TaskAgreement:
     skipped: int
     pairs: int
     errors: int
-    agreement: float | None  # None: fewer than two annotations, or every pair failed
+    agreement: float | None  # None: no annotation, or every pair failed
 
 
 @dataclass
@@ -89,8 +91,9 @@ def build(export: Export, scored: Sequence[tuple[object, Annotation, Annotation]
     for task in export.tasks:
         count = len(task.annotations) * (len(task.annotations) - 1) // 2
         scores = by_task.get(task.id, [])
+        agreement = 1.0 if len(task.annotations) == 1 else _mean(scores)
         tasks.append(TaskAgreement(task.id, len(task.annotations), task.skipped, count, failed.get(task.id, 0),
-                                   _mean(scores)))
+                                   agreement))
     report = Report(
         tasks=tasks,
         annotators=sorted({annotation.annotator for task in export.tasks for annotation in task.annotations}),
