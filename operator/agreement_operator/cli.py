@@ -134,20 +134,31 @@ def _limit_malloc_arenas() -> None:
 def _score(args: argparse.Namespace) -> int:
     from agreement_operator import score_command
 
-    path = Path(args.metric)
+    found = _one_checked_metric(args.metric, args.name, "agreement-operator score")
+    if found is None:
+        return 2
+    metric, spec = found
+    return score_command.run(spec, metric.name, args.export, args.per_label, args.predictions, args.output_format,
+                             args.output)
+
+
+def _one_checked_metric(file: str, name: str | None,
+                        command: str) -> tuple[ManifestMetric, metric_spec.MetricSpec] | None:
+    """The metric of FILE (the one named, when it has several) with its spec ready to package;
+    None, with the reasons printed, when it cannot be read or checked."""
+    path = Path(file)
     try:
-        metric = _pick(load_metrics(path), args.name, args.metric)
+        metric = _pick(load_metrics(path), name, file)
         configmaps = load_configmaps(path)
     except (ManifestError, LookupError) as error:
-        print(f"agreement-operator score: {error}", file=sys.stderr)
-        return 2
+        print(f"{command}: {error}", file=sys.stderr)
+        return None
     spec, problems = _checked(metric, configmaps)
     if spec is None:
         for problem in problems or ["its code is in a ConfigMap that is not in this file; put both in one file"]:
             print(f"{metric.path}: metric {metric.name}: {problem}", file=sys.stderr)
-        return 2
-    return score_command.run(spec, metric.name, args.export, args.per_label, args.predictions, args.output_format,
-                             args.output)
+        return None
+    return metric, spec
 
 
 def _logs(args: argparse.Namespace) -> int:
@@ -267,18 +278,10 @@ def _test(args: argparse.Namespace) -> int:
 
 
 def _package(args: argparse.Namespace) -> int:
-    path = Path(args.file)
-    try:
-        metric = _pick(load_metrics(path), args.name, args.file)
-        configmaps = load_configmaps(path)
-    except (ManifestError, LookupError) as error:
-        print(f"agreement-operator: {error}", file=sys.stderr)
+    found = _one_checked_metric(args.file, args.name, "agreement-operator")
+    if found is None:
         return 1
-    spec, problems = _checked(metric, configmaps)
-    if spec is None:
-        for problem in problems or ["its code is in a ConfigMap that is not in this file; put both in one file"]:
-            print(f"{metric.path}: metric {metric.name}: {problem}", file=sys.stderr)
-        return 1
+    metric, spec = found
     zip_bytes = packaging.build_zip(spec.code)
     Path(args.output).write_bytes(zip_bytes)
     namespace = args.namespace or metric.namespace or "default"
