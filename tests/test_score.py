@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]
 DATA = Path(__file__).parent / "data"
 REVIEWS, COMPLETIONS = DATA / "export-reviews.json", DATA / "export-completions.json"
+IMAGES = DATA / "export-images.json"  # boxes (some without rotation), polygons, keypoints (some without id)
 LIBRARY = ROOT / "examples" / "metrics"
 
 
@@ -46,6 +47,9 @@ def test_both_export_formats_are_read_with_skipped_annotations_left_out():
     old = label_studio_export.load(COMPLETIONS)
     assert old.format == "completions" and [len(task.annotations) for task in old.tasks] == [3, 3, 3, 2]
     assert {a.annotator for a in old.tasks[0].annotations} == {"user 21", "user 22", "user 23"}
+    images = label_studio_export.load(IMAGES, predictions=True)
+    assert [len(task.annotations) for task in images.tasks] == [5, 4, 5, 3, 5, 4] and images.skipped == 1
+    assert not any(a.annotator.startswith("user ") for task in images.tasks for a in task.annotations)
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -61,7 +65,8 @@ def test_what_is_not_a_json_export_is_refused_saying_what_to_export(data, messag
 @pytest.mark.parametrize(("export", "manifest"), [
     (REVIEWS, LIBRARY / "choices.yaml"), (REVIEWS, LIBRARY / "text-spans.yaml"),
     (REVIEWS, LIBRARY / "rating-number.yaml"), (COMPLETIONS, LIBRARY / "choices.yaml"),
-])
+    (IMAGES, LIBRARY / "rectangles.yaml"), (IMAGES, LIBRARY / "polygons.yaml"), (IMAGES, LIBRARY / "keypoints.yaml"),
+], ids=lambda value: value.stem)
 def test_per_task_numbers_equal_a_direct_computation_with_the_metric(export, manifest):
     agreement = metric_function(manifest)
     expected = {}

@@ -31,7 +31,7 @@ def table(report: Report, metric: str) -> str:
     for index, count in enumerate(report.distribution):
         low, high = index / BINS, (index + 1) / BINS
         bar = "#" * round(30 * count / widest)
-        lines.append(f"  {low:.1f}-{high:.1f}{']' if index == BINS - 1 else ')'}  {count:>7}  {bar}")
+        lines.append(f"  {low:.1f}-{high:.1f}{']' if index == BINS - 1 else ')'}  {count:>7}  {bar}".rstrip())
     if report.matrix:
         lines += ["", "annotator agreement (mean over shared tasks, pairs):"]
         width = max(len(name) for name in report.annotators)
@@ -39,16 +39,20 @@ def table(report: Report, metric: str) -> str:
             lines.append(f"  {first.ljust(width)}  {second.ljust(width)}  {mean:.3f}  ({count})")
     if report.ground_truth:
         lines += ["", "agreement with ground truth:"]
+        width = max(len(who) for who in report.ground_truth)
         for who, (mean, count) in report.ground_truth.items():
-            lines.append(f"  {who}  {mean:.3f}  ({_pairs(count)})")
+            lines.append(f"  {who.ljust(width)}  {mean:.3f}  ({_pairs(count)})")
     if report.labels:
         lines += ["", "per label (mean over the pairs that scored it):"]
+        width = max(len(label) for label in report.labels)
         for label, (mean, count) in report.labels.items():
-            lines.append(f"  {label}  {mean:.3f}  ({_pairs(count)})")
+            lines.append(f"  {label.ljust(width)}  {mean:.3f}  ({_pairs(count)})")
     lowest = sorted(scored, key=lambda task: task.agreement or 0.0)[:LOWEST_TASKS]
     if lowest:
         lines += ["", f"lowest task agreement (of {len(scored)}):"]
-        lines += [f"  task {task.id}  {number(task.agreement)}  ({_pairs(task.pairs)})" for task in lowest]
+        width = max(len(str(task.id)) for task in lowest)
+        lines += [f"  task {str(task.id).ljust(width)}  {number(task.agreement)}  ({_pairs(task.pairs)})"
+                  for task in lowest]
     if report.errors:
         lines += ["", f"pairs the metric failed on ({len(report.errors)}, not in the means):"]
         for failure in report.errors[:LISTED_ERRORS]:
