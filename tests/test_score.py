@@ -3,6 +3,7 @@ packaged handler in subprocesses, and the numbers Label Studio shows, checked ag
 computation with the metric function."""
 
 import json
+import re
 import subprocess
 import sys
 from itertools import combinations
@@ -157,3 +158,13 @@ def test_progress_goes_to_stderr_for_large_exports(tmp_path):
     assert result.returncode == 0
     assert "scoring 2,400 pairs of 800 tasks" in result.stderr and "2,400/2,400 pairs (100%" in result.stderr
     assert len(result.stdout.splitlines()) == 801
+
+
+def test_the_table_aligns_its_columns_and_ends_no_line_in_spaces():
+    table = score(IMAGES, LIBRARY / "rectangles.yaml", "--predictions", "--per-label").stdout.splitlines()
+    assert all(line == line.rstrip() for line in table)
+    for heading in ("agreement with ground truth:", "per label (mean over the pairs that scored it):",
+                    "lowest task agreement (of 6):"):
+        start = table.index(heading) + 1
+        rows = table[start:table.index("", start)] if "" in table[start:] else table[start:]
+        assert len(rows) >= 3 and len({re.search(r" \d\.\d{3} ", row).start() for row in rows}) == 1, rows
