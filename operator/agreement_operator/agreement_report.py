@@ -58,8 +58,12 @@ class Report:
     overall: float | None = None
     distribution: list[int] = field(default_factory=lambda: [0] * BINS)
 
-    def task_pairs(self) -> int:
-        return sum(task.pairs for task in self.tasks)
+    def scored_tasks(self) -> list[TaskAgreement]:
+        """The tasks that have an agreement (some annotation, and some pair scored)."""
+        return [task for task in self.tasks if task.agreement is not None]
+
+    def lowest_tasks(self, count: int) -> list[TaskAgreement]:
+        return sorted(self.scored_tasks(), key=lambda task: task.agreement or 0.0)[:count]
 
 
 def export_pairs(export: Export) -> list[tuple[object, Annotation, Annotation]]:
@@ -103,7 +107,7 @@ def build(export: Export, scored: Sequence[tuple[object, Annotation, Annotation]
         errors=errors, export_format=export.format, annotations=export.annotations, skipped=export.skipped,
         pair_count=len(scored),
     )
-    agreements = [task.agreement for task in tasks if task.agreement is not None]
+    agreements = [task.agreement or 0.0 for task in report.scored_tasks()]
     report.overall = _mean(agreements)
     for value in agreements:
         report.distribution[min(BINS - 1, math.floor(value * BINS))] += 1

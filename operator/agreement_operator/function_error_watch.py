@@ -105,8 +105,7 @@ class ErrorWatch:
                 self._done(uid, again_now=True)
             return Check()
         self._done(uid)
-        summary = function_errors.summarize(lines, "", function_errors.wrapper_error)
-        del summary["since"]
+        summary = function_errors.summarize(lines, None, function_errors.wrapper_error)
         if len(lines) >= MAX_RESULTS:
             summary["message"] = f"more than {MAX_RESULTS} errors in the window: the count is a lower bound"
         return _check(self._window(summary), previous)

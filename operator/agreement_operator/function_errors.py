@@ -109,11 +109,14 @@ def _from_json(time: str, text: str) -> FunctionError | None:
                          int(frames[-1]) if frames else None)
 
 
-def summarize(lines: Sequence[LogLine], since: str, read: Callable[[LogLine], FunctionError | None] = parse) -> dict:
-    """status.functionErrors: how many errors the lines hold since `since` (oldest line first), and the newest few."""
+def summarize(lines: Sequence[LogLine], since: str | None,
+              read: Callable[[LogLine], FunctionError | None] = parse) -> dict:
+    """status.functionErrors: how many errors the lines hold (oldest line first), and the newest few;
+    `since` when the lines start at a date rather than cover a window."""
     found = [error for error in map(read, lines) if error is not None]
+    summary = {} if since is None else {"since": since}
     return {
-        "since": since,
+        **summary,
         "count": len(found) + sum(map(suppressed, lines)),
         "recent": [{key: value for key, value in asdict(error).items() if value is not None}
                    for error in found[-RECENT:]],

@@ -19,7 +19,7 @@ def _pairs(count: int) -> str:
 
 
 def table(report: Report, metric: str) -> str:
-    scored = [task for task in report.tasks if task.agreement is not None]
+    scored = report.scored_tasks()
     lines = [
         f"metric {metric}: {len(report.tasks)} tasks, {report.annotations} annotations "
         f"({report.skipped} skipped, left out), {report.pair_count} pairs, {len(report.errors)} failed",
@@ -47,7 +47,7 @@ def table(report: Report, metric: str) -> str:
         width = max(len(label) for label in report.labels)
         for label, (mean, count) in report.labels.items():
             lines.append(f"  {label.ljust(width)}  {mean:.3f}  ({_pairs(count)})")
-    lowest = sorted(scored, key=lambda task: task.agreement or 0.0)[:LOWEST_TASKS]
+    lowest = report.lowest_tasks(LOWEST_TASKS)
     if lowest:
         lines += ["", f"lowest task agreement (of {len(scored)}):"]
         width = max(len(str(task.id)) for task in lowest)

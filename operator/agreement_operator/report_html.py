@@ -27,7 +27,6 @@ svg text { font-family: inherit; }
 
 
 def page(report: Report, metric: str, source: str) -> str:
-    scored = [task for task in report.tasks if task.agreement is not None]
     cards = [("overall agreement", number(report.overall)), ("tasks", str(len(report.tasks))),
              ("annotations", str(report.annotations)), ("skipped", str(report.skipped)),
              ("pairs", str(report.pair_count)), ("failed pairs", str(len(report.errors)))]
@@ -52,9 +51,9 @@ def page(report: Report, metric: str, source: str) -> str:
         parts += ["<h2>Per label</h2>",
                   _table(["label", "agreement", "pairs"],
                          [(label, number(mean), str(count)) for label, (mean, count) in report.labels.items()])]
-    lowest = sorted(scored, key=lambda task: task.agreement or 0.0)[:LOWEST_TASKS]
+    lowest = report.lowest_tasks(LOWEST_TASKS)
     if lowest:
-        parts += [f"<h2>Lowest task agreement (of {len(scored)})</h2>",
+        parts += [f"<h2>Lowest task agreement (of {len(report.scored_tasks())})</h2>",
                   _table(["task", "agreement", "annotations", "pairs"],
                          [(str(t.id), number(t.agreement), str(t.annotations), str(t.pairs)) for t in lowest])]
     if report.errors:
