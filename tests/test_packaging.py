@@ -1,3 +1,5 @@
+import base64
+import hashlib
 import io
 import subprocess
 import sys
@@ -46,3 +48,20 @@ def test_code_sha256_is_the_same_in_other_processes(good_metric):
 def test_code_sha256_is_lambdas_format():
     digest = packaging.code_sha256(b"")
     assert digest == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+
+
+# A fixed metric and the CodeSha256 its zip has had since the wrapper last changed. Every deployed
+# function's digest moves with the wrapper's bytes: if this test fails, an upgrade would redeploy
+# every function of every user (at the account's Lambda write quota). Change the pin only on
+# purpose, and say so in docs/behaviour.md ("The zip").
+PINNED_METRIC = '''def agreement(annotation_1, annotation_2, per_label=False):
+    return 1.0 if annotation_1["result"] == annotation_2["result"] else 0.0
+'''
+PINNED_CODE_SHA256 = "h7j3mqTRWljURRYl11QBkuwVdgEqfJnlrMR1neK3lJI="
+PINNED_WRAPPER_SHA256 = "It82NjmcINIOy7mq8T8zKj4sUasx+ULatbdr19PGVxo="
+
+
+def test_a_fixed_metric_packages_to_its_pinned_code_sha256():
+    wrapper = base64.b64encode(hashlib.sha256(packaging.wrapper_source()).digest()).decode()
+    assert wrapper == PINNED_WRAPPER_SHA256, "the wrapper's bytes changed: every function redeploys on upgrade"
+    assert packaging.code_sha256(packaging.build_zip(PINNED_METRIC)) == PINNED_CODE_SHA256
