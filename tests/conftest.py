@@ -9,6 +9,7 @@ from moto import mock_aws
 from agreement_operator import lambda_api, reconcile
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
+from agreement_operator.target import Outcome, Request
 
 DATA = Path(__file__).parent / "data"
 REGION = "us-east-1"
@@ -36,6 +37,15 @@ def annotations() -> dict:
 @pytest.fixture
 def owner() -> Owner:
     return Owner(cluster="test-cluster", namespace="labeling", name="sentiment", uid="uid-1")
+
+
+@pytest.fixture
+def request_for(owner):
+    """A factory: the Request a target gets for `spec` (of `owner` unless told; no ConfigMaps exist)."""
+    def make(spec: dict, owner: Owner = owner, **fields) -> Request:
+        return Request(spec=spec, owner=owner, read_configmap=lambda namespace, name: None, **fields)
+
+    return make
 
 
 @pytest.fixture
@@ -126,7 +136,7 @@ def settle():
 
     Returns the last outcome, with the events of every pass.
     """
-    def run(request: reconcile.Request, functions, config: Config, passes: int = 6) -> reconcile.Outcome:
+    def run(request: Request, functions, config: Config, passes: int = 6) -> Outcome:
         events = []
         for attempt in range(passes):
             outcome = reconcile.reconcile(dataclasses.replace(request, attempt=attempt), functions, config)

@@ -8,16 +8,16 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from agreement_operator import aws_errors, errors, lambda_api, reconcile
-from agreement_operator.reconcile import Phase, Request
+from agreement_operator.reconcile import Phase
 
 
 def allow(*actions):
     return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}]}
 
 
-def test_access_denied_is_stalled_naming_the_action(config, owner, good_metric, lambda_client_for_policy):
+def test_access_denied_is_stalled_naming_the_action(config, good_metric, lambda_client_for_policy, request_for):
     client = lambda_client_for_policy(allow("lambda:GetFunction"))
-    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+    outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied")
     assert "AWS denied lambda:CreateFunction on custom-metric-labeling-sentiment" in outcome.message
@@ -25,10 +25,10 @@ def test_access_denied_is_stalled_naming_the_action(config, owner, good_metric, 
     assert outcome.retry_delay is None
 
 
-def test_missing_untag_permission_is_named(config, owner, good_metric, functions, lambda_client_for_policy):
-    reconcile.reconcile(Request(spec={"code": good_metric, "tags": {"old": "x"}}, owner=owner), functions, config)
+def test_missing_untag_permission_is_named(config, good_metric, functions, lambda_client_for_policy, request_for):
+    reconcile.reconcile(request_for({"code": good_metric, "tags": {"old": "x"}}), functions, config)
     client = lambda_client_for_policy(allow("lambda:GetFunction", "lambda:TagResource"))
-    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+    outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied")
     assert "lambda:UntagResource" in outcome.message
@@ -63,19 +63,19 @@ class _Raw:
         yield self._stream.read()
 
 
-def test_throttling_is_retried_by_botocore(config, owner, good_metric):
+def test_throttling_is_retried_by_botocore(config, good_metric, request_for):
     client = lambda_api.make_client(config.region)
     throttle = ThrottleFirst(client, count=2)
-    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+    outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
     assert outcome.phase is Phase.READY
     assert throttle.remaining == 0
 
 
-def test_persistent_throttling_is_reconciling_and_honours_retry_after(config, owner, good_metric):
+def test_persistent_throttling_is_reconciling_and_honours_retry_after(config, good_metric, request_for):
     client = lambda_api.make_client(config.region, max_attempts=1)
     ThrottleFirst(client, count=100)
-    outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner),
+    outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
     assert (outcome.phase, outcome.reason) == (Phase.RECONCILING, "TooManyRequestsException")
     assert outcome.retry_delay == 7.0
@@ -109,12 +109,12 @@ def test_error_taxonomy(error, kind, reason):
     assert failure.reason == reason
 
 
-def test_persistent_throttling_without_retry_after_backs_off_with_jitter(config, owner, good_metric):
+def test_persistent_throttling_without_retry_after_backs_off_with_jitter(config, good_metric, request_for):
     delays = set()
     for attempt in range(5):
         client = lambda_api.make_client(config.region, max_attempts=1)
         ThrottleFirst(client, count=100, retry_after=None)
-        outcome = reconcile.reconcile(Request(spec={"code": good_metric}, owner=owner, attempt=attempt),
+        outcome = reconcile.reconcile(request_for({"code": good_metric}, attempt=attempt),
                                       lambda_api.LambdaFunctions(client), config)
         assert (outcome.phase, outcome.reason) == (Phase.RECONCILING, "TooManyRequestsException")
         delays.add(outcome.retry_delay)

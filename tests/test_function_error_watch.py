@@ -9,8 +9,10 @@ import boto3
 import pytest
 
 from agreement_operator import cloudwatch_logs, function_errors
+from agreement_operator.error_query import FunctionErrorQuery
 from agreement_operator.function_error_watch import ErrorWatch
 from agreement_operator.label_studio_api import LabelStudioProjects
+from agreement_operator.project_target import ProjectLogs
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 
 NAME = "custom-metric-labeling-fragile"
@@ -23,7 +25,7 @@ def logs(config) -> cloudwatch_logs.FunctionLogs:
 
 @pytest.fixture
 def watch() -> ErrorWatch:
-    return ErrorWatch(interval=300, window=3600, spread_first=False)
+    return ErrorWatch(interval=300, spread_first=False)
 
 
 def write(config, lines: list[str], name: str = NAME) -> None:
@@ -43,20 +45,20 @@ def wrapper_line(**error) -> str:
 
 def look(watch, logs, previous=None, uid="uid-1"):
     """A full look as the timer makes it: ticks until one writes a status (the query start writes none)."""
-    started = watch.check_function(uid, NAME, logs, previous)
+    started = watch.check(uid, FunctionErrorQuery(logs, NAME, 3600), previous)
     if started.status is not None:
         return started
     assert watch.wanted(uid), "a running query is looked at on the next tick"
-    return watch.check_function(uid, NAME, logs, previous)
+    return watch.check(uid, FunctionErrorQuery(logs, NAME, 3600), previous)
 
 
 def test_a_function_never_invoked_writes_nothing_until_its_status_needs_correcting(watch, logs):
-    check = watch.check_function("uid-1", NAME, logs, None)
+    check = watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600), None)
     assert (check.status, check.events) == (None, [])  # a new metric: no write at all (1,000 of them, none)
     assert not watch.wanted("uid-1")  # the next look is an interval away
-    watch._due["uid-1"] = 0
+    watch._schedule.done("uid-1", again_now=True)
     stale = {"window": "1h", "count": 2, "recent": [{"time": "t", "type": "KeyError", "message": "'x'"}]}
-    check = watch.check_function("uid-1", NAME, logs, stale)  # the log group went away
+    check = watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600), stale)  # the log group went away
     assert check.status == {"window": "1h", "count": 0, "recent": [],
                             "message": f"no log group /aws/lambda/{NAME}: the function has not been invoked"}
     assert check.events == []
@@ -68,9 +70,9 @@ def test_errors_the_wrapper_logged_reach_the_status_and_one_warning(config, watc
                    "[ERROR] MetricError: KeyError: 'choices' (metric.py, line 7)",  # Lambda's copy: not twice
                    "2026-12-01T10:00:00.000Z 1 Task timed out after 30.00 seconds",
                    "END RequestId: 1"])
-    first = watch.check_function("uid-1", NAME, logs, None)
+    first = watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600), None)
     assert (first.status, first.events) == (None, [])  # the query is started, nothing waits for it
-    check = watch.check_function("uid-1", NAME, logs, None)
+    check = watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600), None)
     assert check.status["window"] == "1h" and check.status["count"] == 2
     assert [(error["type"], error.get("line")) for error in check.status["recent"]] == [
         ("KeyError", 7), ("Sandbox.Timedout", None)]
@@ -79,7 +81,7 @@ def test_errors_the_wrapper_logged_reach_the_status_and_one_warning(config, watc
     assert check.new_errors == 2
     assert "Task timed out after 30.00 seconds (2 new errors)" in check.events[0].message
 
-    watch._due["uid-1"] = 0  # the next interval
+    watch._schedule.done("uid-1", again_now=True)  # the next interval
     again = look(watch, logs, previous=check.status)
     assert again.status == check.status and again.events == []  # nothing new: no write, no Event
 
@@ -92,7 +94,7 @@ def test_errors_older_than_the_window_are_left_out(config, logs):
     two_hours_ago = int((time.time() - 7200) * 1000)
     client.put_log_events(logGroupName=group, logStreamName="old", logEvents=[
         {"timestamp": two_hours_ago, "message": wrapper_line(type="KeyError", message="old", line=1)}])
-    check = look(ErrorWatch(300, 3600, spread_first=False), logs)
+    check = look(ErrorWatch(300, spread_first=False), logs)
     assert check.status["count"] == 0 and check.events == []
 
 
@@ -101,17 +103,17 @@ def test_logs_the_operator_may_not_read_are_said_in_status_naming_the_action(con
     policy = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "logs:GetQueryResults", "Resource": "*"}]}
     denied = cloudwatch_logs.FunctionLogs(lambda_client_for_policy(policy, service="logs"))
-    watch = ErrorWatch(300, 3600, spread_first=False)
-    check = watch.check_function("uid-1", NAME, denied, None)
+    watch = ErrorWatch(300, spread_first=False)
+    check = watch.check("uid-1", FunctionErrorQuery(denied, NAME, 3600), None)
     assert check.status["count"] == 0
     assert "AWS denied logs:StartQuery" in check.status["message"]
     assert [event.reason for event in check.events] == ["FunctionErrorsUnreadable"]
-    watch._due["uid-1"] = 0
-    assert watch.check_function("uid-1", NAME, denied, check.status).events == []  # said once
+    watch._schedule.done("uid-1", again_now=True)
+    assert watch.check("uid-1", FunctionErrorQuery(denied, NAME, 3600), check.status).events == []  # said once
 
 
 def test_turned_off_it_never_looks():
-    assert not ErrorWatch(0, 3600).wanted("uid-1")
+    assert not ErrorWatch(0).wanted("uid-1")
 
 
 def test_a_projects_function_errors_come_from_its_logs_and_are_warned_about_once():
@@ -121,14 +123,14 @@ def test_a_projects_function_errors_come_from_its_logs_and_are_warned_about_once
         project = studio.add_project()
         studio.add_log(project, "[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
                                 '  File "/var/task/metric.py", line 4, in agreement')
-        watch = ErrorWatch(300, 3600, spread_first=False)
-        check = watch.check_project("uid-1", project, projects, None)
+        watch = ErrorWatch(300, spread_first=False)
+        check = watch.check("uid-1", ProjectLogs(projects, project), None)
         assert check.status["count"] == 1 and check.status["since"]
         assert check.status["recent"][0]["type"] == "KeyError" and check.status["recent"][0]["line"] == 4
         assert [(event.reason, event.warning) for event in check.events] == [("FunctionErrors", True)]
-        assert watch.check_project("uid-1", project, projects, check.status).events == []
+        assert watch.check("uid-1", ProjectLogs(projects, project), check.status).events == []
         studio.stop()
-        unreachable = watch.check_project("uid-1", project, projects, check.status)
+        unreachable = watch.check("uid-1", ProjectLogs(projects, project), check.status)
         assert "cannot reach Label Studio" in unreachable.status["message"]
     finally:
         studio.stop()

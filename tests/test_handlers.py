@@ -6,8 +6,17 @@ from dataclasses import replace
 import kopf
 import pytest
 
-from agreement_operator import conditions, function_error_watch, handlers, kopf_storage, startup
+from agreement_operator import (
+    conditions,
+    function_error_watch,
+    handlers,
+    kopf_storage,
+    project_target,
+    reconcile,
+    startup,
+)
 from agreement_operator.errors import PermanentFailure
+from agreement_operator.schedule import Schedule
 
 LOGGER = logging.getLogger("test")
 
@@ -19,12 +28,18 @@ def posted() -> list:
 
 @pytest.fixture
 def memo(functions, config, posted) -> kopf.Memo:
-    return kopf.Memo(config=config, functions=functions, locks={}, resync_due={}, logs=None, projects=None,
-                     error_watch=function_error_watch.ErrorWatch(300, 3600, spread_first=False),
+    targets = {"lambda": reconcile.LambdaTarget(functions, config), "label_studio": project_target.NOT_CONFIGURED}
+    return kopf.Memo(config=config, targets=targets, locks={}, resync=Schedule(config.resync_seconds),
+                     error_watch=function_error_watch.ErrorWatch(300, spread_first=False),
                      read_configmap=lambda namespace, name: None,
-                     record_names=lambda namespace, name, names: None,
+                     write_status=lambda namespace, name, patch: None,
                      mark_revision=lambda namespace, metric, annotation, revision: None,
                      post_event=lambda body, event: posted.append(event))
+
+
+def with_lambda(memo: kopf.Memo, functions) -> kopf.Memo:
+    """The memo, its Lambda target using `functions`."""
+    return kopf.Memo({**memo, "targets": {**memo.targets, "lambda": reconcile.LambdaTarget(functions, memo.config)}})
 
 
 def metric(spec: dict, status: dict | None = None, generation: int = 1, annotations: dict | None = None) -> kopf.Body:
@@ -50,13 +65,13 @@ def test_reconcile_writes_status_and_posts_events(memo, posted, good_metric):
 
 
 def test_resync_skips_a_metric_stalled_at_its_generation(memo, posted, recorder, good_metric):
-    memo.resync_due["uid-1"] = 0.0  # due now
+    memo.resync.done("uid-1", again_now=True)  # due now
     stalled = {"conditions": [{"type": "Stalled", "status": "True", "observedGeneration": 3}]}
     patch = kopf.Patch()
     call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=3), memo, patch)
     assert (dict(patch), posted, recorder.calls) == ({}, [], [])
     # Stalled at an older generation: the user changed something, so it is reconciled.
-    memo.resync_due["uid-1"] = 0.0
+    memo.resync.done("uid-1", again_now=True)
     call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=4), memo, patch)
     assert conditions.find(patch["status"], "Ready")["status"] == "True"
 
@@ -68,7 +83,7 @@ def test_a_refused_delete_keeps_the_resource_and_says_why(memo, posted, good_met
         def delete(self, name):
             raise PermanentFailure("AccessDenied", "AWS denied lambda:DeleteFunction on " + name)
 
-    refusing = kopf.Memo({**memo, "functions": Refusing(functions.client)})
+    refusing = with_lambda(memo, Refusing(functions.client))
     with pytest.raises(kopf.TemporaryError) as raised:
         deployed = {"functionName": "custom-metric-labeling-sentiment"}
         call(handlers.delete_metric, metric({"code": good_metric}, deployed), refusing)
@@ -86,7 +101,7 @@ def test_an_unexpected_error_replaces_stale_conditions_and_is_raised_again(memo,
 
     patch = kopf.Patch()
     with pytest.raises(KeyError):
-        broken = kopf.Memo({**memo, "functions": Broken(functions.client)})
+        broken = with_lambda(memo, Broken(functions.client))
         call(handlers.reconcile_metric, metric({"code": good_metric}, ready), broken, patch)
     assert conditions.find(patch["status"], "Ready")["status"] == "False"
     reconciling = conditions.find(patch["status"], "Reconciling")
@@ -94,11 +109,11 @@ def test_an_unexpected_error_replaces_stale_conditions_and_is_raised_again(memo,
     assert "KeyError" in reconciling["message"]
 
 
-def test_the_names_recorder_gets_the_metric_and_the_names(memo, good_metric):
+def test_the_status_writer_gets_the_metric_and_the_names(memo, good_metric):
     recorded = []
-    memo = kopf.Memo({**memo, "record_names": lambda namespace, name, names: recorded.append((namespace, name, names))})
+    memo = kopf.Memo({**memo, "write_status": lambda namespace, name, patch: recorded.append((namespace, name, patch))})
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
-    assert recorded == [("labeling", "sentiment", ["custom-metric-labeling-sentiment"])]
+    assert recorded == [("labeling", "sentiment", {"functionNames": ["custom-metric-labeling-sentiment"]})]
 
 
 def storage():
@@ -165,21 +180,6 @@ def test_a_restart_with_a_metric_ready_as_specified_calls_nothing(memo, posted, 
     assert "UpdateFunctionCode" in recorder.calls
 
 
-def test_resync_checks_fall_at_random_points_of_the_interval_then_once_per_interval(memo, monkeypatch):
-    clock = [1000.0]
-    monkeypatch.setattr(handlers.time, "monotonic", lambda: clock[0])
-    firsts = []
-    for uid in range(200):
-        handlers._resync_due(memo, str(uid))
-        firsts.append(memo.resync_due[str(uid)] - 1000.0)
-    interval = memo.config.resync_seconds
-    assert 0 <= min(firsts) < interval / 10 and interval * 0.9 < max(firsts) <= interval
-    clock[0] += interval
-    assert handlers._resync_due(memo, "0") is True
-    assert handlers._resync_due(memo, "0") is False  # next due one interval later
-    assert memo.resync_due["0"] == clock[0] + interval
-
-
 def test_a_configmap_listed_again_at_its_seen_revision_marks_nothing(memo):
     marked = []
     memo = kopf.Memo({**memo, "mark_revision": lambda *args: marked.append(args)})
@@ -203,7 +203,8 @@ def studio():
 def project_memo(memo, studio) -> kopf.Memo:
     from agreement_operator.label_studio_api import LabelStudioProjects
 
-    return kopf.Memo({**memo, "projects": LabelStudioProjects(studio.url, studio.legacy_token)})
+    target = project_target.LabelStudioTarget(LabelStudioProjects(studio.url, studio.legacy_token))
+    return kopf.Memo({**memo, "targets": {**memo.targets, "label_studio": target}})
 
 
 def test_a_project_metric_is_deployed_through_label_studio_and_not_to_lambda(
@@ -231,7 +232,7 @@ def test_a_restart_and_a_resync_of_a_ready_project_metric(project_memo, posted, 
     before = studio.project_requests[project].copy()
     call(handlers.resume_metric, metric(spec, ready), project_memo)
     assert studio.project_requests[project] == before  # Ready as specified: no request at all
-    project_memo.resync_due["uid-1"] = 0.0
+    project_memo.resync.done("uid-1", again_now=True)
     studio.add_log(project, "[ERROR] KeyError: 'choices'")
     patch = kopf.Patch()
     call(handlers.resync_metric, metric(spec, ready), project_memo, patch)
@@ -241,7 +242,8 @@ def test_a_restart_and_a_resync_of_a_ready_project_metric(project_memo, posted, 
 
 def test_a_lambda_metric_on_an_operator_without_aws_is_stalled_saying_why(memo, posted, good_metric):
     patch = kopf.Patch()
-    call(handlers.reconcile_metric, metric({"code": good_metric}), kopf.Memo({**memo, "functions": None}), patch)
+    without_aws = kopf.Memo({**memo, "targets": {**memo.targets, "lambda": reconcile.NOT_CONFIGURED}})
+    call(handlers.reconcile_metric, metric({"code": good_metric}), without_aws, patch)
     stalled = conditions.find(patch["status"], "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "LambdaNotConfigured")
     assert "spec.labelStudio.project" in stalled["message"]

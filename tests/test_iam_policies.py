@@ -8,8 +8,9 @@ import boto3
 import pytest
 
 from agreement_operator import cloudwatch_logs, function_errors, lambda_api, reconcile
+from agreement_operator.error_query import FunctionErrorQuery
 from agreement_operator.function_error_watch import ErrorWatch
-from agreement_operator.reconcile import Phase, Request
+from agreement_operator.target import Phase
 
 IAM = Path(__file__).parent.parent / "iam"
 ACCOUNT = "123456789012"  # moto's
@@ -51,8 +52,8 @@ def test_execution_role_may_only_write_logs():
     assert actions == {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:PutRetentionPolicy"}
 
 
-def test_the_operator_policys_actions_allow_the_whole_lifecycle(config, owner, good_metric, lambda_client_for_policy,
-                                                               settle):
+def test_the_operator_policys_actions_allow_the_whole_lifecycle(
+        config, good_metric, lambda_client_for_policy, settle, request_for):
     """Every action a create, update, retag and delete needs is in the policy.
 
     moto evaluates Lambda calls against the resource "*", so the statements' resources are
@@ -67,9 +68,9 @@ def test_the_operator_policys_actions_allow_the_whole_lifecycle(config, owner, g
         {"code": good_metric + "\n# v2\n", "tags": {"team": "b"}, "memoryMB": 512},
     ]
     for spec in steps:
-        outcome = settle(Request(spec=spec, owner=owner), functions, config)
+        outcome = settle(request_for(spec), functions, config)
         assert outcome.phase is Phase.READY, outcome.message
-    events = reconcile.delete(Request(spec=steps[-1], owner=owner), functions)
+    events = reconcile.delete(request_for(steps[-1]), functions)
     assert [event.reason for event in events] == ["Deleted"]
 
 
@@ -86,7 +87,7 @@ def test_the_operator_policys_actions_allow_reading_function_errors(config, lamb
         "timestamp": int(time.time() * 1000),
         "message": json.dumps({function_errors.LOG_KEY: {"type": "ValueError", "message": "bad", "line": 3}})}])
     logs = cloudwatch_logs.FunctionLogs(lambda_client_for_policy(policy, service="logs"))
-    watch = ErrorWatch(300, 3600, spread_first=False)
-    assert watch.check_function("uid-1", name, logs, None).status is None  # started
-    check = watch.check_function("uid-1", name, logs, None)
+    watch = ErrorWatch(300, spread_first=False)
+    assert watch.check("uid-1", FunctionErrorQuery(logs, name, 3600), None).status is None  # started
+    check = watch.check("uid-1", FunctionErrorQuery(logs, name, 3600), None)
     assert check.status["count"] == 1, check.status

@@ -2,6 +2,7 @@
 
 
 from agreement_operator import lambda_api, packaging, reconcile
+from agreement_operator.target import Phase
 
 CONFIGURATION = {"Runtime": "python3.12", "Handler": "agreement_handler.handler", "Timeout": 30,
                  "MemorySize": 256, "Description": "d"}
@@ -60,17 +61,17 @@ def _answering(client, state: dict):
     return lambda_api.LambdaFunctions(client)
 
 
-def test_a_function_lambda_marks_failed_is_stalled_with_lambdas_reason(client, owner, config, good_metric):
+def test_a_function_lambda_marks_failed_is_stalled_with_lambdas_reason(client, config, good_metric, request_for):
     functions = _answering(client, {"State": "Failed", "StateReason": "The role cannot be assumed"})
-    outcome = reconcile.reconcile(reconcile.Request(spec={"code": good_metric}, owner=owner), functions, config)
-    assert (outcome.phase, outcome.reason) == (reconcile.Phase.STALLED, "FunctionFailed")
+    outcome = reconcile.reconcile(request_for({"code": good_metric}), functions, config)
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "FunctionFailed")
     assert "The role cannot be assumed" in outcome.message
 
 
-def test_a_pending_function_is_reconciling_and_looked_at_again_soon(client, owner, config, good_metric):
+def test_a_pending_function_is_reconciling_and_looked_at_again_soon(client, config, good_metric, request_for):
     functions = _answering(client, {"State": "Pending", "LastUpdateStatus": "InProgress"})
-    outcome = reconcile.reconcile(reconcile.Request(spec={"code": good_metric}, owner=owner), functions, config)
-    assert (outcome.phase, outcome.reason) == (reconcile.Phase.RECONCILING, "FunctionUpdating")
+    outcome = reconcile.reconcile(request_for({"code": good_metric}), functions, config)
+    assert (outcome.phase, outcome.reason) == (Phase.RECONCILING, "FunctionUpdating")
     assert 0 < outcome.retry_delay <= 1.1
-    assert outcome.function.state == "Pending"
+    assert outcome.status["state"] == "Pending"
     assert [event.reason for event in outcome.events] == ["Created"]  # not a warning: nothing went wrong

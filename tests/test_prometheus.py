@@ -9,8 +9,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from agreement_operator import lambda_api, prometheus
-from agreement_operator.reconcile import Event, Outcome, Phase
 from agreement_operator.sandbox.processes import free_port
+from agreement_operator.target import Event, Outcome, Phase
 
 
 def value(name: str, **labels) -> float:
@@ -48,10 +48,11 @@ def test_a_reconcile_is_counted_by_outcome_and_reason_and_timed():
 def test_smoke_tests_are_counted_only_when_they_ran():
     passed = value("agreement_operator_smoke_tests_total", result="passed")
     tests = {"total": 3, "passed": 2, "failed": 1}
-    ran = Outcome(Phase.STALLED, "SmokeTestsFailed", "", tests=tests,
+    ran = Outcome(Phase.STALLED, "SmokeTestsFailed", "", status={"tests": tests},
                   events=[Event("SmokeTestsFailed", "1 of 3", warning=True)])
     prometheus.observe_reconcile("lambda", ran, 0.1, "uid-b")
-    prometheus.observe_reconcile("lambda", Outcome(Phase.STALLED, "SmokeTestsFailed", "", tests=tests), 0.1, "uid-b")
+    not_run = Outcome(Phase.STALLED, "SmokeTestsFailed", "", status={"tests": tests})
+    prometheus.observe_reconcile("lambda", not_run, 0.1, "uid-b")
     assert value("agreement_operator_smoke_tests_total", result="passed") == passed + 2
 
 

@@ -6,7 +6,7 @@ import boto3
 import pytest
 
 from agreement_operator import lambda_api, packaging, reconcile, tags
-from agreement_operator.reconcile import Phase, Request
+from agreement_operator.target import Phase, Request
 
 
 @pytest.fixture
@@ -14,8 +14,16 @@ def spec(good_metric):
     return {"code": good_metric, "prefix": "nlp", "tags": {"team": "annotation-quality"}}
 
 
+def request_of(spec, owner, **fields):
+    return Request(spec=spec, owner=owner, read_configmap=lambda namespace, name: None, **fields)
+
+
 def run(spec, owner, functions, config, **request):
-    return reconcile.reconcile(Request(spec=spec, owner=owner, **request), functions, config)
+    return reconcile.reconcile(request_of(spec, owner, **request), functions, config)
+
+
+def name_of(outcome) -> str:
+    return outcome.status["functionName"]
 
 
 def deployed(client, name):
@@ -34,7 +42,7 @@ def test_create_deploys_a_named_tagged_function(spec, owner, functions, config, 
     assert (configuration["Timeout"], configuration["MemorySize"]) == (30, 256)
     assert configuration["CodeSha256"] == packaging.code_sha256(packaging.build_zip(spec["code"]))
     assert function_tags == {"team": "annotation-quality", **tags.ownership_tags(owner)}
-    assert outcome.function.name == name and outcome.function.arn == configuration["FunctionArn"]
+    assert name_of(outcome) == name and outcome.status["functionArn"] == configuration["FunctionArn"]
     assert recorder.mutating == ["CreateFunction"]
     assert [event.reason for event in outcome.events] == ["Created"]
 
@@ -42,7 +50,7 @@ def test_create_deploys_a_named_tagged_function(spec, owner, functions, config, 
 def test_reconciling_again_makes_no_mutating_call(spec, owner, functions, config, recorder):
     run(spec, owner, functions, config)
     recorder.clear()
-    outcome = run(spec, owner, functions, config, deployed_name="custom-metric-nlp-labeling-sentiment")
+    outcome = run(spec, owner, functions, config, status={"functionName": "custom-metric-nlp-labeling-sentiment"})
     assert outcome.phase is Phase.READY
     assert recorder.mutating == []
     assert recorder.calls == ["GetFunction"]
@@ -56,8 +64,8 @@ def test_code_change_updates_only_the_code(spec, owner, functions, config, clien
     outcome = run({**spec, "code": new_code}, owner, functions, config)
     assert recorder.mutating == ["UpdateFunctionCode"]
     expected = packaging.code_sha256(packaging.build_zip(new_code))
-    assert outcome.function.code_sha256 == expected
-    assert deployed(client, outcome.function.name)[0]["CodeSha256"] == expected
+    assert outcome.status["codeSha256"] == expected
+    assert deployed(client, name_of(outcome))[0]["CodeSha256"] == expected
     assert [event.reason for event in outcome.events] == ["CodeUpdated"]
 
 
@@ -73,7 +81,7 @@ def test_code_and_configuration_change_are_separate_passes(spec, owner, function
     second = run(changed, owner, functions, config, attempt=1)
     assert recorder.calls == ["GetFunction", "UpdateFunctionConfiguration"]
     assert second.phase is Phase.READY
-    assert deployed(client, second.function.name)[0]["MemorySize"] == 512
+    assert deployed(client, name_of(second))[0]["MemorySize"] == 512
 
 
 def test_configuration_update_sends_only_what_differs(spec, owner, functions, config, client, recorder):
@@ -93,21 +101,21 @@ def test_tags_are_made_to_match_exactly(spec, owner, functions, config, client, 
     recorder.clear()
     outcome = run({**spec, "tags": {"team": "b", "new": "y"}}, owner, functions, config)
     assert sorted(recorder.mutating) == ["TagResource", "UntagResource"]
-    assert deployed(client, outcome.function.name)[1] == {"team": "b", "new": "y", **tags.ownership_tags(owner)}
+    assert deployed(client, name_of(outcome))[1] == {"team": "b", "new": "y", **tags.ownership_tags(owner)}
     assert "removed old" in outcome.events[0].message
 
 
 def test_removing_all_user_tags_keeps_ownership_tags(spec, owner, functions, config, client):
     run(spec, owner, functions, config)
     outcome = run({**spec, "tags": {}}, owner, functions, config)
-    assert deployed(client, outcome.function.name)[1] == tags.ownership_tags(owner)
+    assert deployed(client, name_of(outcome))[1] == tags.ownership_tags(owner)
 
 
 def test_function_deleted_out_of_band_is_recreated(spec, owner, functions, config, client, recorder):
     run(spec, owner, functions, config)
     client.delete_function(FunctionName="custom-metric-nlp-labeling-sentiment")
     recorder.clear()
-    outcome = run(spec, owner, functions, config, deployed_name="custom-metric-nlp-labeling-sentiment")
+    outcome = run(spec, owner, functions, config, status={"functionName": "custom-metric-nlp-labeling-sentiment"})
     assert outcome.phase is Phase.READY
     assert recorder.mutating == ["CreateFunction"]
 
@@ -116,7 +124,7 @@ def test_recreated_resource_with_a_new_uid_takes_its_function_back(spec, owner, 
     run(spec, owner, functions, config)
     outcome = run(spec, dataclasses.replace(owner, uid="uid-2"), functions, config)
     assert outcome.phase is Phase.READY
-    assert deployed(client, outcome.function.name)[1]["agreement.dev/uid"] == "uid-2"
+    assert deployed(client, name_of(outcome))[1]["agreement.dev/uid"] == "uid-2"
 
 
 def test_function_owned_by_another_namespace_is_not_touched(spec, owner, functions, config, client, recorder):
@@ -169,7 +177,7 @@ def test_untagged_function_is_left_alone_without_the_adopt_annotation(
 
 def test_untagged_function_is_adopted_with_the_annotation(
         spec, owner, functions, config, client, untagged_function, settle):
-    outcome = settle(Request(spec=spec, owner=owner, adopt=True), functions, config)
+    outcome = settle(request_of(spec, owner, adopt=True), functions, config)
     assert outcome.phase is Phase.READY, outcome.message
     configuration, function_tags = deployed(client, untagged_function)
     assert configuration["Runtime"] == "python3.12" and configuration["Handler"] == "agreement_handler.handler"
@@ -201,8 +209,8 @@ def test_invalid_spec_is_stalled_without_any_aws_call(spec, owner, functions, co
 
 def test_prefix_change_moves_the_function_and_deletes_the_old_one(spec, owner, functions, config, client):
     first = run(spec, owner, functions, config)
-    outcome = run({**spec, "prefix": "vision"}, owner, functions, config, deployed_name=first.function.name)
-    assert outcome.function.name == "custom-metric-vision-labeling-sentiment"
+    outcome = run({**spec, "prefix": "vision"}, owner, functions, config, status={"functionName": name_of(first)})
+    assert name_of(outcome) == "custom-metric-vision-labeling-sentiment"
     names = [f["FunctionName"] for f in client.list_functions()["Functions"]]
     assert names == ["custom-metric-vision-labeling-sentiment"]
 
@@ -210,20 +218,20 @@ def test_prefix_change_moves_the_function_and_deletes_the_old_one(spec, owner, f
 def test_prefix_change_under_retain_keeps_the_old_function(spec, owner, functions, config, client):
     first = run({**spec, "deletionPolicy": "Retain"}, owner, functions, config)
     run({**spec, "prefix": "vision", "deletionPolicy": "Retain"}, owner, functions, config,
-        deployed_name=first.function.name)
+        status={"functionName": name_of(first)})
     assert len(client.list_functions()["Functions"]) == 2
 
 
 def test_delete_removes_the_function(spec, owner, functions, config, client, recorder):
     first = run(spec, owner, functions, config)
-    events = reconcile.delete(Request(spec=spec, owner=owner, deployed_name=first.function.name), functions)
+    events = reconcile.delete(request_of(spec, owner, status={"functionName": name_of(first)}), functions)
     assert [event.reason for event in events] == ["Deleted"]
     assert client.list_functions()["Functions"] == []
 
 
 def test_delete_when_the_function_is_already_gone(spec, owner, functions, recorder):
-    events = reconcile.delete(Request(spec=spec, owner=owner, deployed_name="custom-metric-nlp-labeling-sentiment"),
-                              functions)
+    gone = {"functionName": "custom-metric-nlp-labeling-sentiment"}
+    events = reconcile.delete(request_of(spec, owner, status=gone), functions)
     assert events == []
     assert recorder.mutating == []
 
@@ -231,8 +239,8 @@ def test_delete_when_the_function_is_already_gone(spec, owner, functions, record
 def test_delete_under_retain_keeps_the_function(spec, owner, functions, config, client, recorder):
     first = run({**spec, "deletionPolicy": "Retain"}, owner, functions, config)
     recorder.clear()
-    events = reconcile.delete(Request(spec={**spec, "deletionPolicy": "Retain"}, owner=owner,
-                                      deployed_name=first.function.name), functions)
+    events = reconcile.delete(request_of({**spec, "deletionPolicy": "Retain"}, owner,
+                                         status={"functionName": name_of(first)}), functions)
     assert [event.reason for event in events] == ["Retained"]
     assert recorder.calls == []
     assert len(client.list_functions()["Functions"]) == 1
@@ -240,13 +248,13 @@ def test_delete_under_retain_keeps_the_function(spec, owner, functions, config, 
 
 def test_delete_never_removes_a_function_owned_elsewhere(spec, owner, functions, config, client):
     run(spec, dataclasses.replace(owner, cluster="prod-eu"), functions, config)
-    events = reconcile.delete(Request(spec=spec, owner=owner), functions)
+    events = reconcile.delete(request_of(spec, owner), functions)
     assert [event.reason for event in events] == ["NotDeleted"]
     assert len(client.list_functions()["Functions"]) == 1
 
 
 def test_delete_of_a_resource_that_never_deployed(owner, functions, recorder):
-    events = reconcile.delete(Request(spec={"code": "", "prefix": "bad prefix"}, owner=owner), functions)
+    events = reconcile.delete(request_of({"code": "", "prefix": "bad prefix"}, owner), functions)
     assert events == [] and recorder.calls == []
 
 
@@ -267,22 +275,20 @@ class DiesAfterCreate(lambda_api.LambdaFunctions):
 
 def test_a_prefix_moved_twice_leaks_no_function_when_the_operator_dies_after_a_create(
         spec, owner, functions, config, client):
-    status: dict = {}
     first = run({**spec, "prefix": "p1"}, owner, functions, config)
-    status.update(functionName=first.function.name, functionNames=first.owned_names)
+    status = {"functionName": name_of(first), "functionNames": first.status["functionNames"]}
 
-    def persist(names):  # what the handler writes to status.functionNames before creating
-        status["functionNames"] = list(names)
+    def persist(patch):  # what the handler writes to status before creating
+        status.update(patch)
 
     with pytest.raises(OperatorDied):
-        run({**spec, "prefix": "p2"}, owner, DiesAfterCreate(functions.client), config,
-            deployed_name=status["functionName"], owned_names=status["functionNames"], record_names=persist)
+        run({**spec, "prefix": "p2"}, owner, DiesAfterCreate(functions.client), config, status=dict(status),
+            write_status=persist)
     assert status["functionNames"] == ["custom-metric-p1-labeling-sentiment", "custom-metric-p2-labeling-sentiment"]
 
-    third = run({**spec, "prefix": "p3"}, owner, functions, config, deployed_name=status["functionName"],
-                owned_names=status["functionNames"], record_names=persist)
+    third = run({**spec, "prefix": "p3"}, owner, functions, config, status=dict(status), write_status=persist)
     assert third.phase is Phase.READY, third.message
-    assert third.owned_names == ["custom-metric-p3-labeling-sentiment"]
+    assert third.status["functionNames"] == ["custom-metric-p3-labeling-sentiment"]
     names = {f["FunctionName"] for f in client.list_functions()["Functions"]}
     assert names == {"custom-metric-p3-labeling-sentiment"}
 
@@ -291,14 +297,14 @@ def test_delete_removes_every_recorded_name(spec, owner, functions, config, clie
     for prefix in ("p1", "p2"):
         run({**spec, "prefix": prefix}, owner, functions, config)  # two functions, as after a crash mid-move
     names = ["custom-metric-p1-labeling-sentiment", "custom-metric-p2-labeling-sentiment"]
-    reconcile.delete(Request(spec={**spec, "prefix": "p3"}, owner=owner, owned_names=names), functions)
+    reconcile.delete(request_of({**spec, "prefix": "p3"}, owner, status={"functionNames": names}), functions)
     assert client.list_functions()["Functions"] == []
 
 
 def test_a_new_name_is_recorded_before_the_function_is_created(spec, owner, functions, config, recorder):
     seen = []
-    run(spec, owner, functions, config, record_names=lambda names: seen.append((list(names), list(recorder.calls))))
-    assert seen == [(["custom-metric-nlp-labeling-sentiment"], [])]
+    run(spec, owner, functions, config, write_status=lambda patch: seen.append((patch, list(recorder.calls))))
+    assert seen == [({"functionNames": ["custom-metric-nlp-labeling-sentiment"]}, [])]
 
 
 def test_a_namespace_not_allowed_to_adopt_is_stalled_saying_who_can_allow_it(

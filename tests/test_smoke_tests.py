@@ -7,7 +7,7 @@ import pytest
 from moto.moto_api._internal.models import moto_api_backend
 
 from agreement_operator import local_invoke, packaging, reconcile, smoke_tests
-from agreement_operator.reconcile import Phase, Request
+from agreement_operator.target import Phase
 
 ACCOUNT = "123456789012"
 
@@ -44,13 +44,13 @@ def queue_real_answers(code, tests, region):
             moto_api_backend.set_lambda_simple_result(json.dumps(answer.payload), ACCOUNT, region)
 
 
-def test_passing_smoke_tests_make_ready_with_results(spec, owner, functions, config, recorder):
+def test_passing_smoke_tests_make_ready_with_results(spec, functions, config, recorder, request_for):
     queue_real_answers(spec["code"], spec["tests"], config.region)
-    outcome = reconcile.reconcile(Request(spec=spec, owner=owner), functions, config)
+    outcome = reconcile.reconcile(request_for(spec), functions, config)
     assert outcome.phase is Phase.READY, outcome.message
     assert "3 smoke tests passed" in outcome.message
     assert recorder.calls.count("Invoke") == 2  # one batch per per_label value
-    tests = outcome.tests
+    tests = outcome.status["tests"]
     assert (tests["total"], tests["passed"], tests["failed"], tests["summary"]) == (3, 3, 0, "3/3")
     assert [r["name"] for r in tests["results"]] == ["same choice", "different choice", "per label"]
     assert tests["results"][2] == {"name": "per label", "passed": True, "expected": {"Positive": 1.0},
@@ -58,35 +58,35 @@ def test_passing_smoke_tests_make_ready_with_results(spec, owner, functions, con
     assert "SmokeTestsPassed" in [event.reason for event in outcome.events]
 
     recorder.clear()
-    again = reconcile.reconcile(Request(spec=spec, owner=owner, previous_tests=tests), functions, config)
-    assert again.phase is Phase.READY and again.tests == tests
+    again = reconcile.reconcile(request_for(spec, status={"tests": tests}), functions, config)
+    assert again.phase is Phase.READY and again.status["tests"] == tests
     assert "Invoke" not in recorder.calls  # same code, same tests: not run again
 
 
-def test_a_wrong_expectation_is_stalled_naming_the_test(spec, owner, functions, config):
+def test_a_wrong_expectation_is_stalled_naming_the_test(spec, functions, config, request_for):
     spec["tests"][1]["expect"] = 0.5
     queue_real_answers(spec["code"], spec["tests"], config.region)
-    outcome = reconcile.reconcile(Request(spec=spec, owner=owner), functions, config)
+    outcome = reconcile.reconcile(request_for(spec), functions, config)
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "SmokeTestsFailed")
     assert outcome.message == "1 of 3 smoke tests failed: 'different choice': expected 0.5, got 0.0"
-    assert outcome.function is not None and outcome.tests["summary"] == "2/3"
+    assert "functionName" in outcome.status and outcome.status["tests"]["summary"] == "2/3"
     assert outcome.events[-1].warning
 
-    restarted = reconcile.reconcile(Request(spec=spec, owner=owner, previous_tests=outcome.tests), functions, config)
+    restarted = reconcile.reconcile(request_for(spec, status={"tests": outcome.status["tests"]}), functions, config)
     assert (restarted.phase, restarted.message) == (Phase.STALLED, outcome.message)
 
 
-def test_errors_raised_by_the_metric_are_reported_with_their_line(owner, functions, config, annotations):
+def test_errors_raised_by_the_metric_are_reported_with_their_line(functions, config, annotations, request_for):
     code = "def agreement(a, b, per_label=False):\n    return a['result'][0]['value']['choices'][5]\n"
     tests = [{"name": "index", "annotation1": annotations["positive_a"], "annotation2": annotations["positive_b"],
               "expect": 1.0}]
     queue_real_answers(code, tests, config.region)
-    outcome = reconcile.reconcile(Request(spec={"code": code, "tests": tests}, owner=owner), functions, config)
+    outcome = reconcile.reconcile(request_for({"code": code, "tests": tests}), functions, config)
     assert outcome.reason == "SmokeTestsFailed"
-    assert outcome.tests["results"][0]["error"] == "IndexError: list index out of range (metric.py, line 2)"
+    assert outcome.status["tests"]["results"][0]["error"] == "IndexError: list index out of range (metric.py, line 2)"
 
 
-def test_function_errors_are_reported_as_such(spec, owner, functions, config, client):
+def test_function_errors_are_reported_as_such(spec, functions, config, client, request_for):
     def crash(request, **_):
         from botocore.awsrequest import AWSResponse
 
@@ -95,12 +95,13 @@ def test_function_errors_are_reported_as_such(spec, owner, functions, config, cl
         return AWSResponse(request.url, 200, {"X-Amz-Function-Error": "Unhandled"}, body)
 
     client.meta.events.register_first("before-send.lambda.Invoke", crash)
-    outcome = reconcile.reconcile(Request(spec=spec, owner=owner), functions, config)
+    outcome = reconcile.reconcile(request_for(spec), functions, config)
     assert outcome.reason == "SmokeTestsFailed"
-    assert outcome.tests["results"][0]["error"] == "FunctionError (Unhandled): Task timed out after 30.00 seconds"
+    timed_out = "FunctionError (Unhandled): Task timed out after 30.00 seconds"
+    assert outcome.status["tests"]["results"][0]["error"] == timed_out
 
 
-def test_throttled_invocations_are_reconciling(spec, owner, config, client):
+def test_throttled_invocations_are_reconciling(spec, config, client, request_for):
     from agreement_operator import lambda_api
 
     throttled = lambda_api.make_client(config.region, max_attempts=1)
@@ -115,5 +116,5 @@ def test_throttled_invocations_are_reconciling(spec, owner, config, client):
                            Raw())
 
     throttled.meta.events.register_first("before-send.lambda.Invoke", throttle)
-    outcome = reconcile.reconcile(Request(spec=spec, owner=owner), lambda_api.LambdaFunctions(throttled), config)
+    outcome = reconcile.reconcile(request_for(spec), lambda_api.LambdaFunctions(throttled), config)
     assert (outcome.phase, outcome.reason, outcome.retry_delay) == (Phase.RECONCILING, "TooManyRequestsException", 4.0)

@@ -3,7 +3,7 @@
 import datetime
 from collections.abc import Mapping, Sequence
 
-from agreement_operator.reconcile import Outcome, Phase
+from agreement_operator.target import Outcome, Phase
 
 MAX_MESSAGE = 2048
 
@@ -54,27 +54,11 @@ def is_true(status: Mapping, kind: str, generation: int | None = None) -> bool:
 
 
 def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now: str | None = None) -> dict:
-    """The status patch for `outcome`; the last deployed function's fields stay when none was read."""
-    status: dict = {
+    """The status patch for `outcome`: the conditions, and the target's fields it carries."""
+    return {
         "observedGeneration": generation,
         "conditions": conditions(
             outcome.phase, outcome.reason, outcome.message, generation, previous.get("conditions") or (), now
         ),
+        **outcome.status,
     }
-    if outcome.owned_names is not None:
-        status["functionNames"] = outcome.owned_names
-    if outcome.function is not None:
-        function = outcome.function
-        status.update(
-            functionName=function.name,
-            functionArn=function.arn,
-            codeSha256=function.code_sha256,
-            state=function.state,
-            lastUpdateStatus=function.last_update_status,
-            tests=outcome.tests,  # None removes results of tests that are no longer in the spec
-        )
-    if outcome.label_studio is not None:
-        status["labelStudio"] = outcome.label_studio
-        if outcome.phase is Phase.READY:
-            status["tests"] = outcome.tests
-    return status

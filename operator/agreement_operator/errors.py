@@ -35,9 +35,9 @@ class RetryableFailure(ReconcileFailure):
 class InProgress(RetryableFailure):
     """Lambda is still creating or updating the function, or another change waits for the next pass."""
 
-    def __init__(self, reason: str, message: str, delay: float, function: object = None) -> None:
+    def __init__(self, reason: str, message: str, delay: float, status: dict | None = None) -> None:
         super().__init__(reason, message, delay)
-        self.function = function  # the function as Lambda last described it, for the status
+        self.status = status or {}  # the target's status fields for the change under way
 
 
 def backoff(attempt: int) -> float:

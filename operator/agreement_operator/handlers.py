@@ -1,25 +1,15 @@
 """kopf handlers: they read the resource, call reconcile, and write status and Events back."""
 
-import random
 import threading
 import time
 from collections.abc import Mapping
 
 import kopf
 
-from agreement_operator import (
-    conditions,
-    configmap_code,
-    crd,
-    errors,
-    function_error_watch,
-    project_target,
-    prometheus,
-    reconcile,
-    startup,
-)
+from agreement_operator import conditions, configmap_code, crd, errors, metric_spec, prometheus, startup
 from agreement_operator.config import Config
 from agreement_operator.tags import Owner
+from agreement_operator.target import Event, Outcome, Phase, Request, Target
 
 _RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
 # AWS refused to delete (e.g. AccessDenied): the finalizer holds the resource, so try again now and then.
@@ -33,17 +23,17 @@ def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
-    generation, target = meta.get("generation"), _target(spec)
+    generation, target = meta.get("generation"), _target(memo, spec)
     started = time.monotonic()
     try:
         with _lock_for(memo, meta["uid"]):
-            outcome = _reconcile(_request(spec, meta, status, memo, retry), memo)
+            outcome = target.reconcile(_request(spec, meta, status, memo, retry))
     except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
-        prometheus.observe_reconcile(target, None, time.monotonic() - started, meta["uid"])
-        internal = reconcile.Outcome(reconcile.Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
+        prometheus.observe_reconcile(target.name, None, time.monotonic() - started, meta["uid"])
+        internal = Outcome(Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
         patch.status.update(conditions.status_for(internal, generation, status))
         raise
-    prometheus.observe_reconcile(target, outcome, time.monotonic() - started, meta["uid"])
+    prometheus.observe_reconcile(target.name, outcome, time.monotonic() - started, meta["uid"])
     new_status = conditions.status_for(outcome, generation, status)
     if any(status.get(key) != value for key, value in new_status.items()):  # a pass that changed nothing writes nothing
         patch.status.update(new_status)
@@ -53,20 +43,9 @@ def reconcile_metric(
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
 
 
-def _target(spec: Mapping) -> str:
-    return "label_studio" if project_target.wanted(spec) else "lambda"
-
-
-def _reconcile(request: reconcile.Request, memo: kopf.Memo) -> reconcile.Outcome:
-    """One pass towards the metric's target: a Label Studio project, or a Lambda function of its own."""
-    if project_target.wanted(request.spec):
-        return project_target.reconcile(request, memo.projects)
-    if memo.functions is None:
-        message = ("this operator deploys only through Label Studio (no LS_LAMBDA_REGION_CUSTOM_METRICS): "
-                   "set spec.labelStudio.project, or give the operator an AWS region and execution role")
-        return reconcile.Outcome(reconcile.Phase.STALLED, "LambdaNotConfigured", message,
-                                 events=[reconcile.Event("LambdaNotConfigured", message, warning=True)])
-    return reconcile.reconcile(request, memo.functions, memo.config)
+def _target(memo: kopf.Memo, spec: Mapping) -> Target:
+    """The one place that picks where a metric deploys: a Label Studio project, or a Lambda function of its own."""
+    return memo.targets[metric_spec.target_name(spec)]
 
 
 def resume_metric(
@@ -74,17 +53,11 @@ def resume_metric(
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
     """The operator (re)started: a metric Ready as specified needs no AWS call; the resync checks for drift."""
-    if conditions.is_true(status, "Ready", meta.get("generation")) and _deployed_as_specified(
-            _request(spec, meta, status, memo, retry), memo, status):
+    if conditions.is_true(status, "Ready", meta.get("generation")) and _target(memo, spec).deployed_as_specified(
+            _request(spec, meta, status, memo, retry)):
         prometheus.METRICS_BY_PHASE.record(meta["uid"], "Ready")
         return
     reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
-
-
-def _deployed_as_specified(request: reconcile.Request, memo: kopf.Memo, status: Mapping) -> bool:
-    if project_target.wanted(request.spec):
-        return project_target.deployed_as_specified(request, status)
-    return reconcile.deployed_as_specified(request, memo.config, status.get("codeSha256"))
 
 
 def resync_metric(
@@ -96,55 +69,36 @@ def resync_metric(
     generation, uid = meta.get("generation"), meta["uid"]
     if conditions.is_true(status, "Stalled", generation):
         return
-    if _resync_due(memo, uid):
+    if memo.resync.take(uid):
         reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
                          retry=retry)
     if conditions.is_true(status, "Ready", generation) and memo.error_watch.wanted(uid):
-        _check_function_errors(body, spec, status, patch, memo, uid)
+        _check_function_errors(body, spec, meta, status, patch, memo)
 
 
-def _check_function_errors(body: kopf.Body, spec: Mapping, status: Mapping, patch: kopf.Patch, memo: kopf.Memo,
-                           uid: str) -> None:
-    watch: function_error_watch.ErrorWatch = memo.error_watch
+def _check_function_errors(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping, patch: kopf.Patch,
+                           memo: kopf.Memo) -> None:
+    target, uid, watch = _target(memo, spec), meta["uid"], memo.error_watch
+    reader = target.error_reader(_request(spec, meta, status, memo))
+    if reader is None:
+        return
     previous = status.get("functionErrors")
     with _lock_for(memo, uid):
-        if project_target.wanted(spec) and memo.projects is not None:
-            check = watch.check_project(uid, spec["labelStudio"]["project"], memo.projects, previous)
-        elif not project_target.wanted(spec) and memo.logs is not None and status.get("functionName"):
-            check = watch.check_function(uid, status["functionName"], memo.logs, previous)
-        else:
-            return
+        check = watch.check(uid, reader, previous)
     if check.status is not None and check.status != previous:
         patch.status["functionErrors"] = check.status
     _post(memo, body, check.events)
-    prometheus.function_errors_seen(_target(spec), check.new_errors)
-
-
-def _resync_due(memo: kopf.Memo, uid: str) -> bool:
-    """Whether this metric's drift check is due. The first falls at a random point of the interval, so
-    a restart with many metrics spreads their reads over it instead of sending them all at once."""
-    now, interval = time.monotonic(), memo.config.resync_seconds
-    due = memo.resync_due.setdefault(uid, now + random.uniform(0, interval))
-    if now < due:
-        return False
-    memo.resync_due[uid] = now + interval
-    return True
+    prometheus.function_errors_seen(target.name, check.new_errors)
 
 
 def delete_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, **_,
 ) -> None:
-    request = _request(spec, meta, status, memo)
     try:
         with _lock_for(memo, meta["uid"]):
-            if project_target.wanted(request.spec):
-                events = project_target.delete(request)
-            elif memo.functions is None:  # nothing this operator could have deployed
-                events = []
-            else:
-                events = reconcile.delete(request, memo.functions)
+            events = _target(memo, spec).delete(_request(spec, meta, status, memo))
     except errors.ReconcileFailure as failure:
-        _post(memo, body, [reconcile.Event(failure.reason, failure.message, warning=True)])
+        _post(memo, body, [Event(failure.reason, failure.message, warning=True)])
         delay = failure.delay if isinstance(failure, errors.RetryableFailure) else DELETE_RETRY_SECONDS
         raise kopf.TemporaryError(
             f"{failure.message}; the resource is kept until this succeeds (or set spec.deletionPolicy: Retain)",
@@ -153,7 +107,7 @@ def delete_metric(
     _post(memo, body, events)
     with _locks_guard:  # nothing about a deleted metric outlives it
         memo.locks.pop(meta["uid"], None)
-        memo.resync_due.pop(meta["uid"], None)
+    memo.resync.forget(meta["uid"])
     memo.error_watch.forget(meta["uid"])
     prometheus.METRICS_BY_PHASE.forget(meta["uid"])
 
@@ -178,18 +132,16 @@ def configmap_changed(
             memo.mark_revision(namespace, metric, configmap_code.REVISION_ANNOTATION, revision)
 
 
-def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, attempt: int = 0) -> reconcile.Request:
+def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, attempt: int = 0) -> Request:
     annotations = meta.get("annotations") or {}
     namespace, name = meta["namespace"], meta["name"]
-    return reconcile.Request(
+    return Request(
         spec=dict(spec),
         owner=Owner(memo.config.cluster_id, namespace, name, meta["uid"]),
-        adopt=annotations.get(crd.ADOPT_ANNOTATION, "").lower() == "true",
-        deployed_name=status.get("functionName"),
         read_configmap=memo.read_configmap,
-        previous_tests=status.get("tests"),
-        owned_names=tuple(status.get("functionNames") or ()),
-        record_names=lambda names: memo.record_names(namespace, name, names),
+        status=status,
+        adopt=annotations.get(crd.ADOPT_ANNOTATION, "").lower() == "true",
+        write_status=lambda patch: memo.write_status(namespace, name, patch),
         attempt=attempt,
     )
 
@@ -200,7 +152,7 @@ def _lock_for(memo: kopf.Memo, uid: str) -> threading.Lock:
         return memo.locks.setdefault(uid, threading.Lock())
 
 
-def _post(memo: kopf.Memo, body: Mapping, events: list[reconcile.Event]) -> None:
+def _post(memo: kopf.Memo, body: Mapping, events: list[Event]) -> None:
     for event in events:
         memo.post_event(body, event)
 
@@ -219,7 +171,7 @@ def build_registry(config: Config) -> kopf.OperatorRegistry:
     # kopf passes indexes as keyword arguments that its handler protocol does not name.
     kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
     # The timer ticks 60 times per resync interval and each metric's check is due once per interval
-    # (see _resync_due): the checks due within one tick go out together, so N metrics send bursts of
+    # (see Schedule.take): the checks due within one tick go out together, so N metrics send bursts of
     # about N / 60 reads, under Lambda's 100 GetFunction/s up to ~6,000 metrics. The looks at
     # function errors ride on the same ticks: a tick of their own, shorter, would call the
     # handler of every metric more often, whether anything is due or not.

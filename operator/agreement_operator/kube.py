@@ -94,10 +94,9 @@ class KubeAPI:
                                      {"metadata": {"annotations": {annotation: revision}}})
         _raise_for(status, body, f"patch AgreementMetric {namespace}/{metric}")
 
-    def write_function_names(self, namespace: str, metric: str, names: list[str]) -> None:
-        """status.functionNames, written at once: before a function is created under a name not yet recorded."""
-        status, body = self._request("PATCH", _metric_path(namespace, metric) + "/status",
-                                     {"status": {"functionNames": names}})
+    def patch_status(self, namespace: str, metric: str, patch: dict) -> None:
+        """Part of a metric's status, written at once (mid-pass: before a function is created under a new name)."""
+        status, body = self._request("PATCH", _metric_path(namespace, metric) + "/status", {"status": patch})
         _raise_for(status, body, f"patch the status of AgreementMetric {namespace}/{metric}")
 
     def _request(self, method: str, path: str, payload: dict | None = None) -> tuple[int, dict]:

@@ -14,6 +14,12 @@ MAX_DESCRIPTION = 256
 LAMBDA_ONLY_FIELDS = ("prefix", "tags", "runtime", "memoryMB", "timeoutSeconds", "description")
 
 
+def target_name(spec: Mapping) -> str:
+    """Where the metric deploys: "label_studio" through a Label Studio project (spec.labelStudio), else
+    "lambda", a Lambda function of its own."""
+    return "label_studio" if spec.get("labelStudio") else "lambda"
+
+
 def lambda_only_message(key: str) -> str:
     """Also the CRD's message for the same rule (tests compare them)."""
     return (f"spec.{key} is a Lambda setting, and with spec.labelStudio Label Studio deploys the function "

@@ -14,13 +14,12 @@ leaves the project's last code in place and says so in an Event.
 """
 
 import base64
+import datetime
 import hashlib
-from collections.abc import Mapping
 
-from agreement_operator import errors, function_errors, label_studio_api, metric_spec
-from agreement_operator.function_error_watch import project_errors
+from agreement_operator import errors, function_errors, label_studio_api, target
 from agreement_operator.label_studio_api import LabelStudioProjects, ProjectFunction
-from agreement_operator.reconcile import Event, Outcome, Phase, Request, resolved_spec
+from agreement_operator.target import ErrorLook, Event, Outcome, Phase, Request
 
 _REDEPLOY = ("NotDeployed", "NotFound", "Inactive")  # the project has the code, but nothing runs it
 _ANSWERS = {
@@ -31,64 +30,12 @@ TESTS_NOT_RUN = (
     "Label Studio runs this function and its API cannot invoke it: smoke tests were not run remotely; "
     "run them locally with `agreement-operator test FILE`"
 )
-
-
-def wanted(spec: Mapping) -> bool:
-    """Whether the metric deploys through a Label Studio project."""
-    return bool(spec.get("labelStudio"))
+LOG_DAYS = 1  # a project's function logs are read from yesterday on
 
 
 def code_sha256(code: str) -> str:
     """Base64 SHA-256 of the code as sent to Label Studio (what status.labelStudio.codeSha256 records)."""
     return base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()
-
-
-def reconcile(request: Request, projects: LabelStudioProjects | None) -> Outcome:
-    events: list[Event] = []
-    target = request.spec["labelStudio"]
-    project = target["project"]
-    try:
-        if projects is None:
-            raise errors.PermanentFailure(
-                "LabelStudioNotConfigured",
-                "spec.labelStudio needs the operator to know its Label Studio: set LABEL_STUDIO_URL and "
-                "LABEL_STUDIO_API_KEY (Helm: labelStudio.url and labelStudio.existingSecret)",
-            )
-        spec = _parsed(request)
-        current = projects.read_function(project)
-        _converge(projects, project, spec.code, current, request.attempt, events)
-        if metric := target.get("metricName"):
-            _select(projects, project, metric, events)
-    except errors.PermanentFailure as failure:
-        events.append(Event(failure.reason, failure.message, warning=True))
-        return Outcome(Phase.STALLED, failure.reason, failure.message, events=events)
-    except errors.InProgress as progress:
-        return Outcome(Phase.RECONCILING, progress.reason, progress.message, events=events,
-                       retry_delay=progress.delay, label_studio=progress.function)  # type: ignore[arg-type]
-    except errors.RetryableFailure as failure:
-        events.append(Event(failure.reason, failure.message, warning=True))
-        delay = failure.delay if failure.delay is not None else errors.backoff(request.attempt)
-        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events, retry_delay=delay)
-    tests = request.spec.get("tests") or []
-    note = f"; {len(tests)} smoke tests not run remotely (run `agreement-operator test` locally)" if tests else ""
-    return Outcome(
-        Phase.READY, "Deployed",
-        f"Label Studio project {project} runs this code (function Active, code sha256 {code_sha256(spec.code)}){note}",
-        events=events, tests=_tests_not_run(len(tests)) if tests else None,
-        label_studio=_status(project, "Active", spec.code, target.get("metricName")),
-    )
-
-
-def deployed_as_specified(request: Request, status: Mapping) -> bool:
-    """Whether status shows this spec's code Active in this project: a restart needs no request then."""
-    try:
-        spec = _parsed(request)
-    except errors.ReconcileFailure:
-        return False
-    recorded = status.get("labelStudio") or {}
-    target = request.spec["labelStudio"]
-    return (recorded.get("project"), recorded.get("codeSha256"), recorded.get("metricName")) == (
-        target["project"], code_sha256(spec.code), target.get("metricName"))
 
 
 def delete(request: Request) -> list[Event]:
@@ -102,11 +49,90 @@ def delete(request: Request) -> list[Event]:
     )]
 
 
-def _parsed(request: Request) -> metric_spec.MetricSpec:
-    spec, problems = metric_spec.parse(resolved_spec(request))
-    if spec is None:
-        raise errors.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
-    return spec
+NOT_CONFIGURED = target.Unconfigured(
+    "label_studio", "LabelStudioNotConfigured",
+    "spec.labelStudio needs the operator to know its Label Studio: set LABEL_STUDIO_URL and "
+    "LABEL_STUDIO_API_KEY (Helm: labelStudio.url and labelStudio.existingSecret)",
+    on_delete=delete,
+)
+
+
+class LabelStudioTarget:
+    """Metrics deployed through a Label Studio project (the Target of target.py)."""
+
+    name = "label_studio"
+
+    def __init__(self, projects: LabelStudioProjects) -> None:
+        self.projects = projects
+
+    def reconcile(self, request: Request) -> Outcome:
+        return reconcile(request, self.projects)
+
+    def deployed_as_specified(self, request: Request) -> bool:
+        return deployed_as_specified(request)
+
+    def delete(self, request: Request) -> list[Event]:
+        return delete(request)
+
+    def error_reader(self, request: Request) -> "ProjectLogs":
+        return ProjectLogs(self.projects, request.spec["labelStudio"]["project"])
+
+
+def reconcile(request: Request, projects: LabelStudioProjects) -> Outcome:
+    events: list[Event] = []
+    wanted = request.spec["labelStudio"]
+    project = wanted["project"]
+    try:
+        spec = target.parsed(target.resolved_spec(request))
+        current = projects.read_function(project)
+        _converge(projects, project, spec.code, current, request.attempt, events)
+        if metric := wanted.get("metricName"):
+            _select(projects, project, metric, events)
+    except errors.ReconcileFailure as failure:
+        return target.failed(failure, request.attempt, events, {})
+    tests = request.spec.get("tests") or []
+    note = f"; {len(tests)} smoke tests not run remotely (run `agreement-operator test` locally)" if tests else ""
+    return Outcome(
+        Phase.READY, "Deployed",
+        f"Label Studio project {project} runs this code (function Active, code sha256 {code_sha256(spec.code)}){note}",
+        events, status={"labelStudio": _status(project, "Active", spec.code, wanted.get("metricName")),
+                        "tests": _tests_not_run(len(tests)) if tests else None},
+    )
+
+
+def deployed_as_specified(request: Request) -> bool:
+    """Whether status shows this spec's code Active in this project: a restart needs no request then."""
+    try:
+        spec = target.parsed(target.resolved_spec(request))
+    except errors.ReconcileFailure:
+        return False
+    recorded = request.status.get("labelStudio") or {}
+    wanted = request.spec["labelStudio"]
+    return (recorded.get("project"), recorded.get("codeSha256"), recorded.get("metricName")) == (
+        wanted["project"], code_sha256(spec.code), wanted.get("metricName"))
+
+
+class ProjectLogs:
+    """The ErrorReader (target.py) of a project's function: its logs since yesterday, in one request."""
+
+    def __init__(self, projects: LabelStudioProjects, project: int) -> None:
+        self.projects, self.project = projects, project
+
+    @property
+    def scope(self) -> dict:
+        return {"since": _since()}
+
+    def look(self, pending: str | None) -> ErrorLook:
+        return ErrorLook(project_errors(self.projects, self.project, _since()))
+
+
+def project_errors(projects: LabelStudioProjects, project: int, since: str) -> dict:
+    """status.functionErrors of a Label Studio project's function, from its logs since `since`."""
+    return function_errors.summarize(projects.function_logs(project, since), since)
+
+
+def _since() -> str:
+    return (datetime.datetime.now(datetime.UTC).date() - datetime.timedelta(days=LOG_DAYS)).isoformat()
 
 
 def _converge(projects: LabelStudioProjects, project: int, code: str, current: ProjectFunction, attempt: int,
@@ -121,13 +147,13 @@ def _converge(projects: LabelStudioProjects, project: int, code: str, current: P
         raise errors.InProgress(
             "FunctionPending", f"Label Studio project {project} is deploying the code; checking again shortly",
             delay=0.0 if answer != label_studio_api.ACCEPTED else errors.progress_delay(attempt),
-            function=_status(project, "Pending", code))
+            status={"labelStudio": _status(project, "Pending", code)})
     if current.status == "Pending":
         raise errors.InProgress(
             "FunctionPending", f"Label Studio reports the function of project {project} Pending; checking again",
-            delay=errors.progress_delay(attempt), function=_status(project, "Pending", code))
+            delay=errors.progress_delay(attempt), status={"labelStudio": _status(project, "Pending", code)})
     if current.status != "Active":
-        found = project_errors(projects, project)
+        found = project_errors(projects, project, _since())
         why = f": {function_errors.describe(found['recent'])}" if found["recent"] else ""
         raise errors.PermanentFailure(
             "FunctionFailed",

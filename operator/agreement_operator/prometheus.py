@@ -14,7 +14,7 @@ import prometheus_client
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from agreement_operator.reconcile import Outcome
+from agreement_operator.target import Outcome
 
 # The _created series double every counter's output for a timestamp nobody graphs.
 prometheus_client.disable_created_metrics()
@@ -85,9 +85,10 @@ def observe_reconcile(target: str, outcome: Outcome | None, seconds: float, uid:
     RECONCILES.labels(target, outcome.phase.value.lower(), outcome.reason).inc()
     METRICS_BY_PHASE.record(uid, outcome.phase.value)
     ran = {event.reason for event in outcome.events} & {"SmokeTestsPassed", "SmokeTestsFailed"}
-    if ran and outcome.tests:
-        SMOKE_TESTS.labels("passed").inc(outcome.tests.get("passed", 0))
-        SMOKE_TESTS.labels("failed").inc(outcome.tests.get("failed", 0))
+    tests = outcome.status.get("tests")
+    if ran and tests:
+        SMOKE_TESTS.labels("passed").inc(tests.get("passed", 0))
+        SMOKE_TESTS.labels("failed").inc(tests.get("failed", 0))
 
 
 def instrument(client):

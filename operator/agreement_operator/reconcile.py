@@ -9,69 +9,60 @@ one step, and a slow function holds no worker.
 """
 
 import dataclasses
-import enum
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
-from agreement_operator import configmap_code, errors, metric_spec, naming, smoke_tests, tags
+from agreement_operator import errors, naming, smoke_tests, tags, target
+from agreement_operator.cloudwatch_logs import FunctionLogs
 from agreement_operator.config import Config
 from agreement_operator.crd import ADOPT_ANNOTATION
 from agreement_operator.desired import DesiredFunction, desired_function
+from agreement_operator.error_query import FunctionErrorQuery
 from agreement_operator.lambda_api import DeployedFunction, LambdaFunctions
+from agreement_operator.metric_spec import MetricSpec
+from agreement_operator.target import Event, Outcome, Phase, Request
+
+NOT_CONFIGURED = target.Unconfigured(
+    "lambda", "LambdaNotConfigured",
+    "this operator deploys only through Label Studio (no LS_LAMBDA_REGION_CUSTOM_METRICS): "
+    "set spec.labelStudio.project, or give the operator an AWS region and execution role",
+)
 
 
-class Phase(enum.Enum):
-    READY = "Ready"
-    RECONCILING = "Reconciling"
-    STALLED = "Stalled"
+class LambdaTarget:
+    """Metrics deployed as Lambda functions of their own (the Target of target.py)."""
 
+    name = "lambda"
 
-@dataclass(frozen=True)
-class Event:
-    reason: str
-    message: str
-    warning: bool = False
+    def __init__(self, functions: LambdaFunctions, config: Config, logs: FunctionLogs | None = None) -> None:
+        """`logs`: where the functions' errors are read (None: they are not)."""
+        self.functions, self.config, self.logs = functions, config, logs
 
+    def reconcile(self, request: Request) -> Outcome:
+        return reconcile(request, self.functions, self.config)
 
-@dataclass(frozen=True)
-class Request:
-    """One metric as the reconciler sees it."""
+    def deployed_as_specified(self, request: Request) -> bool:
+        return deployed_as_specified(request, self.config)
 
-    spec: Mapping
-    owner: tags.Owner
-    adopt: bool = False
-    deployed_name: str | None = None  # status.functionName: what an earlier reconcile deployed
-    read_configmap: configmap_code.ConfigMapReader | None = None  # for spec.codeFrom
-    previous_tests: Mapping | None = None  # status.tests: results of the last smoke tests
-    # status.functionNames: every name this metric may own a function under.
-    owned_names: Sequence[str] = ()
-    # Persists owned names before a function is created under a new one (the operator may die right after).
-    record_names: Callable[[list[str]], None] | None = None
-    attempt: int = 0  # passes so far in this round of retries: the delays grow with it
+    def delete(self, request: Request) -> list[Event]:
+        return delete(request, self.functions)
 
-
-@dataclass
-class Outcome:
-    phase: Phase
-    reason: str
-    message: str
-    function: DeployedFunction | None = None
-    events: list[Event] = field(default_factory=list)
-    retry_delay: float | None = None
-    tests: dict | None = None  # status.tests, when the function was checked
-    owned_names: list[str] | None = None  # status.functionNames, when known
-    label_studio: dict | None = None  # status.labelStudio: the project's function, for spec.labelStudio
+    def error_reader(self, request: Request) -> FunctionErrorQuery | None:
+        name = request.status.get("functionName")
+        if self.logs is None or not name:
+            return None
+        return FunctionErrorQuery(self.logs, name, self.config.function_errors_window_seconds)
 
 
 def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:
     events: list[Event] = []
     owned = _known_names(request)
+    previous_tests = request.status.get("tests")
     try:
         resolved, spec, desired = _desired(request, config)
         if desired.name not in owned:
             owned.append(desired.name)
-            if request.record_names is not None:
-                request.record_names(owned)
+            if request.write_status is not None:
+                request.write_status({"functionNames": owned})
         function = _converge(desired, request, config, functions, events)
         if spec.warnings and any(event.reason in ("Created", "CodeUpdated") for event in events):
             events.append(Event("CodeWarning", "; ".join(spec.warnings), warning=True))
@@ -79,34 +70,33 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
             if name != desired.name:
                 _retire(name, request.owner, spec.deletion_policy, functions, events)
         owned = [desired.name]
-        report = _smoke_test(function, resolved.get("tests") or [], request.previous_tests, functions, events)
-    except errors.PermanentFailure as failure:
-        events.append(Event(failure.reason, failure.message, warning=True))
-        return Outcome(Phase.STALLED, failure.reason, failure.message, events=events, owned_names=owned)
-    except errors.InProgress as progress:
-        busy = progress.function if isinstance(progress.function, DeployedFunction) else None
-        previous_tests = dict(request.previous_tests) if request.previous_tests else None
-        return Outcome(Phase.RECONCILING, progress.reason, progress.message, function=busy, events=events,
-                       retry_delay=progress.delay, owned_names=owned, tests=previous_tests)
-    except errors.RetryableFailure as failure:
-        events.append(Event(failure.reason, failure.message, warning=True))
-        delay = failure.delay if failure.delay is not None else errors.backoff(request.attempt)
-        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events=events,
-                       retry_delay=delay, owned_names=owned)
-    tests = report.as_status() if report else None
+        report = _smoke_test(function, resolved.get("tests") or [], previous_tests, functions, events)
+    except errors.ReconcileFailure as failure:
+        status: dict = {"functionNames": owned}
+        if isinstance(failure, errors.InProgress):  # the function as Lambda described it, and the last results
+            status["tests"] = dict(previous_tests) if previous_tests else None
+        return target.failed(failure, request.attempt, events, status)
+    # tests: None removes results of tests that are no longer in the spec
+    status = {**function_status(function), "tests": report.as_status() if report else None, "functionNames": owned}
     if report and report.failed:
-        return Outcome(Phase.STALLED, "SmokeTestsFailed", smoke_tests.describe_failures(report),
-                       function=function, events=events, tests=tests, owned_names=owned)
+        return Outcome(Phase.STALLED, "SmokeTestsFailed", smoke_tests.describe_failures(report), events,
+                       status=status)
     passed = f"; {len(report.results)} smoke tests passed" if report else ""
     warnings = "".join(f"; warning: {warning}" for warning in spec.warnings)
     return Outcome(
         Phase.READY, "Deployed",
         f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}{passed}{warnings}",
-        function=function, events=events, tests=tests, owned_names=owned,
+        events, status=status,
     )
 
 
-def deployed_as_specified(request: Request, config: Config, deployed_sha256: str | None) -> bool:
+def function_status(function: DeployedFunction) -> dict:
+    """The fields of status that describe the function as Lambda last did."""
+    return {"functionName": function.name, "functionArn": function.arn, "codeSha256": function.code_sha256,
+            "state": function.state, "lastUpdateStatus": function.last_update_status}
+
+
+def deployed_as_specified(request: Request, config: Config) -> bool:
     """Whether the spec would deploy exactly the function status describes: a restart needs no AWS call then.
 
     Drift made in AWS while the operator was down is found by the next resync.
@@ -115,27 +105,21 @@ def deployed_as_specified(request: Request, config: Config, deployed_sha256: str
         desired = _desired(request, config)[2]
     except errors.ReconcileFailure:
         return False
-    return (desired.name, desired.code_sha256) == (request.deployed_name, deployed_sha256) and \
-        _known_names(request) == [desired.name]
+    deployed = (request.status.get("functionName"), request.status.get("codeSha256"))
+    return (desired.name, desired.code_sha256) == deployed and _known_names(request) == [desired.name]
 
 
-def _desired(request: Request, config: Config) -> tuple[dict, metric_spec.MetricSpec, DesiredFunction]:
+def _desired(request: Request, config: Config) -> tuple[dict, MetricSpec, DesiredFunction]:
     """The spec with its code resolved, parsed, and the function it asks for; PermanentFailure when invalid."""
-    resolved = resolved_spec(request)
-    spec, problems = metric_spec.parse(resolved)
-    if spec is None:
-        raise errors.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
+    resolved = target.resolved_spec(request)
+    spec = target.parsed(resolved)
     return resolved, spec, desired_function(spec, request.owner, config)
-
-
-def resolved_spec(request: Request) -> dict:
-    """The spec with spec.codeFrom replaced by the code it names."""
-    return configmap_code.resolve(request.spec, request.owner.namespace, _reader(request))
 
 
 def _known_names(request: Request) -> list[str]:
     """Names recorded in status; functionName too, for metrics deployed before names were recorded."""
-    return list(dict.fromkeys(filter(None, [*request.owned_names, request.deployed_name])))
+    status = request.status
+    return list(dict.fromkeys(filter(None, [*(status.get("functionNames") or ()), status.get("functionName")])))
 
 
 def _smoke_test(
@@ -157,16 +141,6 @@ def _smoke_test(
     return report
 
 
-def _reader(request: Request) -> configmap_code.ConfigMapReader:
-    if request.read_configmap is not None:
-        return request.read_configmap
-
-    def unavailable(namespace: str, name: str) -> None:
-        raise errors.PermanentFailure("CodeFromUnavailable", f"cannot read ConfigMap {namespace}/{name} here")
-
-    return unavailable
-
-
 def _converge(
     desired: DesiredFunction, request: Request, config: Config, functions: LambdaFunctions, events: list[Event]
 ) -> DeployedFunction:
@@ -185,7 +159,7 @@ def _converge(
     changed = _settled(_apply(change, current, desired, functions, events), request.attempt)
     if remaining := _next_change(changed, desired):
         raise errors.InProgress("FunctionUpdating", f"updated the {change} of {desired.name}; its {remaining} next",
-                                delay=0.0, function=changed)
+                                delay=0.0, status=function_status(changed))
     return changed
 
 
@@ -199,7 +173,7 @@ def _settled(function: DeployedFunction, attempt: int) -> DeployedFunction:
             "FunctionUpdating",
             f"function {function.name} is {function.state} (last update {function.last_update_status}); "
             "checking again shortly",
-            delay=errors.progress_delay(attempt), function=function,
+            delay=errors.progress_delay(attempt), status=function_status(function),
         )
     return function
 
@@ -313,7 +287,8 @@ def delete(request: Request, functions: LambdaFunctions) -> list[Event]:
     """Remove every function the metric may own unless the policy says Retain. One already gone is fine."""
     spec = request.spec
     if spec.get("deletionPolicy") == "Retain":
-        return [Event("Retained", f"kept function {request.deployed_name or '(none)'} (deletionPolicy Retain)")]
+        deployed = request.status.get("functionName")
+        return [Event("Retained", f"kept function {deployed or '(none)'} (deletionPolicy Retain)")]
     events: list[Event] = []
     names = _known_names(request)
     if naming.prefix_problem(spec.get("prefix")) is None:

@@ -9,21 +9,18 @@ from collections.abc import Mapping
 import aiohttp
 import kopf
 
-from agreement_operator import (
-    cloudwatch_logs,
-    crd,
-    function_error_watch,
-    kopf_storage,
-    kube,
-    label_studio_api,
-    lambda_api,
-    prometheus,
-    reconcile,
-)
+from agreement_operator import cloudwatch_logs, crd, kopf_storage, kube, label_studio_api, lambda_api, prometheus
 from agreement_operator.config import Config
+from agreement_operator.function_error_watch import ErrorWatch
+from agreement_operator.project_target import NOT_CONFIGURED as LABEL_STUDIO_NOT_CONFIGURED
+from agreement_operator.project_target import LabelStudioTarget
+from agreement_operator.reconcile import NOT_CONFIGURED as LAMBDA_NOT_CONFIGURED
+from agreement_operator.reconcile import LambdaTarget
+from agreement_operator.schedule import Schedule
+from agreement_operator.target import Event, Target
 
 
-def post_with_kopf(body: Mapping, event: reconcile.Event) -> None:
+def post_with_kopf(body: Mapping, event: Event) -> None:
     post = kopf.warn if event.warning else kopf.info
     post(body, reason=event.reason, message=event.message)
 
@@ -79,18 +76,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     # default, min(32, CPUs + 4), follows the node's CPUs rather than the pod's limit.
     settings.execution.max_workers = config.workers
     # As many connections to Lambda and to the apiserver as threads that may use them at once.
-    memo.functions = _lambda_functions(config)
-    memo.logs = _function_logs(config)
-    memo.projects = _label_studio_projects(config)
-    memo.error_watch = function_error_watch.ErrorWatch(config.function_errors_seconds,
-                                                       config.function_errors_window_seconds)
+    memo.targets = targets(config)
+    memo.error_watch = ErrorWatch(config.function_errors_seconds)
+    memo.resync = Schedule(config.resync_seconds)
     memo.kube = kube.KubeAPI()
     memo.read_configmap = memo.kube.read_configmap
-    memo.record_names = memo.kube.write_function_names
+    memo.write_status = memo.kube.patch_status
     memo.mark_revision = memo.kube.mark_revision
     memo.post_event = post_with_kopf
     memo.locks = {}
-    memo.resync_due = {}
     if config.metrics_port:
         try:
             prometheus.serve(config.metrics_port, config.metrics_path)
@@ -99,12 +93,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
                                       "AGREEMENT_OPERATOR_METRICS_PORT to a free port, or 0 for none") from error
 
 
-def _lambda_functions(config: Config) -> lambda_api.LambdaFunctions | None:
+def targets(config: Config) -> dict[str, Target]:
+    """Each target by name, with the clients it shares across metrics; one this operator has no
+    connection for says what to set."""
+    return {"lambda": _lambda_target(config), "label_studio": _label_studio_target(config)}
+
+
+def _lambda_target(config: Config) -> Target:
     if config.region is None or not config.lambda_enabled:
-        return None
+        return LAMBDA_NOT_CONFIGURED
     client = lambda_api.make_client(config.region, config.endpoint_url, pool_connections=config.workers,
                                     retry_mode=config.retry_mode)
-    return lambda_api.LambdaFunctions(prometheus.instrument(client))
+    return LambdaTarget(lambda_api.LambdaFunctions(prometheus.instrument(client)), config, _function_logs(config))
 
 
 def _function_logs(config: Config) -> cloudwatch_logs.FunctionLogs | None:
@@ -115,8 +115,8 @@ def _function_logs(config: Config) -> cloudwatch_logs.FunctionLogs | None:
     return cloudwatch_logs.FunctionLogs(prometheus.instrument(client))
 
 
-def _label_studio_projects(config: Config) -> label_studio_api.LabelStudioProjects | None:
+def _label_studio_target(config: Config) -> Target:
     if config.label_studio_url is None or config.label_studio_api_key is None:
-        return None
-    return label_studio_api.LabelStudioProjects(config.label_studio_url, config.label_studio_api_key,
-                                                on_answer=prometheus.label_studio_request)
+        return LABEL_STUDIO_NOT_CONFIGURED
+    return LabelStudioTarget(label_studio_api.LabelStudioProjects(
+        config.label_studio_url, config.label_studio_api_key, on_answer=prometheus.label_studio_request))

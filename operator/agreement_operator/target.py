@@ -1,0 +1,155 @@
+"""The seam between the control loop and the places a metric deploys to (its targets).
+
+A target brings one metric to its desired state one pass at a time. The control loop hands it
+a Request (the resource as it is) and writes back the Outcome: the phase, the reason and
+message of the conditions, the Events to post, when to come back, and the target's own block
+of status fields. The control loop knows nothing else of a target, and no target knows the
+control loop (kopf) or another target. Today's targets: a Lambda function of the metric's own
+(lambda_target), and the function of a Label Studio project (label_studio_target).
+"""
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agreement_operator import configmap_code, errors, metric_spec
+from agreement_operator.tags import Owner
+
+
+class Phase(enum.Enum):
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+
+
+@dataclass(frozen=True)
+class Event:
+    reason: str
+    message: str
+    warning: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """One metric as a target sees it."""
+
+    spec: Mapping
+    owner: Owner
+    read_configmap: configmap_code.ConfigMapReader  # for spec.codeFrom
+    status: Mapping = field(default_factory=dict)  # what earlier passes wrote
+    adopt: bool = False  # the resource asks to take over what it finds
+    # Writes part of the status at once, mid-pass (before a step the operator may die right after).
+    write_status: Callable[[dict], None] | None = None
+    attempt: int = 0  # passes so far in this round of retries: the delays grow with it
+
+
+@dataclass
+class Outcome:
+    phase: Phase
+    reason: str
+    message: str
+    events: list[Event] = field(default_factory=list)
+    retry_delay: float | None = None
+    # The target's fields of status (a merge patch: None removes a field).
+    status: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ErrorLook:
+    """What one look at a function's log found.
+
+    `summary`: status.functionErrors without the fields of `ErrorReader.scope`;
+    `pending`: a query still running, handed back to the next look;
+    `never_invoked`: the function has no log yet, worth writing only over an earlier summary.
+    """
+
+    summary: dict | None = None
+    pending: str | None = None
+    never_invoked: bool = False
+
+
+class ErrorReader(Protocol):
+    """Reads the errors a deployed function raised, for status.functionErrors."""
+
+    @property
+    def scope(self) -> dict:
+        """What the look covers, as status.functionErrors says it: {"window": "1h"}, {"since": DATE}."""
+        ...
+
+    def look(self, pending: str | None) -> ErrorLook:
+        """Read (or start reading) the errors; errors.ReconcileFailure when the log cannot be read."""
+        ...
+
+
+class Target(Protocol):
+    @property
+    def name(self) -> str:
+        """What metric.spec.target_name calls it, also its Prometheus label: lambda, label_studio."""
+        ...
+
+    def reconcile(self, request: Request) -> Outcome:
+        """One pass: at most one change, never a wait."""
+        ...
+
+    def deployed_as_specified(self, request: Request) -> bool:
+        """Whether status shows exactly this spec deployed: a restart then makes no request."""
+        ...
+
+    def delete(self, request: Request) -> list[Event]:
+        """Remove what the metric deployed; errors.ReconcileFailure keeps the resource."""
+        ...
+
+    def error_reader(self, request: Request) -> ErrorReader | None:
+        """Where the deployed function's errors are read; None when they cannot be."""
+        ...
+
+
+@dataclass(frozen=True)
+class Unconfigured:
+    """A target this operator has no connection for: its metrics are Stalled, saying what to set."""
+
+    name: str
+    reason: str
+    message: str
+    on_delete: Callable[[Request], list[Event]] = lambda _: []
+
+    def reconcile(self, request: Request) -> Outcome:
+        return failed(errors.PermanentFailure(self.reason, self.message), request.attempt, [], {})
+
+    def deployed_as_specified(self, request: Request) -> bool:
+        return False
+
+    def delete(self, request: Request) -> list[Event]:
+        return self.on_delete(request)
+
+    def error_reader(self, request: Request) -> ErrorReader | None:
+        return None
+
+
+def resolved_spec(request: Request) -> dict:
+    """The spec with spec.codeFrom replaced by the code it names."""
+    return configmap_code.resolve(request.spec, request.owner.namespace, request.read_configmap)
+
+
+def parsed(resolved: Mapping) -> metric_spec.MetricSpec:
+    """The metric a resolved spec describes; PermanentFailure naming every problem when it is invalid."""
+    metric, problems = metric_spec.parse(resolved)
+    if metric is None:
+        raise errors.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
+    return metric
+
+
+def failed(failure: errors.ReconcileFailure, attempt: int, events: list[Event], status: dict) -> Outcome:
+    """The Outcome of a pass that ended in `failure`: Stalled, or Reconciling and back after a delay.
+
+    Lambda or Label Studio still applying a change (InProgress) is no failure and posts no Event.
+    """
+    if isinstance(failure, errors.InProgress):
+        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay,
+                       {**status, **failure.status})
+    events.append(Event(failure.reason, failure.message, warning=True))
+    if isinstance(failure, errors.RetryableFailure):
+        delay = failure.delay if failure.delay is not None else errors.backoff(attempt)
+        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, delay, status)
+    return Outcome(Phase.STALLED, failure.reason, failure.message, events, status=status)
