@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from agreement_operator import packaging
+from agreement_operator.function import packaging
 
 LIBRARY_METRIC = Path(__file__).resolve().parent.parent / "examples" / "metrics" / "choices.yaml"
 TRIVIAL = '''

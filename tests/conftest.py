@@ -6,9 +6,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from agreement_operator import lambda_api, reconcile
 from agreement_operator.config import Config
-from agreement_operator.tags import Owner
+from agreement_operator.lambda_target import lambda_api, reconcile
+from agreement_operator.metric.owner import Owner
 from agreement_operator.target import Outcome, Request
 
 DATA = Path(__file__).parent / "data"

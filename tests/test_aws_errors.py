@@ -7,8 +7,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from agreement_operator import aws_errors, errors, lambda_api, reconcile
-from agreement_operator.reconcile import Phase
+from agreement_operator import failures
+from agreement_operator.lambda_target import aws_errors, lambda_api, reconcile
+from agreement_operator.lambda_target.reconcile import Phase
 
 
 def allow(*actions):
@@ -88,20 +89,20 @@ def client_error(code, status, message="boom", **extra):
 
 
 @pytest.mark.parametrize(("error", "kind", "reason"), [
-    (client_error("ResourceConflictException", 409, "update in progress"), errors.RetryableFailure,
+    (client_error("ResourceConflictException", 409, "update in progress"), failures.RetryableFailure,
      "ResourceConflictException"),
-    (client_error("ServiceException", 500), errors.RetryableFailure, "ServiceException"),
-    (client_error("SomethingNew", 503), errors.RetryableFailure, "SomethingNew"),
-    (client_error("TooManyRequestsException", 429), errors.RetryableFailure, "TooManyRequestsException"),
-    (client_error("InvalidParameterValueException", 400, "bad runtime"), errors.PermanentFailure,
+    (client_error("ServiceException", 500), failures.RetryableFailure, "ServiceException"),
+    (client_error("SomethingNew", 503), failures.RetryableFailure, "SomethingNew"),
+    (client_error("TooManyRequestsException", 429), failures.RetryableFailure, "TooManyRequestsException"),
+    (client_error("InvalidParameterValueException", 400, "bad runtime"), failures.PermanentFailure,
      "InvalidParameterValue"),
-    (client_error("CodeStorageExceededException", 400), errors.PermanentFailure, "CodeStorageExceededException"),
-    (client_error("AccessDeniedException", 403), errors.PermanentFailure, "AccessDenied"),
-    (EndpointConnectionError(endpoint_url="https://lambda"), errors.RetryableFailure, "AWSUnreachable"),
-    (NoCredentialsError(), errors.PermanentFailure, "NoCredentials"),
-    (client_error("UnrecognizedClientException", 403, "The security token is invalid"), errors.PermanentFailure,
+    (client_error("CodeStorageExceededException", 400), failures.PermanentFailure, "CodeStorageExceededException"),
+    (client_error("AccessDeniedException", 403), failures.PermanentFailure, "AccessDenied"),
+    (EndpointConnectionError(endpoint_url="https://lambda"), failures.RetryableFailure, "AWSUnreachable"),
+    (NoCredentialsError(), failures.PermanentFailure, "NoCredentials"),
+    (client_error("UnrecognizedClientException", 403, "The security token is invalid"), failures.PermanentFailure,
      "InvalidCredentials"),
-    (client_error("403", 403, "<Code>SignatureDoesNotMatch</Code>"), errors.PermanentFailure, "InvalidCredentials"),
+    (client_error("403", 403, "<Code>SignatureDoesNotMatch</Code>"), failures.PermanentFailure, "InvalidCredentials"),
 ])
 def test_error_taxonomy(error, kind, reason):
     failure = aws_errors.from_aws(error, "UpdateFunctionCode", "custom-metric-x")
@@ -130,13 +131,13 @@ def test_retry_after_from_the_error_body():
 
 def test_backoff_is_random_under_a_ceiling_that_doubles():
     for attempt, ceiling in [(0, 5.0), (1, 10.0), (3, 40.0), (9, 60.0)]:
-        delays = {errors.backoff(attempt) for _ in range(50)}
+        delays = {failures.backoff(attempt) for _ in range(50)}
         assert all(1.0 <= delay <= ceiling for delay in delays)
         assert len(delays) > 40  # spread, not one fixed delay
 
 
 def test_a_busy_function_is_looked_at_again_after_growing_delays():
-    firsts = [errors.progress_delay(0) for _ in range(20)]
+    firsts = [failures.progress_delay(0) for _ in range(20)]
     assert all(0.9 <= delay <= 1.1 for delay in firsts)
-    assert 1.35 <= errors.progress_delay(1) <= 1.65
-    assert errors.progress_delay(20) <= 11.0
+    assert 1.35 <= failures.progress_delay(1) <= 1.65
+    assert failures.progress_delay(20) <= 11.0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from agreement_operator import prometheus
+from agreement_operator.controller import prometheus
 
 ROOT = Path(__file__).parent.parent
 CHART = ROOT / "helm" / "agreement-operator"
@@ -53,7 +53,7 @@ def test_no_wildcards_in_rbac():
 
 
 def test_the_crd_refuses_lambda_settings_with_label_studio_in_the_words_validate_uses():
-    from agreement_operator import metric_spec
+    from agreement_operator.metric import spec as metric_spec
 
     crd = yaml.safe_load((ROOT / "crds" / "agreementmetrics.yaml").read_text())
     spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]

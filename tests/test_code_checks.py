@@ -1,6 +1,6 @@
 import pytest
 
-from agreement_operator.code_checks import MAX_CODE_CHARS, check_code, unavailable_imports
+from agreement_operator.metric.code_checks import MAX_CODE_CHARS, check_code, unavailable_imports
 
 GOOD = [
     "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n",

@@ -1,6 +1,6 @@
-from agreement_operator import conditions
-from agreement_operator.lambda_api import DeployedFunction
-from agreement_operator.reconcile import function_status
+from agreement_operator.controller import conditions
+from agreement_operator.lambda_target.lambda_api import DeployedFunction
+from agreement_operator.lambda_target.reconcile import function_status
 from agreement_operator.target import Outcome, Phase
 
 

@@ -2,8 +2,10 @@
 
 import pytest
 
-from agreement_operator import configmap_code, errors, reconcile
-from agreement_operator.reconcile import Phase, Request
+from agreement_operator import failures
+from agreement_operator.lambda_target import reconcile
+from agreement_operator.lambda_target.reconcile import Phase, Request
+from agreement_operator.metric import code_from
 
 REF = {"codeFrom": {"configMapKeyRef": {"name": "metric-code", "key": "metric.py"}}}
 
@@ -13,28 +15,28 @@ def reader(configmaps):
 
 
 def test_inline_code_is_left_as_it_is():
-    assert configmap_code.resolve({"code": "x"}, "ns", reader({})) == {"code": "x"}
-    assert configmap_code.reference({"code": "x"}) is None
+    assert code_from.resolve({"code": "x"}, "ns", reader({})) == {"code": "x"}
+    assert code_from.reference({"code": "x"}) is None
 
 
 def test_code_is_read_from_the_configmap_key(good_metric):
     spec = {**REF, "prefix": "p"}
-    resolved = configmap_code.resolve(spec, "labeling", reader({("labeling", "metric-code"): {
+    resolved = code_from.resolve(spec, "labeling", reader({("labeling", "metric-code"): {
         "metric.py": good_metric}}))
     assert resolved == {"prefix": "p", "code": good_metric}
-    assert configmap_code.reference(spec) == ("metric-code", "metric.py")
+    assert code_from.reference(spec) == ("metric-code", "metric.py")
 
 
 def test_missing_configmap_says_what_to_create():
-    with pytest.raises(errors.PermanentFailure) as raised:
-        configmap_code.resolve(REF, "labeling", reader({}))
+    with pytest.raises(failures.PermanentFailure) as raised:
+        code_from.resolve(REF, "labeling", reader({}))
     assert raised.value.reason == "ConfigMapNotFound"
     assert "ConfigMap labeling/metric-code" in raised.value.message and "create it" in raised.value.message
 
 
 def test_missing_key_lists_the_keys_there_are():
-    with pytest.raises(errors.PermanentFailure) as raised:
-        configmap_code.resolve(REF, "labeling", reader({("labeling", "metric-code"): {"other.py": "", "a": ""}}))
+    with pytest.raises(failures.PermanentFailure) as raised:
+        code_from.resolve(REF, "labeling", reader({("labeling", "metric-code"): {"other.py": "", "a": ""}}))
     assert raised.value.reason == "ConfigMapKeyNotFound"
     assert "no key 'metric.py' (its keys: a, other.py)" in raised.value.message
 

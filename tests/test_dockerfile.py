@@ -91,7 +91,8 @@ def test_the_build_steps_install_a_working_entrypoint(stages, tmp_path):
     assert missing.returncode == 2 and "configuration error" in missing.stderr
     # Development tooling stays out of the image, and says where it lives instead of failing obscurely.
     site = next((venv / "lib").glob("python3*/site-packages"))
-    assert (site / "agreement_operator" / "handlers.py").exists()
+    assert (site / "agreement_operator" / "controller" / "handlers.py").exists()
+    assert (site / "agreement_operator" / "function" / "agreement_handler.py").exists()  # the wrapper ships
     # Only the botocore models the operator and the credential chain use; no pip at run time.
     assert sorted(path.name for path in (site / "botocore" / "data").iterdir() if path.is_dir()) == [
         "lambda", "logs", "sso", "sso-oidc", "sts"]

@@ -8,11 +8,12 @@ import time
 import boto3
 import pytest
 
-from agreement_operator import cloudwatch_logs, function_errors
-from agreement_operator.error_query import FunctionErrorQuery
-from agreement_operator.function_error_watch import ErrorWatch
-from agreement_operator.label_studio_api import LabelStudioProjects
-from agreement_operator.project_target import ProjectLogs
+from agreement_operator.controller.error_watch import ErrorWatch
+from agreement_operator.function import log_errors
+from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
+from agreement_operator.label_studio_target.reconcile import ProjectLogs
+from agreement_operator.lambda_target import cloudwatch_logs
+from agreement_operator.lambda_target.error_query import FunctionErrorQuery
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 
 NAME = "custom-metric-labeling-fragile"
@@ -40,7 +41,7 @@ def write(config, lines: list[str], name: str = NAME) -> None:
 
 
 def wrapper_line(**error) -> str:
-    return json.dumps({function_errors.LOG_KEY: error})
+    return json.dumps({log_errors.LOG_KEY: error})
 
 
 def look(watch, logs, previous=None, uid="uid-1"):

@@ -2,8 +2,8 @@
 
 import json
 
-from agreement_operator import function_errors
-from agreement_operator.function_errors import LogLine
+from agreement_operator.function import log_errors
+from agreement_operator.function.log_errors import LogLine
 
 TEXT = ("[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
         '  File "/var/task/lambda_function.py", line 30, in handler\n'
@@ -11,49 +11,49 @@ TEXT = ("[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
 
 
 def test_lambdas_text_error_record():
-    error = function_errors.parse(LogLine("t1", TEXT))
-    assert error == function_errors.FunctionError("t1", "KeyError", "'choices'", 4)
+    error = log_errors.parse(LogLine("t1", TEXT))
+    assert error == log_errors.FunctionError("t1", "KeyError", "'choices'", 4)
 
 
 def test_lambdas_json_error_record():
     record = {"errorType": "ZeroDivisionError", "errorMessage": "division by zero", "requestId": "r",
               "stackTrace": ['  File "/var/task/metric.py", line 9, in agreement\n    return a / b\n']}
-    error = function_errors.parse(LogLine("t2", json.dumps(record)))
-    assert error == function_errors.FunctionError("t2", "ZeroDivisionError", "division by zero", 9)
+    error = log_errors.parse(LogLine("t2", json.dumps(record)))
+    assert error == log_errors.FunctionError("t2", "ZeroDivisionError", "division by zero", 9)
 
 
 def test_a_bare_traceback_names_its_exception():
     text = 'Traceback (most recent call last):\n  File "metric.py", line 2, in agreement\nTypeError: bad operand\n'
-    expected = function_errors.FunctionError("t", "TypeError", "bad operand", 2)
-    assert function_errors.parse(LogLine("t", text)) == expected
+    expected = log_errors.FunctionError("t", "TypeError", "bad operand", 2)
+    assert log_errors.parse(LogLine("t", text)) == expected
 
 
 def test_other_lines_are_not_errors():
     for text in ("START RequestId: 1 Version: $LATEST", "REPORT RequestId: 1 Duration: 2 ms", '{"level": "INFO"}',
                  "computing the agreement of 2 annotations"):
-        assert function_errors.parse(LogLine("t", text)) is None
+        assert log_errors.parse(LogLine("t", text)) is None
 
 
 def test_summary_keeps_the_newest_and_new_errors_are_those_not_shown_before():
     lines = [LogLine(f"t{n}", f"[ERROR] ValueError: case {n}") for n in range(8)] + [LogLine("t9", "ok")]
-    summary = function_errors.summarize(lines, "2026-11-22")
-    assert summary["count"] == 8 and len(summary["recent"]) == function_errors.RECENT
+    summary = log_errors.summarize(lines, "2026-11-22")
+    assert summary["count"] == 8 and len(summary["recent"]) == log_errors.RECENT
     assert summary["recent"][-1] == {"time": "t7", "type": "ValueError", "message": "case 7"}
-    assert function_errors.new_errors(summary, summary) == []
-    later = function_errors.summarize([*lines, LogLine("t10", "[ERROR] KeyError: 'x'")], "2026-11-22")
-    fresh = function_errors.new_errors(later, summary)
+    assert log_errors.new_errors(summary, summary) == []
+    later = log_errors.summarize([*lines, LogLine("t10", "[ERROR] KeyError: 'x'")], "2026-11-22")
+    fresh = log_errors.new_errors(later, summary)
     assert fresh == [{"time": "t10", "type": "KeyError", "message": "'x'"}]
-    assert function_errors.describe(fresh) == "the metric raised KeyError: 'x'"
+    assert log_errors.describe(fresh) == "the metric raised KeyError: 'x'"
 
 
 def wrapper_line(**error) -> LogLine:
-    return LogLine("2026-12-01T10:00:00Z", json.dumps({function_errors.LOG_KEY: error}))
+    return LogLine("2026-12-01T10:00:00Z", json.dumps({log_errors.LOG_KEY: error}))
 
 
 def test_the_wrapper_and_the_operator_agree_on_the_key():
-    from agreement_operator import agreement_handler
+    from agreement_operator.function import agreement_handler
 
-    assert agreement_handler.LOG_KEY == function_errors.LOG_KEY
+    assert agreement_handler.LOG_KEY == log_errors.LOG_KEY
 
 
 def test_the_wrappers_lines_and_lambdas_timeout_are_the_errors_of_a_function_of_ours():
@@ -65,7 +65,7 @@ def test_the_wrappers_lines_and_lambdas_timeout_are_the_errors_of_a_function_of_
         wrapper_line(suppressed=120),
         LogLine("t2", "2026-12-01T10:00:01.000Z 5f0e Task timed out after 3.00 seconds"),
     ]
-    summary = function_errors.summarize(lines, "2026-12-01T09:00:00Z", function_errors.wrapper_error)
+    summary = log_errors.summarize(lines, "2026-12-01T09:00:00Z", log_errors.wrapper_error)
     assert summary["count"] == 1 + 120 + 1
     assert summary["recent"] == [
         {"time": "2026-12-01T10:00:00Z", "type": "KeyError", "message": "'choices'", "line": 7},
@@ -75,13 +75,13 @@ def test_the_wrappers_lines_and_lambdas_timeout_are_the_errors_of_a_function_of_
 
 def test_what_the_wrapper_really_logs_is_read_back(tmp_path):
     """The packaged handler, run in a subprocess: its log lines give the errors it returned."""
-    from agreement_operator import local_invoke, packaging
+    from agreement_operator.function import local_invoke, packaging
 
     code = "def agreement(a, b, per_label=False):\n    return a['result'][0]['value']['choices'] == []\n"
     event = {"pairs": [{"annotation_1": {"result": []}, "annotation_2": {}}] * 60}
     answer = local_invoke.invoke(packaging.build_zip(code), event)
     lines = [LogLine("t", text) for text in answer.log.splitlines()]
-    summary = function_errors.summarize(lines, "t", function_errors.wrapper_error)
+    summary = log_errors.summarize(lines, "t", log_errors.wrapper_error)
     assert summary["count"] == 60 == len(answer.payload["errors"])
     assert summary["recent"][-1] == {"time": "t", "type": "IndexError", "message": "list index out of range",
                                      "line": 2}

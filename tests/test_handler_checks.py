@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from agreement_operator.agreement_handler import MetricError, check_score
+from agreement_operator.function.agreement_handler import MetricError, check_score
 
 
 @pytest.mark.parametrize("value", [0, 1, 0.0, 1.0, 0.5, 3 / 7])

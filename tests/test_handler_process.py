@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from agreement_operator import local_invoke, packaging
+from agreement_operator.function import local_invoke, packaging
 
 pytestmark = pytest.mark.slow
 

@@ -6,17 +6,10 @@ from dataclasses import replace
 import kopf
 import pytest
 
-from agreement_operator import (
-    conditions,
-    function_error_watch,
-    handlers,
-    kopf_storage,
-    project_target,
-    reconcile,
-    startup,
-)
-from agreement_operator.errors import PermanentFailure
-from agreement_operator.schedule import Schedule
+from agreement_operator import label_studio_target, lambda_target
+from agreement_operator.controller import conditions, error_watch, handlers, kopf_storage, startup
+from agreement_operator.controller.schedule import Schedule
+from agreement_operator.failures import PermanentFailure
 
 LOGGER = logging.getLogger("test")
 
@@ -28,9 +21,9 @@ def posted() -> list:
 
 @pytest.fixture
 def memo(functions, config, posted) -> kopf.Memo:
-    targets = {"lambda": reconcile.LambdaTarget(functions, config), "label_studio": project_target.NOT_CONFIGURED}
+    targets = {"lambda": lambda_target.LambdaTarget(functions, config), "label_studio": lambda_target.NOT_CONFIGURED}
     return kopf.Memo(config=config, targets=targets, locks={}, resync=Schedule(config.resync_seconds),
-                     error_watch=function_error_watch.ErrorWatch(300, spread_first=False),
+                     error_watch=error_watch.ErrorWatch(300, spread_first=False),
                      read_configmap=lambda namespace, name: None,
                      write_status=lambda namespace, name, patch: None,
                      mark_revision=lambda namespace, metric, annotation, revision: None,
@@ -39,7 +32,8 @@ def memo(functions, config, posted) -> kopf.Memo:
 
 def with_lambda(memo: kopf.Memo, functions) -> kopf.Memo:
     """The memo, its Lambda target using `functions`."""
-    return kopf.Memo({**memo, "targets": {**memo.targets, "lambda": reconcile.LambdaTarget(functions, memo.config)}})
+    target = lambda_target.LambdaTarget(functions, memo.config)
+    return kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}})
 
 
 def metric(spec: dict, status: dict | None = None, generation: int = 1, annotations: dict | None = None) -> kopf.Body:
@@ -201,9 +195,9 @@ def studio():
 
 @pytest.fixture
 def project_memo(memo, studio) -> kopf.Memo:
-    from agreement_operator.label_studio_api import LabelStudioProjects
+    from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 
-    target = project_target.LabelStudioTarget(LabelStudioProjects(studio.url, studio.legacy_token))
+    target = label_studio_target.LabelStudioTarget(LabelStudioProjects(studio.url, studio.legacy_token))
     return kopf.Memo({**memo, "targets": {**memo.targets, "label_studio": target}})
 
 
@@ -242,7 +236,7 @@ def test_a_restart_and_a_resync_of_a_ready_project_metric(project_memo, posted, 
 
 def test_a_lambda_metric_on_an_operator_without_aws_is_stalled_saying_why(memo, posted, good_metric):
     patch = kopf.Patch()
-    without_aws = kopf.Memo({**memo, "targets": {**memo.targets, "lambda": reconcile.NOT_CONFIGURED}})
+    without_aws = kopf.Memo({**memo, "targets": {**memo.targets, "lambda": lambda_target.NOT_CONFIGURED}})
     call(handlers.reconcile_metric, metric({"code": good_metric}), without_aws, patch)
     stalled = conditions.find(patch["status"], "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "LambdaNotConfigured")

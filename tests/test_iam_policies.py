@@ -7,9 +7,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from agreement_operator import cloudwatch_logs, function_errors, lambda_api, reconcile
-from agreement_operator.error_query import FunctionErrorQuery
-from agreement_operator.function_error_watch import ErrorWatch
+from agreement_operator.controller.error_watch import ErrorWatch
+from agreement_operator.function import log_errors
+from agreement_operator.lambda_target import cloudwatch_logs, lambda_api, reconcile
+from agreement_operator.lambda_target.error_query import FunctionErrorQuery
 from agreement_operator.target import Phase
 
 IAM = Path(__file__).parent.parent / "iam"
@@ -85,7 +86,7 @@ def test_the_operator_policys_actions_allow_reading_function_errors(config, lamb
     admin.create_log_stream(logGroupName=cloudwatch_logs.log_group(name), logStreamName="s")
     admin.put_log_events(logGroupName=cloudwatch_logs.log_group(name), logStreamName="s", logEvents=[{
         "timestamp": int(time.time() * 1000),
-        "message": json.dumps({function_errors.LOG_KEY: {"type": "ValueError", "message": "bad", "line": 3}})}])
+        "message": json.dumps({log_errors.LOG_KEY: {"type": "ValueError", "message": "bad", "line": 3}})}])
     logs = cloudwatch_logs.FunctionLogs(lambda_client_for_policy(policy, service="logs"))
     watch = ErrorWatch(300, spread_first=False)
     assert watch.check("uid-1", FunctionErrorQuery(logs, name, 3600), None).status is None  # started

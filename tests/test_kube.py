@@ -10,7 +10,8 @@ import ssl
 import kopf
 import pytest
 
-from agreement_operator import errors, kube
+from agreement_operator import failures
+from agreement_operator.controller import kube
 
 
 def test_credentials_come_from_kopfs_connection_info(tmp_path):
@@ -34,14 +35,14 @@ def test_insecure_skip_tls_verify_turns_verification_off():
 
 
 def test_calls_before_login_are_retried_later():
-    with pytest.raises(errors.RetryableFailure, match="not logged in"):
+    with pytest.raises(failures.RetryableFailure, match="not logged in"):
         kube.KubeAPI().read_configmap("labeling", "code")
 
 
 @pytest.mark.parametrize(("status", "failure", "reason"), [
-    (403, errors.PermanentFailure, "Forbidden"),
-    (500, errors.RetryableFailure, "KubernetesAPIError"),
-    (401, errors.RetryableFailure, "KubernetesAPIError"),  # kopf logs in again; the retry uses the new token
+    (403, failures.PermanentFailure, "Forbidden"),
+    (500, failures.RetryableFailure, "KubernetesAPIError"),
+    (401, failures.RetryableFailure, "KubernetesAPIError"),  # kopf logs in again; the retry uses the new token
 ])
 def test_refusals_are_classified(status, failure, reason):
     with pytest.raises(failure) as raised:

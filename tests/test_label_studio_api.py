@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from agreement_operator import errors, label_studio_api
-from agreement_operator.function_errors import LogLine
-from agreement_operator.label_studio_api import LabelStudioProjects
+from agreement_operator import failures
+from agreement_operator.function.log_errors import LogLine
+from agreement_operator.label_studio_target import label_studio_api
+from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
@@ -57,7 +58,7 @@ def test_without_activation_delay_a_deploy_answers_200_and_is_active(studio, cli
 
 def test_check_function_refusal_is_code_rejected_with_label_studios_words(studio, client):
     project = studio.add_project()
-    with pytest.raises(errors.PermanentFailure) as refused:
+    with pytest.raises(failures.PermanentFailure) as refused:
         client.check_code(project, "def agreement(:\n")
     assert refused.value.reason == "CodeRejected"
     assert "code: the code does not compile" in refused.value.message
@@ -92,7 +93,7 @@ def test_log_answers_of_several_shapes(body, expected):
 
 
 def test_an_unknown_project_is_project_not_found(client):
-    with pytest.raises(errors.PermanentFailure) as missing:
+    with pytest.raises(failures.PermanentFailure) as missing:
         client.read_function(4242)
     assert missing.value.reason == "ProjectNotFound"
     assert "no project 4242" in missing.value.message and "spec.labelStudio.project" in missing.value.message
@@ -100,7 +101,7 @@ def test_an_unknown_project_is_project_not_found(client):
 
 def test_a_wrong_legacy_token_is_unauthorized_and_the_key_is_not_repeated(studio):
     project = studio.add_project()
-    with pytest.raises(errors.PermanentFailure) as refused:
+    with pytest.raises(failures.PermanentFailure) as refused:
         LabelStudioProjects(studio.url, "0123456789abcdef").read_function(project)
     assert refused.value.reason == "LabelStudioUnauthorized"
     assert "legacy token" in refused.value.message and "0123456789abcdef" not in refused.value.message
@@ -109,7 +110,7 @@ def test_a_wrong_legacy_token_is_unauthorized_and_the_key_is_not_repeated(studio
 def test_a_personal_access_token_from_elsewhere_is_refused_at_refresh(studio):
     other = LabelStudioServer()  # signs with another key; never started
     project = studio.add_project()
-    with pytest.raises(errors.PermanentFailure) as refused:
+    with pytest.raises(failures.PermanentFailure) as refused:
         LabelStudioProjects(studio.url, other.personal_access_token).read_function(project)
     assert refused.value.reason == "LabelStudioUnauthorized"
     assert "personal access token" in refused.value.message
@@ -133,11 +134,11 @@ def test_the_access_token_is_refreshed_before_it_expires_and_after_a_401(studio)
 
 
 @pytest.mark.parametrize(("status", "reason", "kind"), [
-    (403, "LabelStudioForbidden", errors.PermanentFailure),
-    (500, "LabelStudioUnavailable", errors.RetryableFailure),
-    (503, "LabelStudioUnavailable", errors.RetryableFailure),
-    (429, "LabelStudioUnavailable", errors.RetryableFailure),
-    (418, "LabelStudioRequestRejected", errors.PermanentFailure),
+    (403, "LabelStudioForbidden", failures.PermanentFailure),
+    (500, "LabelStudioUnavailable", failures.RetryableFailure),
+    (503, "LabelStudioUnavailable", failures.RetryableFailure),
+    (429, "LabelStudioUnavailable", failures.RetryableFailure),
+    (418, "LabelStudioRequestRejected", failures.PermanentFailure),
 ])
 def test_each_error_status_is_classified(studio, client, status, reason, kind):
     project = studio.add_project()
@@ -150,13 +151,13 @@ def test_each_error_status_is_classified(studio, client, status, reason, kind):
 
 def test_a_500_with_an_error_body_says_what_label_studio_said(studio, client):
     project = studio.add_project()
-    with pytest.raises(errors.RetryableFailure) as failed:
+    with pytest.raises(failures.RetryableFailure) as failed:
         client.deploy(project, "print('no metric here')\n")
     assert "Error updating function: the code must define agreement" in failed.value.message
 
 
 def test_retry_after_sets_the_delay():
-    with pytest.raises(errors.RetryableFailure) as throttled:
+    with pytest.raises(failures.RetryableFailure) as throttled:
         label_studio_api.raise_for(429, {"detail": "slow down"}, "read", 1, False, retry_after="7")
     assert throttled.value.delay == 7.0
 
@@ -165,7 +166,7 @@ def test_a_server_that_is_down_is_retryable_and_comes_back(studio, client):
     project = studio.add_project()
     client.read_function(project)
     studio.stop()
-    with pytest.raises(errors.RetryableFailure) as down:
+    with pytest.raises(failures.RetryableFailure) as down:
         client.read_function(project)
     assert down.value.reason == "LabelStudioUnavailable" and "cannot reach Label Studio" in down.value.message
     studio.start()
@@ -178,7 +179,7 @@ def test_a_server_that_never_answers_is_a_retryable_timeout():
     listener.listen()
     try:
         client = LabelStudioProjects(f"http://127.0.0.1:{listener.getsockname()[1]}", "token", timeout=0.3)
-        with pytest.raises(errors.RetryableFailure) as slow:
+        with pytest.raises(failures.RetryableFailure) as slow:
             client.read_function(1)
         assert "timed out" in slow.value.message
     finally:

@@ -1,7 +1,8 @@
 """The AWS module alone, against moto: not found is None, every call does one thing."""
 
 
-from agreement_operator import lambda_api, packaging, reconcile
+from agreement_operator.function import packaging
+from agreement_operator.lambda_target import lambda_api, reconcile
 from agreement_operator.target import Phase
 
 CONFIGURATION = {"Runtime": "python3.12", "Handler": "agreement_handler.handler", "Timeout": 30,

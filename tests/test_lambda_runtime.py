@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agreement_operator import metric_spec, packaging, smoke_tests
+from agreement_operator.function import packaging, smoke_tests
+from agreement_operator.metric import spec as metric_spec
 from agreement_operator.sandbox.lambda_runtime import Environment
 
 pytestmark = pytest.mark.slow

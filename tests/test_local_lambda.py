@@ -12,7 +12,8 @@ import botocore.config
 import pytest
 import yaml
 
-from agreement_operator import local_invoke, metric_spec, packaging, smoke_tests
+from agreement_operator.function import local_invoke, packaging, smoke_tests
+from agreement_operator.metric import spec as metric_spec
 from agreement_operator.sandbox import aws_emulator
 
 pytestmark = pytest.mark.slow
@@ -138,7 +139,8 @@ def log_messages_or_none(aws, name: str) -> list[str]:
 
 
 def test_throttled_attempts_are_counted_with_the_call_that_succeeded(aws, monkeypatch):
-    from agreement_operator import lambda_api, prometheus
+    from agreement_operator.controller import prometheus
+    from agreement_operator.lambda_target import lambda_api
 
     for key, value in aws_emulator.CREDENTIALS.items():
         monkeypatch.setenv(key, value)

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from agreement_operator import logs
+from agreement_operator.controller import log_setup
 
 KEY_ID = "ASIAEXAMPLEKEY123456"
 SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYSECRETKEY"
@@ -23,7 +23,7 @@ def debug_logging(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
     monkeypatch.setenv("AWS_SESSION_TOKEN", TOKEN)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    logs.configure("plain", debug=True)
+    log_setup.configure("plain", debug=True)
     written = io.StringIO()
     for handler in root.handlers:
         if handler not in saved[1]:
@@ -53,13 +53,13 @@ def test_debug_logs_carry_no_aws_credentials(debug_logging):
     ("Authorization: Token 0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),
 ])
 def test_bearer_and_api_tokens_are_redacted(line, secret):
-    assert secret not in logs.redact(line)
+    assert secret not in log_setup.redact(line)
 
 
 def test_text_lines_about_a_metric_name_it():
     root = logging.getLogger()
     saved = list(root.handlers)
-    logs.configure("plain")
+    log_setup.configure("plain")
     try:
         import kopf
 

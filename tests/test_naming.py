@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from agreement_operator.naming import function_name, prefix_problem
+from agreement_operator.metric.naming import function_name, prefix_problem
 
 
 def test_parts_are_joined_after_custom_metric():

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import zipfile
 
-from agreement_operator import packaging
+from agreement_operator.function import packaging
 
 
 def test_zip_holds_metric_and_wrapper_sorted_with_fixed_metadata(good_metric):

@@ -4,8 +4,10 @@ import dataclasses
 
 import pytest
 
-from agreement_operator import conditions, project_target
-from agreement_operator.label_studio_api import LabelStudioProjects
+from agreement_operator import label_studio_target
+from agreement_operator.controller import conditions
+from agreement_operator.label_studio_target import reconcile
+from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 from agreement_operator.target import Phase, Request
 
@@ -31,7 +33,7 @@ def spec(project: int, code: str = CODE, **target) -> dict:
 def until_settled(request: Request, projects, passes=5):
     """Run passes as kopf would (a requeue after each InProgress) until one settles."""
     for attempt in range(passes):
-        outcome = project_target.reconcile(dataclasses.replace(request, attempt=attempt), projects)
+        outcome = reconcile.reconcile(dataclasses.replace(request, attempt=attempt), projects)
         if outcome.phase is not Phase.RECONCILING:
             return outcome
     return outcome
@@ -39,15 +41,15 @@ def until_settled(request: Request, projects, passes=5):
 
 def test_a_new_metric_is_checked_deployed_and_ready_once_active(studio, projects, request_for):
     project = studio.add_project()
-    first = project_target.reconcile(request_for(spec(project)), projects)
+    first = reconcile.reconcile(request_for(spec(project)), projects)
     assert (first.phase, first.reason) == (Phase.RECONCILING, "FunctionPending")
     assert [event.reason for event in first.events] == ["CodeDeployed"]
     assert first.retry_delay == 0.0  # 200: Label Studio took it at once; look again right away
-    outcome = project_target.reconcile(request_for(spec(project)), projects)
+    outcome = reconcile.reconcile(request_for(spec(project)), projects)
     assert outcome.phase is Phase.READY, outcome.message
     assert studio.projects[project].code == CODE
     assert outcome.status["labelStudio"] == {"project": project, "functionStatus": "Active",
-                                    "codeSha256": project_target.code_sha256(CODE)}
+                                    "codeSha256": reconcile.code_sha256(CODE)}
     assert studio.project_requests[project] == {"GET function": 2, "POST check-function": 1, "POST function": 1}
 
 
@@ -55,11 +57,11 @@ def test_an_accepted_deploy_is_pending_with_a_growing_delay(studio, projects, re
     studio.activation_seconds = 60
     project = studio.add_project()
     request = request_for(spec(project))
-    project_target.reconcile(request, projects)
-    delays = [project_target.reconcile(request_for(spec(project), attempt=n), projects).retry_delay
+    reconcile.reconcile(request, projects)
+    delays = [reconcile.reconcile(request_for(spec(project), attempt=n), projects).retry_delay
               for n in (0, 4)]
     assert delays[0] < delays[1] <= 11
-    pending = project_target.reconcile(request, projects)
+    pending = reconcile.reconcile(request, projects)
     assert (pending.phase, pending.reason) == (Phase.RECONCILING, "FunctionPending")
     assert pending.status["labelStudio"]["functionStatus"] == "Pending"
     assert studio.project_requests[project]["POST function"] == 1
@@ -69,7 +71,7 @@ def test_unchanged_code_makes_no_post_and_changed_code_one(studio, projects, req
     project = studio.add_project()
     until_settled(request_for(spec(project)), projects)
     before = studio.project_requests[project].copy()
-    assert project_target.reconcile(request_for(spec(project)), projects).phase is Phase.READY
+    assert reconcile.reconcile(request_for(spec(project)), projects).phase is Phase.READY
     assert studio.project_requests[project] - before == {"GET function": 1}
     assert until_settled(request_for(spec(project, CODE + "# v2\n")), projects).phase is Phase.READY
     assert studio.project_requests[project]["POST function"] == 2
@@ -81,7 +83,7 @@ def test_code_label_studio_refuses_is_stalled_with_its_message_and_nothing_deplo
     project = studio.add_project()
     studio.fail_next("POST check-function", 400, {"detail": "Validation error",
                                                    "validation_errors": {"code": ["imports are not allowed"]}})
-    outcome = project_target.reconcile(request_for(spec(project)), projects)
+    outcome = reconcile.reconcile(request_for(spec(project)), projects)
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "CodeRejected")
     assert "imports are not allowed" in outcome.message
     assert studio.projects[project].code == "" and studio.project_requests[project]["POST function"] == 0
@@ -89,7 +91,7 @@ def test_code_label_studio_refuses_is_stalled_with_its_message_and_nothing_deplo
 
 def test_invalid_code_is_stalled_before_any_request(studio, projects, request_for):
     project = studio.add_project()
-    outcome = project_target.reconcile(request_for(spec(project, "def agreement(:\n")), projects)
+    outcome = reconcile.reconcile(request_for(spec(project, "def agreement(:\n")), projects)
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "InvalidCode")
     assert project not in studio.project_requests
 
@@ -109,7 +111,7 @@ def test_the_metric_name_is_selected_once(studio, projects, request_for):
     outcome = until_settled(request, projects)
     assert outcome.phase is Phase.READY and studio.projects[project].metric_name == "custom"
     assert "MetricSelected" in [event.reason for event in outcome.events]
-    again = project_target.reconcile(request, projects)
+    again = reconcile.reconcile(request, projects)
     assert [event.reason for event in again.events] == [] and studio.project_requests[project]["POST metricparam"] == 1
     assert again.status["labelStudio"]["metricName"] == "custom"
 
@@ -124,7 +126,7 @@ def test_smoke_tests_are_reported_as_not_run_remotely(studio, projects, request_
 
 
 def test_without_a_label_studio_the_metric_is_stalled_saying_what_to_set(request_for):
-    outcome = project_target.NOT_CONFIGURED.reconcile(request_for(spec(1)))
+    outcome = label_studio_target.NOT_CONFIGURED.reconcile(request_for(spec(1)))
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "LabelStudioNotConfigured")
     assert "LABEL_STUDIO_URL" in outcome.message and "labelStudio.existingSecret" in outcome.message
 
@@ -133,16 +135,16 @@ def test_a_restart_needs_no_request_when_status_shows_the_spec_code(studio, proj
     project = studio.add_project()
     outcome = until_settled(request_for(spec(project)), projects)
     status = conditions.status_for(outcome, 1, {})
-    assert project_target.deployed_as_specified(request_for(spec(project), status=status))
-    assert not project_target.deployed_as_specified(request_for(spec(project, CODE + "#"), status=status))
-    assert not project_target.deployed_as_specified(request_for(spec(project + 1), status=status))
+    assert reconcile.deployed_as_specified(request_for(spec(project), status=status))
+    assert not reconcile.deployed_as_specified(request_for(spec(project, CODE + "#"), status=status))
+    assert not reconcile.deployed_as_specified(request_for(spec(project + 1), status=status))
 
 
 def test_delete_calls_nothing_and_says_the_project_keeps_its_code(studio, projects, request_for):
     project = studio.add_project()
     until_settled(request_for(spec(project)), projects)
     before = studio.requests.copy()
-    events = project_target.delete(request_for(spec(project)))
+    events = reconcile.delete(request_for(spec(project)))
     assert [event.reason for event in events] == ["CodeKeptInProject"]
     assert f"project {project} keeps the last code" in events[0].message
     assert studio.requests == before and studio.projects[project].code == CODE

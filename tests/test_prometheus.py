@@ -8,7 +8,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agreement_operator import lambda_api, prometheus
+from agreement_operator.controller import prometheus
+from agreement_operator.lambda_target import lambda_api
 from agreement_operator.sandbox.processes import free_port
 from agreement_operator.target import Event, Outcome, Phase
 

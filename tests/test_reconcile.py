@@ -5,7 +5,10 @@ import dataclasses
 import boto3
 import pytest
 
-from agreement_operator import lambda_api, packaging, reconcile, tags
+from agreement_operator.function import packaging
+from agreement_operator.lambda_target import lambda_api, reconcile
+from agreement_operator.metric import tags
+from agreement_operator.metric.owner import Owner
 from agreement_operator.target import Phase, Request
 
 
@@ -128,7 +131,7 @@ def test_recreated_resource_with_a_new_uid_takes_its_function_back(spec, owner, 
 
 
 def test_function_owned_by_another_namespace_is_not_touched(spec, owner, functions, config, client, recorder):
-    other = tags.Owner(owner.cluster, "other-team", owner.name, "uid-9")
+    other = Owner(owner.cluster, "other-team", owner.name, "uid-9")
     # Both resources ask for the same name: the prefix absorbs the namespace difference.
     run({**spec, "prefix": "shared"}, other, functions, config)
     name = "custom-metric-shared-other-team-sentiment"

@@ -1,5 +1,5 @@
-from agreement_operator import schedule
-from agreement_operator.schedule import Schedule
+from agreement_operator.controller import schedule
+from agreement_operator.controller.schedule import Schedule
 
 
 def test_first_times_fall_at_random_points_of_the_interval_then_once_per_interval(monkeypatch):

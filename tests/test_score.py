@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agreement_operator import label_studio_export, packaging, pair_scoring
-from agreement_operator.label_studio_export import ExportError
+from agreement_operator.function import packaging
+from agreement_operator.score import label_studio_export, pair_scoring
+from agreement_operator.score.label_studio_export import ExportError
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[1]

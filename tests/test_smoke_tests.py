@@ -6,7 +6,8 @@ import json
 import pytest
 from moto.moto_api._internal.models import moto_api_backend
 
-from agreement_operator import local_invoke, packaging, reconcile, smoke_tests
+from agreement_operator.function import local_invoke, packaging, smoke_tests
+from agreement_operator.lambda_target import reconcile
 from agreement_operator.target import Phase
 
 ACCOUNT = "123456789012"
@@ -102,7 +103,7 @@ def test_function_errors_are_reported_as_such(spec, functions, config, client, r
 
 
 def test_throttled_invocations_are_reconciling(spec, config, client, request_for):
-    from agreement_operator import lambda_api
+    from agreement_operator.lambda_target import lambda_api
 
     throttled = lambda_api.make_client(config.region, max_attempts=1)
 

@@ -1,13 +1,7 @@
 import pytest
 
-from agreement_operator.tags import (
-    Owner,
-    Ownership,
-    desired_tags,
-    ownership,
-    ownership_tags,
-    user_tag_problems,
-)
+from agreement_operator.metric.owner import Owner
+from agreement_operator.metric.tags import desired_tags, user_tag_problems
 
 OWNER = Owner(cluster="c1", namespace="labeling", name="sentiment", uid="u1")
 
@@ -56,21 +50,3 @@ def test_good_tags_have_no_problems():
 def test_bad_tags_are_rejected_with_what_to_change(tags, words):
     problems = user_tag_problems(tags)
     assert problems and any(words in problem for problem in problems), problems
-
-
-def test_function_of_the_same_resource_is_ours_even_with_a_new_uid():
-    tags = ownership_tags(Owner("c1", "labeling", "sentiment", "old-uid"))
-    assert ownership(tags, OWNER) is Ownership.OURS
-
-
-@pytest.mark.parametrize("other", [
-    Owner("c2", "labeling", "sentiment", "u1"),
-    Owner("c1", "other-ns", "sentiment", "u1"),
-    Owner("c1", "labeling", "other", "u1"),
-])
-def test_function_of_another_cluster_namespace_or_name_is_elsewhere(other):
-    assert ownership(ownership_tags(other), OWNER) is Ownership.ELSEWHERE
-
-
-def test_untagged_function_is_unmanaged():
-    assert ownership({"team": "nlp"}, OWNER) is Ownership.UNMANAGED

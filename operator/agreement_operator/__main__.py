@@ -1,3 +1,3 @@
-from agreement_operator.cli import main
+from agreement_operator.cli.main import main
 
 raise SystemExit(main())

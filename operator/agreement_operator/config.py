@@ -63,15 +63,15 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
-        label_studio_url, label_studio_api_key = _label_studio(env)
+        label_studio_url, label_studio_api_key = label_studio(env)
         lambda_wanted = not label_studio_url or any(
             env.get(name) for name in ("LS_LAMBDA_REGION_CUSTOM_METRICS", "LS_LAMBDA_ROLE_CUSTOM_METRICS"))
         return cls(
-            region=_region(env) if lambda_wanted else None,
+            region=aws_region(env) if lambda_wanted else None,
             execution_role_arn=_role_arn(env) if lambda_wanted else None,
             label_studio_url=label_studio_url,
             label_studio_api_key=label_studio_api_key,
-            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            endpoint_url=aws_endpoint_url(env),
             cluster_id=_cluster_id(env),
             resync_seconds=_seconds(env, "AGREEMENT_OPERATOR_RESYNC_SECONDS", DEFAULT_RESYNC_SECONDS, 1, 86400),
             function_errors_seconds=_seconds(env, "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS",
@@ -87,7 +87,8 @@ class Config:
         )
 
 
-def _label_studio(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+def label_studio(env: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY, checked; both None when neither is set."""
     url, key = env.get("LABEL_STUDIO_URL", "").strip(), env.get("LABEL_STUDIO_API_KEY", "").strip()
     if not url and not key:
         return None, None
@@ -103,7 +104,13 @@ def _label_studio(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     return url.rstrip("/"), key
 
 
-def _region(env: Mapping[str, str]) -> str:
+def aws_endpoint_url(env: Mapping[str, str]) -> str | None:
+    """AWS_ENDPOINT_URL: an endpoint other than AWS's own (an emulator's, a VPC endpoint's); None for AWS's."""
+    return env.get("AWS_ENDPOINT_URL") or None
+
+
+def aws_region(env: Mapping[str, str]) -> str:
+    """The region of the metric functions: LS_LAMBDA_REGION_CUSTOM_METRICS, else AWS_REGION."""
     name = "LS_LAMBDA_REGION_CUSTOM_METRICS" if env.get("LS_LAMBDA_REGION_CUSTOM_METRICS") else "AWS_REGION"
     region = env.get(name, "")
     if not region:

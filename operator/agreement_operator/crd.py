@@ -4,7 +4,6 @@ GROUP = "agreement.dev"
 VERSION = "v1alpha1"
 PLURAL = "agreementmetrics"
 KIND = "AgreementMetric"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 ADOPT_ANNOTATION = f"{GROUP}/adopt"
 FINALIZER = f"{GROUP}/finalizer"

@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agreement_operator import configmap_code, errors, metric_spec
-from agreement_operator.tags import Owner
+from agreement_operator import failures
+from agreement_operator.metric import code_from
+from agreement_operator.metric import spec as metric_spec
+from agreement_operator.metric.owner import Owner
 
 
 class Phase(enum.Enum):
@@ -36,7 +38,7 @@ class Request:
 
     spec: Mapping
     owner: Owner
-    read_configmap: configmap_code.ConfigMapReader  # for spec.codeFrom
+    read_configmap: code_from.ConfigMapReader  # for spec.codeFrom
     status: Mapping = field(default_factory=dict)  # what earlier passes wrote
     adopt: bool = False  # the resource asks to take over what it finds
     # Writes part of the status at once, mid-pass (before a step the operator may die right after).
@@ -78,7 +80,7 @@ class ErrorReader(Protocol):
         ...
 
     def look(self, pending: str | None) -> ErrorLook:
-        """Read (or start reading) the errors; errors.ReconcileFailure when the log cannot be read."""
+        """Read (or start reading) the errors; failures.ReconcileFailure when the log cannot be read."""
         ...
 
 
@@ -97,7 +99,7 @@ class Target(Protocol):
         ...
 
     def delete(self, request: Request) -> list[Event]:
-        """Remove what the metric deployed; errors.ReconcileFailure keeps the resource."""
+        """Remove what the metric deployed; failures.ReconcileFailure keeps the resource."""
         ...
 
     def error_reader(self, request: Request) -> ErrorReader | None:
@@ -115,7 +117,7 @@ class Unconfigured:
     on_delete: Callable[[Request], list[Event]] = lambda _: []
 
     def reconcile(self, request: Request) -> Outcome:
-        return failed(errors.PermanentFailure(self.reason, self.message), request.attempt, [], {})
+        return failed(failures.PermanentFailure(self.reason, self.message), request.attempt, [], {})
 
     def deployed_as_specified(self, request: Request) -> bool:
         return False
@@ -129,27 +131,27 @@ class Unconfigured:
 
 def resolved_spec(request: Request) -> dict:
     """The spec with spec.codeFrom replaced by the code it names."""
-    return configmap_code.resolve(request.spec, request.owner.namespace, request.read_configmap)
+    return code_from.resolve(request.spec, request.owner.namespace, request.read_configmap)
 
 
 def parsed(resolved: Mapping) -> metric_spec.MetricSpec:
     """The metric a resolved spec describes; PermanentFailure naming every problem when it is invalid."""
     metric, problems = metric_spec.parse(resolved)
     if metric is None:
-        raise errors.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
+        raise failures.PermanentFailure(problems[0].reason, "; ".join(str(problem) for problem in problems))
     return metric
 
 
-def failed(failure: errors.ReconcileFailure, attempt: int, events: list[Event], status: dict) -> Outcome:
+def failed(failure: failures.ReconcileFailure, attempt: int, events: list[Event], status: dict) -> Outcome:
     """The Outcome of a pass that ended in `failure`: Stalled, or Reconciling and back after a delay.
 
     Lambda or Label Studio still applying a change (InProgress) is no failure and posts no Event.
     """
-    if isinstance(failure, errors.InProgress):
+    if isinstance(failure, failures.InProgress):
         return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay,
                        {**status, **failure.status})
     events.append(Event(failure.reason, failure.message, warning=True))
-    if isinstance(failure, errors.RetryableFailure):
-        delay = failure.delay if failure.delay is not None else errors.backoff(attempt)
+    if isinstance(failure, failures.RetryableFailure):
+        delay = failure.delay if failure.delay is not None else failures.backoff(attempt)
         return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, delay, status)
     return Outcome(Phase.STALLED, failure.reason, failure.message, events, status=status)

@@ -3,7 +3,7 @@
 import json
 import time
 
-from agreement_operator import packaging
+from agreement_operator.function import packaging
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
 SPEC = {"codeFrom": {"configMapKeyRef": {"name": "metric-code", "key": "metric.py"}}}

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from agreement_operator import packaging
+from agreement_operator.function import packaging
 
 MAX_CODE = 262144
 TAIL = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"

@@ -1,6 +1,8 @@
 """Apply, update, break, fix and delete metrics with the operator running as a process."""
 
-from agreement_operator import packaging, tags
+from agreement_operator.function import packaging
+from agreement_operator.metric import tags
+from agreement_operator.metric.owner import Owner
 
 CODE = '''
 def agreement(annotation_1, annotation_2, per_label=False):
@@ -33,7 +35,7 @@ def test_apply_until_ready_creates_the_function(cluster, box, operator):
     # Defaults the operator applies (the schema has none: see test_schema).
     assert (function["Runtime"], function["Timeout"], function["MemorySize"]) == ("python3.12", 30, 256)
     assert function["Role"] == box.aws.role_arn
-    assert function["Tags"] == {"team": "quality", **tags.ownership_tags(tags.Owner(
+    assert function["Tags"] == {"team": "quality", **tags.ownership_tags(Owner(
         "default", cluster.namespace, "sentiment", item["metadata"]["uid"]))}
     assert "Created" in [event["reason"] for event in cluster.events("sentiment")]
     # Text log lines about a metric name it.

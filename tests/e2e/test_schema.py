@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from agreement_operator import metric_spec
+from agreement_operator.metric import spec as metric_spec
 
 CODE = "def agreement(a, b, per_label=False):\n    return 1.0\n"
 

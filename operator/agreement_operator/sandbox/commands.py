@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from agreement_operator import errors
-from agreement_operator.label_studio_api import LabelStudioProjects
+from agreement_operator import failures
+from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import StartupFailed
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
@@ -131,7 +131,7 @@ def _print_projects(box: Sandbox, items: list[dict]) -> None:
         try:
             function = projects.read_function(project)
             metric = projects.metric_name(project)
-        except errors.ReconcileFailure as failure:
+        except failures.ReconcileFailure as failure:
             print(f"  project {project}: {failure.message}")
             continue
         first_line = next((line for line in function.code.splitlines() if line.strip()), "")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from agreement_operator.invocation import Invocation
+from agreement_operator.function.invocation import Invocation
 from agreement_operator.sandbox.processes import Child
 
 API = "/2018-06-01/runtime"

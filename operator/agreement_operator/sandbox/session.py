@@ -9,7 +9,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from agreement_operator import conditions
+from agreement_operator.controller import conditions
 from agreement_operator.sandbox import aws_emulator, control_plane, operator_process
 from agreement_operator.sandbox.aws_emulator import AwsEmulator
 from agreement_operator.sandbox.control_plane import ControlPlane, repository

@@ -1,0 +1,66 @@
+"""`agreement-operator run`: the operator itself, configured from the environment."""
+
+import argparse
+import ctypes
+import secrets
+import sys
+
+from agreement_operator.config import Config, ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", action="append", default=[],
+                        help="watch this namespace (repeatable); default: AGREEMENT_OPERATOR_NAMESPACES, else all")
+    parser.add_argument("--standalone", action="store_true", help="do not use kopf peering")
+    parser.add_argument("--peering", metavar="NAME", help="kopf peering object name, for several replicas")
+    parser.add_argument("--priority", type=int, help="kopf peering priority (default with --peering: random)")
+    parser.add_argument("--liveness", metavar="URL", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true")
+    verbosity.add_argument("-q", "--quiet", action="store_true")
+    verbosity.add_argument("--debug", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = Config.from_env()
+    except ConfigError as error:
+        print(f"agreement-operator: configuration error: {error}", file=sys.stderr)
+        return 2
+    import kopf
+
+    from agreement_operator.controller import log_setup
+    from agreement_operator.controller.handlers import build_registry
+
+    log_setup.configure(args.log_format, verbose=args.verbose, debug=args.debug, quiet=args.quiet)
+    _limit_malloc_arenas()
+    namespaces = tuple(args.namespace) or config.namespaces
+    priority = args.priority
+    if args.peering and priority is None:
+        # kopf pauses every peer when priorities are equal, and replicas of one Deployment
+        # share their arguments: a random priority makes exactly one of them active.
+        priority = secrets.randbelow(2**31 - 2) + 1
+    kopf.run(
+        registry=build_registry(config),
+        memo=kopf.Memo(config=config),
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=args.standalone or None,
+        peering_name=args.peering,
+        priority=priority,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+def _limit_malloc_arenas() -> None:
+    """Two glibc malloc arenas instead of up to 8 per core: the handler threads otherwise each grow
+    their own arena, and a burst of metrics leaves the process tens of MiB larger (see docs/performance.md).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (e.g. musl): nothing to tune
+        return
+    m_arena_max = -8
+    libc.mallopt(m_arena_max, 2)

@@ -1,0 +1,95 @@
+"""`agreement-operator score EXPORT.json METRIC.yaml`: what Label Studio would show for a project's
+export, scored by the metric exactly as it would run (the packaged handler, in batches, in
+separate processes with the metric's time and memory limits)."""
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TextIO
+
+from agreement_operator.function import packaging
+from agreement_operator.metric import manifests
+from agreement_operator.metric.spec import MetricSpec
+from agreement_operator.score import agreement_report, label_studio_export, pair_scoring, report_formats
+
+FORMATS = ("table", "json", "csv", "html")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("export", type=Path, metavar="EXPORT.json", help="the project's JSON export (Export > JSON)")
+    parser.add_argument("metric", metavar="METRIC.yaml", help="an AgreementMetric manifest")
+    parser.add_argument("--name", help="which metric of METRIC.yaml, when it has several")
+    parser.add_argument("--per-label", action="store_true", help="also the agreement of each label")
+    parser.add_argument("--predictions", action="store_true", help="count predictions as one more annotator each")
+    parser.add_argument("--format", choices=FORMATS, default="table", dest="output_format")
+    parser.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        metric, spec = manifests.deployable(args.metric, args.name)
+    except manifests.ManifestError as error:
+        print(f"agreement-operator score: {error}", file=sys.stderr)
+        return 2
+    except manifests.NotDeployable as error:
+        print(error, file=sys.stderr)
+        return 2
+    return score(spec, metric.name, args.export, args.per_label, args.predictions, args.output_format, args.output)
+
+
+class Progress:
+    """Pairs done so far, on stderr, for exports big enough to wait for."""
+
+    def __init__(self, total: int, out: TextIO, quiet_below: int = pair_scoring.BATCH_PAIRS) -> None:
+        self.total, self.done, self.out = total, 0, out
+        self.shown = total >= quiet_below
+        self.started = time.monotonic()
+        self._guard = threading.Lock()
+
+    def __call__(self, pairs: int) -> None:
+        with self._guard:
+            self.done += pairs
+            if self.shown:
+                print(f"  {self.done:,}/{self.total:,} pairs ({100 * self.done // max(1, self.total)}%, "
+                      f"{time.monotonic() - self.started:.1f} s)", file=self.out, flush=True)
+
+
+def score(spec: MetricSpec, metric: str, export_path: Path, per_label: bool, predictions: bool, output_format: str,
+        output: Path | None, err: TextIO = sys.stderr, out: TextIO = sys.stdout) -> int:
+    try:
+        export = label_studio_export.load(export_path, predictions)
+    except label_studio_export.ExportError as error:
+        print(f"agreement-operator score: {error}", file=err)
+        return 2
+    scored = agreement_report.export_pairs(export)
+    bodies = [(first.body, second.body) for _, first, second in scored]
+    zip_bytes = packaging.build_zip(spec.code)
+    passes = 2 if per_label else 1
+    if len(bodies) >= pair_scoring.BATCH_PAIRS:
+        print(f"scoring {len(bodies):,} pairs of {len(export.tasks):,} tasks with {metric}"
+              f"{' (and again per label)' if per_label else ''}", file=err, flush=True)
+    progress = Progress(len(bodies) * passes, err)
+    outcomes = pair_scoring.score_pairs(zip_bytes, bodies, False, spec.timeout_seconds, spec.memory_mb, progress)
+    labels = pair_scoring.score_pairs(zip_bytes, bodies, True, spec.timeout_seconds, spec.memory_mb, progress) \
+        if per_label else None
+    report = agreement_report.build(export, scored, outcomes, labels)
+    if output_format == "html":
+        from agreement_operator.score import report_html
+
+        text = report_html.page(report, metric, str(export_path))
+    else:
+        text = {"table": report_formats.table, "json": report_formats.as_json,
+                "csv": report_formats.as_csv}[output_format](report, metric)
+    if output is None:
+        out.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output} ({output_format}): overall agreement {report_formats.number(report.overall)}, "
+              f"{len(report.errors)} failed pairs", file=err)
+    if report.errors:
+        print(f"{len(report.errors)} of {len(scored)} pairs failed: the metric raised or returned no valid score",
+              file=err)
+        return 1
+    return 0

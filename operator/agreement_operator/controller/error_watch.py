@@ -1,0 +1,111 @@
+"""When a Ready metric's function errors are looked at, and what that writes: status.functionErrors
+and a Warning Event (FunctionErrors) when new errors appear.
+
+Every `interval` seconds (AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS, default 300, 0 never),
+each Ready metric's errors are read through its target's ErrorReader (target.py): a Logs
+Insights query for a function of the operator's own, started in one tick and read in a later
+one; a Label Studio project's function logs, in one request.
+
+Ready keeps meaning "deployed as specified": errors change status.functionErrors, never the
+conditions. A function never invoked (no log group) writes nothing; logs the operator may not
+read are said in status.functionErrors.message; neither fails the metric. The looks ride on the
+resync timer's ticks (1/60 of the resync interval, 1 to 30 s).
+"""
+
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from agreement_operator import failures
+from agreement_operator.controller.schedule import Schedule
+from agreement_operator.function import log_errors
+from agreement_operator.target import ErrorReader, Event
+
+# A query still not done this long after it started is dropped, and the next tick starts another.
+_QUERY_PATIENCE_SECONDS = 120.0
+
+
+@dataclass
+class Check:
+    """What one look found: status.functionErrors (None: nothing to write yet) and the Events to post."""
+
+    status: dict | None = None
+    events: list[Event] = field(default_factory=list)
+    new_errors: int = 0
+
+
+@dataclass
+class _Query:
+    pending: str
+    started: float
+
+
+class ErrorWatch:
+    """The schedule of every metric's looks, and the queries still running."""
+
+    def __init__(self, interval: float, spread_first: bool = True) -> None:
+        """`spread_first`: each metric's first look at a random point of the interval (else at once)."""
+        self.interval = interval
+        self._schedule = Schedule(interval, spread_first)
+        self._queries: dict[str, _Query] = {}
+        self._guard = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval > 0
+
+    def wanted(self, uid: str) -> bool:
+        """Whether this metric's look is due, or its query's results may be ready."""
+        if not self.enabled:
+            return False
+        with self._guard:
+            if uid in self._queries:
+                return True
+        return self._schedule.due(uid)
+
+    def forget(self, uid: str) -> None:
+        self._schedule.forget(uid)
+        with self._guard:
+            self._queries.pop(uid, None)
+
+    def check(self, uid: str, reader: ErrorReader, previous: Mapping | None) -> Check:
+        """One tick: start reading the function's errors, or take what an earlier tick started."""
+        with self._guard:
+            query = self._queries.get(uid)
+        try:
+            look = reader.look(query.pending if query else None)
+        except failures.ReconcileFailure as failure:
+            self._done(uid)
+            return _unreadable(reader.scope, failure, previous)
+        if look.pending is not None:
+            if query is None:
+                with self._guard:
+                    self._queries[uid] = _Query(look.pending, time.monotonic())
+            elif time.monotonic() - query.started > _QUERY_PATIENCE_SECONDS:
+                self._done(uid, again_now=True)
+            return Check()
+        self._done(uid)
+        if look.summary is None or (look.never_invoked and not previous):
+            return Check()  # never invoked: nothing to say, unless status says otherwise
+        return _check({**reader.scope, **look.summary}, previous)
+
+    def _done(self, uid: str, again_now: bool = False) -> None:
+        with self._guard:
+            self._queries.pop(uid, None)
+        self._schedule.done(uid, again_now)
+
+
+def _check(status: dict, previous: Mapping | None) -> Check:
+    fresh = log_errors.new_errors(status, previous)
+    events = [Event("FunctionErrors", log_errors.describe(fresh), warning=True)] if fresh else []
+    return Check(status=status, events=events, new_errors=len(fresh))
+
+
+def _unreadable(status: dict, failure: failures.ReconcileFailure, previous: Mapping | None) -> Check:
+    """The logs could not be read (AccessDenied, say): status says why, and a Warning Event the first time."""
+    message = f"function errors could not be read: {failure.message}"
+    check = Check(status={**status, "count": 0, "recent": [], "message": message})
+    if message != (previous or {}).get("message"):
+        check.events.append(Event("FunctionErrorsUnreadable", message, warning=True))
+    return check

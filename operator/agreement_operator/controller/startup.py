@@ -1,0 +1,98 @@
+"""What the operator sets up once: its login to the apiserver, kopf's settings, and the clients
+every handler shares through kopf's memo (Lambda, CloudWatch Logs, Label Studio, the apiserver)."""
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Mapping
+
+import aiohttp
+import kopf
+
+from agreement_operator import crd, label_studio_target, lambda_target
+from agreement_operator.config import Config
+from agreement_operator.controller import kopf_storage, kube, prometheus
+from agreement_operator.controller.error_watch import ErrorWatch
+from agreement_operator.controller.schedule import Schedule
+from agreement_operator.target import Event, Target
+
+
+def post_with_kopf(body: Mapping, event: Event) -> None:
+    post = kopf.warn if event.warning else kopf.info
+    post(body, reason=event.reason, message=event.message)
+
+
+async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
+    """In a pod, its ServiceAccount; elsewhere the kubeconfig (a token, a client certificate or a password).
+
+    kopf's own login functions, not the official client's: that library would cost every
+    operator process about 60 MiB. The operator's own calls (kube.py) use the same credentials.
+    """
+    info = kopf.login_with_service_account(**kwargs)
+    if info is not None and (server := in_cluster_server(os.environ)):
+        info = dataclasses.replace(info, server=server)
+    info = info or kopf.login_with_kubeconfig(**kwargs)
+    if info is None:
+        return None
+    memo.kube.log_in(kube.Credentials.from_kopf(info))
+    config: Config = memo.config
+    with warnings.catch_warnings():  # kopf deprecates its basic-auth helper in favour of aiohttp's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        auth = info.as_aiohttp_basic_auth()
+    session = aiohttp.ClientSession(
+        # kopf's own session has no limit on connections: a burst of 1,000 metrics opened a TLS
+        # connection per concurrent request (~70 KiB of buffers each, and OpenSSL's besides) and
+        # took the pod past its memory limit. Enough for the watch streams (metrics, ConfigMaps,
+        # CRDs, namespaces, peering; per namespace in namespace-list mode) and one per worker.
+        connector=aiohttp.TCPConnector(
+            limit=config.workers + 8 + 2 * len(config.namespaces), ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(), auth=auth, proxy=info.proxy_url, trust_env=info.trust_env,
+    )
+    return kopf.AiohttpSession(server=info.server, default_namespace=info.default_namespace,
+                               priority=info.priority, expiration=info.expiration, aiohttp_session=session)
+
+
+def in_cluster_server(env: Mapping[str, str]) -> str | None:
+    """The apiserver as client-go's in-cluster config finds it: KUBERNETES_SERVICE_HOST and _PORT,
+    which the kubelet sets in every pod. kopf would dial https://kubernetes.default.svc, a name a pod
+    on the host network (the default DNS policy) cannot resolve."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return None
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
+    config: Config = memo.config
+    kopf_storage.configure(settings)
+    # Events name this operator, not "kopf".
+    settings.posting.reporting_component = "agreement-operator"
+    # Only ConfigMaps labelled as metric code reach the operator (filtered by the apiserver).
+    settings.watching.label_selectors["", "v1", "configmaps"] = f"{crd.CODE_LABEL}={crd.CODE_LABEL_VALUE}"
+    # A pass never sleeps on Lambda, so a handler holds a thread only for a few API calls. kopf's
+    # default, min(32, CPUs + 4), follows the node's CPUs rather than the pod's limit.
+    settings.execution.max_workers = config.workers
+    # As many connections to Lambda and to the apiserver as threads that may use them at once.
+    memo.targets = targets(config)
+    memo.error_watch = ErrorWatch(config.function_errors_seconds)
+    memo.resync = Schedule(config.resync_seconds)
+    memo.kube = kube.KubeAPI()
+    memo.read_configmap = memo.kube.read_configmap
+    memo.write_status = memo.kube.patch_status
+    memo.mark_revision = memo.kube.mark_revision
+    memo.post_event = post_with_kopf
+    memo.locks = {}
+    if config.metrics_port:
+        try:
+            prometheus.serve(config.metrics_port, config.metrics_path)
+        except OSError as error:  # fatal for kopf's startup: the operator stops with this line
+            raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics_port}: {error}; set "
+                                      "AGREEMENT_OPERATOR_METRICS_PORT to a free port, or 0 for none") from error
+
+
+def targets(config: Config) -> dict[str, Target]:
+    """Each target by name, with the clients it shares across metrics (their calls counted); one this
+    operator has no connection for says what to set."""
+    built = (lambda_target.build(config, prometheus.instrument),
+             label_studio_target.build(config, prometheus.label_studio_request))
+    return {target.name: target for target in built}

@@ -1,0 +1,54 @@
+"""What can go wrong while reconciling, split by what helps: waiting, or a change by the user.
+
+This module imports nothing else of the project and no client library: each client turns
+its own errors into these (lambda_target/aws_errors.py for AWS, the HTTP clients directly).
+
+PermanentFailure -> Stalled, no retry until the resource changes.
+RetryableFailure -> Reconciling, retried after `delay` seconds (None: a jittered backoff).
+InProgress       -> Reconciling while Lambda or Label Studio applies a change: not an error, come back soon.
+"""
+
+import random
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+class ReconcileFailure(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class PermanentFailure(ReconcileFailure):
+    """Only a change by the user can help: Stalled."""
+
+
+class RetryableFailure(ReconcileFailure):
+    """Likely to pass by itself: Reconciling, tried again after `delay` seconds, or a backoff when None."""
+
+    def __init__(self, reason: str, message: str, delay: float | None = None) -> None:
+        super().__init__(reason, message)
+        self.delay = delay
+
+
+class InProgress(RetryableFailure):
+    """Lambda is still creating or updating the function, or another change waits for the next pass."""
+
+    def __init__(self, reason: str, message: str, delay: float, status: dict | None = None) -> None:
+        super().__init__(reason, message, delay)
+        self.status = status or {}  # the target's status fields for the change under way
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry `attempt` (0, 1, ...) of a failed call: full jitter, capped.
+
+    Throttled clients that back off by the same fixed time come back together; random
+    delays under a growing ceiling spread them out.
+    """
+    return random.uniform(1.0, min(MAX_BACKOFF_SECONDS, 5.0 * 2 ** attempt))
+
+
+def progress_delay(attempt: int) -> float:
+    """Seconds before looking again at a function Lambda is busy with: short at first, then longer."""
+    return min(10.0, 1.0 * 1.5 ** attempt) * random.uniform(0.9, 1.1)

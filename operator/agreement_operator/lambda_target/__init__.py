@@ -1,0 +1,60 @@
+"""A metric deployed as a Lambda function of its own, named custom-metric-*, which the operator
+creates, updates, tags, smoke-tests and deletes (reconcile.py), and whose errors it reads from
+CloudWatch Logs (error_query.py). lambda_api.py and cloudwatch_logs.py are the only modules
+that call AWS."""
+
+from collections.abc import Callable
+from typing import Any
+
+from agreement_operator import target
+from agreement_operator.config import Config
+from agreement_operator.lambda_target import cloudwatch_logs, lambda_api, reconcile
+from agreement_operator.lambda_target.cloudwatch_logs import FunctionLogs
+from agreement_operator.lambda_target.error_query import FunctionErrorQuery
+from agreement_operator.lambda_target.lambda_api import LambdaFunctions
+from agreement_operator.target import Event, Outcome, Request
+
+NOT_CONFIGURED = target.Unconfigured(
+    "lambda", "LambdaNotConfigured",
+    "this operator deploys only through Label Studio (no LS_LAMBDA_REGION_CUSTOM_METRICS): "
+    "set spec.labelStudio.project, or give the operator an AWS region and execution role",
+)
+
+
+class LambdaTarget:
+    """Metrics deployed as Lambda functions of their own (the Target of target.py)."""
+
+    name = "lambda"
+
+    def __init__(self, functions: LambdaFunctions, config: Config, logs: FunctionLogs | None = None) -> None:
+        """`logs`: where the functions' errors are read (None: they are not)."""
+        self.functions, self.config, self.logs = functions, config, logs
+
+    def reconcile(self, request: Request) -> Outcome:
+        return reconcile.reconcile(request, self.functions, self.config)
+
+    def deployed_as_specified(self, request: Request) -> bool:
+        return reconcile.deployed_as_specified(request, self.config)
+
+    def delete(self, request: Request) -> list[Event]:
+        return reconcile.delete(request, self.functions)
+
+    def error_reader(self, request: Request) -> FunctionErrorQuery | None:
+        name = request.status.get("functionName")
+        if self.logs is None or not name:
+            return None
+        return FunctionErrorQuery(self.logs, name, self.config.function_errors_window_seconds)
+
+
+def build(config: Config, instrument: Callable[[Any], Any] = lambda client: client) -> target.Target:
+    """The target for this configuration, its AWS clients passed through `instrument` (to count their
+    calls); NOT_CONFIGURED without a region and execution role."""
+    if config.region is None or not config.lambda_enabled:
+        return NOT_CONFIGURED
+    functions = LambdaFunctions(instrument(lambda_api.make_client(
+        config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode)))
+    logs = None
+    if config.function_errors_seconds:
+        logs = FunctionLogs(instrument(cloudwatch_logs.make_client(
+            config.region, config.endpoint_url, retry_mode=config.retry_mode, pool_connections=config.workers)))
+    return LambdaTarget(functions, config, logs)

@@ -1,0 +1,138 @@
+"""The only module that calls AWS Lambda: read, create, update code or configuration, tag, invoke, delete.
+
+"Not found" is None (or False for delete), never an exception; every other AWS
+error leaves as a PermanentFailure or RetryableFailure (see failures.py). Nothing here
+waits: create and update return the configuration Lambda answered with (its State and
+LastUpdateStatus included), and the caller comes back later while Lambda is busy.
+"""
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+from agreement_operator.function.invocation import Invocation
+from agreement_operator.lambda_target import aws_errors
+
+CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
+# Retries throttling and 5xx with exponential backoff and jitter, and (adaptive) slows the
+# client down when Lambda throttles it. Config.retry_mode chooses; this is the default.
+RETRY_MODE = "adaptive"
+MAX_ATTEMPTS = 5
+# One connection per worker thread that may call Lambda at once (botocore's default is 10).
+DEFAULT_POOL_CONNECTIONS = 10
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    name: str
+    arn: str
+    code_sha256: str
+    state: str
+    last_update_status: str
+    state_reason: str = ""
+    configuration: Mapping[str, object] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "Active" and self.last_update_status == "Successful"
+
+    @property
+    def failed(self) -> bool:
+        return self.state == "Failed" or self.last_update_status == "Failed"
+
+    @property
+    def busy(self) -> bool:
+        """Lambda is still applying a create or an update."""
+        return not self.ready and not self.failed
+
+
+def make_client(region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS,
+                pool_connections: int = DEFAULT_POOL_CONNECTIONS, retry_mode: str = RETRY_MODE):
+    return boto3.client(
+        "lambda", region_name=region, endpoint_url=endpoint_url,
+        config=BotoConfig(
+            retries={"mode": retry_mode, "total_max_attempts": max_attempts}, user_agent_extra="agreement-operator",
+            max_pool_connections=pool_connections,
+        ),
+    )
+
+
+class LambdaFunctions:
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def read(self, name: str) -> DeployedFunction | None:
+        with aws_errors.call("GetFunction", name):
+            try:
+                response = self.client.get_function(FunctionName=name)
+            except ClientError as error:
+                if aws_errors.not_found(error):
+                    return None
+                raise
+        return _deployed(response["Configuration"], response.get("Tags") or {})
+
+    def create(self, name: str, zip_bytes: bytes, configuration: Mapping, tags: Mapping[str, str]) -> DeployedFunction:
+        with aws_errors.call("CreateFunction", name):
+            response = self.client.create_function(
+                FunctionName=name, Code={"ZipFile": zip_bytes}, Tags=dict(tags), Publish=False,
+                PackageType="Zip", **configuration,
+            )
+        return _deployed(response, tags)
+
+    def update_code(self, current: DeployedFunction, zip_bytes: bytes) -> DeployedFunction:
+        with aws_errors.call("UpdateFunctionCode", current.name):
+            response = self.client.update_function_code(FunctionName=current.name, ZipFile=zip_bytes, Publish=False)
+        return _deployed(response, current.tags)
+
+    def update_configuration(self, current: DeployedFunction, configuration: Mapping) -> DeployedFunction:
+        with aws_errors.call("UpdateFunctionConfiguration", current.name):
+            response = self.client.update_function_configuration(FunctionName=current.name, **configuration)
+        return _deployed(response, current.tags)
+
+    def tag(self, arn: str, tags: Mapping[str, str]) -> None:
+        with aws_errors.call("TagResource", arn):
+            self.client.tag_resource(Resource=arn, Tags=dict(tags))
+
+    def untag(self, arn: str, keys: list[str]) -> None:
+        with aws_errors.call("UntagResource", arn):
+            self.client.untag_resource(Resource=arn, TagKeys=keys)
+
+    def delete(self, name: str) -> bool:
+        """Delete the function; False when it was already gone."""
+        with aws_errors.call("DeleteFunction", name):
+            try:
+                self.client.delete_function(FunctionName=name)
+            except ClientError as error:
+                if aws_errors.not_found(error):
+                    return False
+                raise
+        return True
+
+    def invoke(self, name: str, event: Mapping) -> Invocation:
+        """The decoded payload, and Lambda's FunctionError ("Unhandled") when the function failed."""
+        with aws_errors.call("InvokeFunction", name):
+            response = self.client.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+            body = response["Payload"].read()
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            payload = body.decode(errors="replace")
+        return Invocation(payload, response.get("FunctionError"))
+
+def _deployed(configuration: Mapping, tags: Mapping[str, str]) -> DeployedFunction:
+    return DeployedFunction(
+        name=configuration["FunctionName"],
+        arn=configuration["FunctionArn"],
+        code_sha256=configuration.get("CodeSha256", ""),
+        state=configuration.get("State") or "Active",
+        # Functions from before Lambda's lifecycle states (and some emulators) omit it.
+        last_update_status=configuration.get("LastUpdateStatus") or "Successful",
+        state_reason=configuration.get("StateReason") or configuration.get("LastUpdateStatusReason") or "",
+        configuration={key: configuration.get(key) for key in CONFIGURATION_KEYS},
+        tags=dict(tags),
+    )
