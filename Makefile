@@ -6,6 +6,8 @@ INSTALLED := $(VENV)/.installed
 LOWEST_VENV ?= .venv-lowest
 LOWEST := $(LOWEST_VENV)/.installed
 LINTED := operator tests benchmarks scripts/lowest-constraints
+# The unit tier: every folder of tests/ but the end-to-end tier and the test data, and the top-level tests.
+UNIT_TESTS := $(filter-out tests/e2e/ tests/data/,$(wildcard tests/*/)) $(wildcard tests/test_*.py)
 
 .PHONY: test lint demo image clean
 
@@ -34,7 +36,7 @@ test: lint $(LOWEST)
 	scripts/control-plane-binaries --if-go >/dev/null
 	$(VENV)/bin/python -m pytest
 	@echo "unit tier (and one e2e test) with the lowest allowed dependencies: $$(tr '\n' ' ' < $(LOWEST_VENV)/constraints.txt)"
-	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_*.py \
+	$(LOWEST_VENV)/bin/python -m pytest -q -p no:cacheprovider $(UNIT_TESTS) \
 		tests/e2e/test_lifecycle.py::test_apply_until_ready_creates_the_function
 
 # The operator image from the Dockerfile, built with podman (a local Debian base stands in for

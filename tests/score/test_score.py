@@ -17,8 +17,8 @@ from agreement_operator.score import label_studio_export, pair_scoring
 from agreement_operator.score.label_studio_export import ExportError
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).parents[1]
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parents[2]
+DATA = Path(__file__).parents[1] / "data"
 REVIEWS, COMPLETIONS = DATA / "export-reviews.json", DATA / "export-completions.json"
 IMAGES = DATA / "export-images.json"  # boxes (some without rotation), polygons, keypoints (some without id)
 LIBRARY = ROOT / "examples" / "metrics"

@@ -9,7 +9,7 @@ from agreement_operator.function import local_invoke, packaging
 pytestmark = pytest.mark.slow
 
 # Label Studio's documentation, "How to write your custom agreement metric": first example.
-PUBLISHED_CHOICES = (Path(__file__).parent / "data" / "published_choices_metric.py").read_text()
+PUBLISHED_CHOICES = (Path(__file__).parents[1] / "data" / "published_choices_metric.py").read_text()
 
 # The same page's per_label example.
 PUBLISHED_PER_LABEL = '''

@@ -139,7 +139,7 @@ def test_console_script_is_installed():
 
 
 def test_examples_validate_except_the_deliberately_broken_one():
-    examples = Path(__file__).parent.parent / "examples"
+    examples = Path(__file__).parents[2] / "examples"
     result = cli("validate", str(examples))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
@@ -188,7 +188,7 @@ def test_validate_checks_code_from_configmaps_in_the_given_files(tmp_path):
 
 
 def test_test_command_prints_a_table_and_fails_on_any_failure():
-    manifest = Path(__file__).parent / "data" / "choices-with-tests.yaml"
+    manifest = Path(__file__).parents[1] / "data" / "choices-with-tests.yaml"
     result = cli("test", str(manifest))
     assert result.returncode == 1
     lines = result.stdout.splitlines()
@@ -202,7 +202,7 @@ def test_test_command_prints_a_table_and_fails_on_any_failure():
 
 
 def test_test_command_with_pairs_from_a_file(tmp_path):
-    manifest = Path(__file__).parent / "data" / "choices-with-tests.yaml"
+    manifest = Path(__file__).parents[1] / "data" / "choices-with-tests.yaml"
     pairs = [{"name": "only", "annotation1": {"result": [{"type": "choices", "value": {"choices": ["A"]}}]},
               "annotation2": {"result": [{"type": "choices", "value": {"choices": ["A"]}}]}, "expect": 1}]
     (tmp_path / "pairs.json").write_text(__import__("json").dumps(pairs))

@@ -17,7 +17,7 @@ from agreement_operator.metric import spec as metric_spec
 from agreement_operator.sandbox import aws_emulator
 
 pytestmark = pytest.mark.slow
-LIBRARY = sorted((Path(__file__).parent.parent / "examples" / "metrics").glob("*.yaml"))
+LIBRARY = sorted((Path(__file__).parents[2] / "examples" / "metrics").glob("*.yaml"))
 FRAGILE = ("def agreement(a, b, per_label=False):\n"
            "    return float(a['result'][0]['value'] == b['result'][0]['value'])\n")
 

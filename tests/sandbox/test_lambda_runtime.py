@@ -14,8 +14,8 @@ from agreement_operator.metric import spec as metric_spec
 from agreement_operator.sandbox.lambda_runtime import Environment
 
 pytestmark = pytest.mark.slow
-LIBRARY = sorted((Path(__file__).parent.parent / "examples" / "metrics").glob("*.yaml"))
-PUBLISHED_CHOICES = (Path(__file__).parent / "data" / "published_choices_metric.py").read_text()
+LIBRARY = sorted((Path(__file__).parents[2] / "examples" / "metrics").glob("*.yaml"))
+PUBLISHED_CHOICES = (Path(__file__).parents[1] / "data" / "published_choices_metric.py").read_text()
 
 
 class Runtime:
