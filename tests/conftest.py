@@ -49,6 +49,22 @@ def request_for(owner):
 
 
 @pytest.fixture
+def studio_activation_seconds() -> float:
+    """How long the local Label Studio keeps a deployed function Pending (a test module may override it)."""
+    return 0
+
+
+@pytest.fixture
+def studio(studio_activation_seconds):
+    """The sandbox's local Label Studio API server, on loopback, for one test."""
+    from agreement_operator.sandbox.label_studio_server import LabelStudioServer
+
+    server = LabelStudioServer(activation_seconds=studio_activation_seconds).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def aws(monkeypatch):
     """moto's in-process AWS with the execution role the functions run as."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

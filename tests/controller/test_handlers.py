@@ -185,15 +185,6 @@ def test_a_configmap_listed_again_at_its_seen_revision_marks_nothing(memo):
 
 
 @pytest.fixture
-def studio():
-    from agreement_operator.sandbox.label_studio_server import LabelStudioServer
-
-    server = LabelStudioServer(activation_seconds=0).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def project_memo(memo, studio) -> kopf.Memo:
     from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 

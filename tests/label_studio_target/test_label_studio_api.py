@@ -20,10 +20,8 @@ CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 
 
 
 @pytest.fixture
-def studio():
-    server = LabelStudioServer(activation_seconds=0.3).start()
-    yield server
-    server.stop()
+def studio_activation_seconds() -> float:
+    return 0.3
 
 
 @pytest.fixture(params=["legacy token", "personal access token"])

@@ -8,17 +8,9 @@ from agreement_operator import label_studio_target
 from agreement_operator.controller import conditions
 from agreement_operator.label_studio_target import reconcile
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
-from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 from agreement_operator.target import Phase, Request
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
-
-
-@pytest.fixture
-def studio():
-    server = LabelStudioServer(activation_seconds=0).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from agreement_operator.function import packaging
 from agreement_operator.metric import manifests, naming
+from agreement_operator.metric.spec import MetricSpec
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,14 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        metric, spec = manifests.deployable(args.file, args.name)
-    except manifests.ManifestError as error:
-        print(f"agreement-operator: {error}", file=sys.stderr)
+    found = deployable_or_say_why(args.file, args.name, "agreement-operator")
+    if found is None:
         return 1
-    except manifests.NotDeployable as error:
-        print(error, file=sys.stderr)
-        return 1
+    metric, spec = found
     zip_bytes = packaging.build_zip(spec.code)
     Path(args.output).write_bytes(zip_bytes)
     namespace = args.namespace or metric.namespace or "default"
@@ -31,3 +28,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"CodeSha256: {packaging.code_sha256(zip_bytes)}")
     print(f"wrote {args.output} ({len(zip_bytes)} bytes)")
     return 0
+
+
+def deployable_or_say_why(file: str, name: str | None,
+                          command: str) -> tuple[manifests.ManifestMetric, MetricSpec] | None:
+    """The metric of FILE ready to package; None, with the reasons printed, when it cannot be."""
+    try:
+        return manifests.deployable(file, name)
+    except manifests.ManifestError as error:
+        print(f"{command}: {error}", file=sys.stderr)
+    except manifests.NotDeployable as error:
+        print(error, file=sys.stderr)
+    return None

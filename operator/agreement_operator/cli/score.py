@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from agreement_operator.cli.package import deployable_or_say_why
 from agreement_operator.function import packaging
-from agreement_operator.metric import manifests
 from agreement_operator.metric.spec import MetricSpec
 from agreement_operator.score import agreement_report, label_studio_export, pair_scoring, report_formats
 
@@ -28,14 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        metric, spec = manifests.deployable(args.metric, args.name)
-    except manifests.ManifestError as error:
-        print(f"agreement-operator score: {error}", file=sys.stderr)
+    found = deployable_or_say_why(args.metric, args.name, "agreement-operator score")
+    if found is None:
         return 2
-    except manifests.NotDeployable as error:
-        print(error, file=sys.stderr)
-        return 2
+    metric, spec = found
     return score(spec, metric.name, args.export, args.per_label, args.predictions, args.output_format, args.output)
 
 
