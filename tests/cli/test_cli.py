@@ -253,3 +253,28 @@ def test_validate_warns_about_imports_lambda_lacks_and_still_passes(tmp_path):
     result = cli("validate", str(tmp_path))
     assert result.returncode == 0
     assert "metric m: warning: line 1: imports numpy, which Lambda's Python runtime does not include" in result.stdout
+
+
+def test_a_command_imports_only_its_own_module(manifests):
+    """`validate` starts without kopf, boto3 or any other command's module: the table imports a
+    command's module only when that command runs."""
+    program = (
+        "import sys\nfrom agreement_operator.cli.main import main\nmain(['validate', sys.argv[1]])\n"
+        "heavy = ['kopf', 'boto3', 'agreement_operator.cli.score', 'agreement_operator.controller.handlers']\n"
+        "print('loaded:', [name for name in heavy if name in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", program, str(manifests / "good.yaml")], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "loaded: []"
+
+
+def test_help_lists_every_command_and_each_command_its_arguments():
+    listing = cli("--help")
+    assert listing.returncode == 0
+    for command in ("run", "validate", "package", "test", "score", "logs", "dev", "demo"):
+        assert f"\n  {command} " in listing.stdout
+    score = cli("score", "--help")
+    assert score.returncode == 0 and "usage: agreement-operator score" in score.stdout
+    assert "--per-label" in score.stdout and "{table,json,csv,html}" in score.stdout
+    unknown = cli("scores")
+    assert unknown.returncode == 2 and "invalid choice: 'scores'" in unknown.stderr

@@ -34,7 +34,7 @@ def test_different_code_gives_a_different_code_sha256(good_metric):
 
 def test_code_sha256_is_the_same_in_other_processes(good_metric):
     program = (
-        "import sys\nfrom agreement_operator import packaging\n"
+        "import sys\nfrom agreement_operator.function import packaging\n"
         "print(packaging.code_sha256(packaging.build_zip(sys.stdin.read())))"
     )
     digests = {
