@@ -89,7 +89,7 @@ def scenario(box: Sandbox, proxy: LambdaProxy, count: int, pending: float, quota
              retry_mode: str, extra_env: dict[str, str], measure_resync: bool) -> None:
     namespace = f"scale-{count}-{int(pending * 1000)}-{'q' if quota else 'n'}-{int(time.time()) % 100000}"
     box.control_plane.kubectl("create", "namespace", namespace)
-    proxy.pending_seconds = pending
+    proxy.lifecycle.pending_seconds = pending
     proxy.buckets = {"control": None, "get": None}
     if quota:
 

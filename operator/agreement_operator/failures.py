@@ -14,10 +14,11 @@ MAX_BACKOFF_SECONDS = 60.0
 
 
 class ReconcileFailure(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, status: dict | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.status = status or {}  # the target's status fields to write with it (a change under way, say)
 
 
 class PermanentFailure(ReconcileFailure):
@@ -27,17 +28,16 @@ class PermanentFailure(ReconcileFailure):
 class RetryableFailure(ReconcileFailure):
     """Likely to pass by itself: Reconciling, tried again after `delay` seconds, or a backoff when None."""
 
-    def __init__(self, reason: str, message: str, delay: float | None = None) -> None:
-        super().__init__(reason, message)
+    def __init__(self, reason: str, message: str, delay: float | None = None, status: dict | None = None) -> None:
+        super().__init__(reason, message, status)
         self.delay = delay
 
 
 class InProgress(RetryableFailure):
-    """Lambda is still creating or updating the function, or another change waits for the next pass."""
+    """Lambda is still creating, updating or restoring the function, or another change waits for the next pass."""
 
     def __init__(self, reason: str, message: str, delay: float, status: dict | None = None) -> None:
-        super().__init__(reason, message, delay)
-        self.status = status or {}  # the target's status fields for the change under way
+        super().__init__(reason, message, delay, status)
 
 
 def backoff(attempt: int) -> float:

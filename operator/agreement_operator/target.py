@@ -147,9 +147,9 @@ def failed(failure: failures.ReconcileFailure, attempt: int, events: list[Event]
 
     Lambda or Label Studio still applying a change (InProgress) is no failure and posts no Event.
     """
+    status = {**status, **failure.status}
     if isinstance(failure, failures.InProgress):
-        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay,
-                       {**status, **failure.status})
+        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay, status)
     events.append(Event(failure.reason, failure.message, warning=True))
     if isinstance(failure, failures.RetryableFailure):
         delay = failure.delay if failure.delay is not None else failures.backoff(attempt)

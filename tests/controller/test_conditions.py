@@ -1,6 +1,5 @@
 from agreement_operator.controller import conditions
 from agreement_operator.lambda_target.lambda_api import DeployedFunction
-from agreement_operator.lambda_target.reconcile import function_status
 from agreement_operator.target import Outcome, Phase
 
 
@@ -43,7 +42,7 @@ def test_long_messages_are_cut():
 def test_status_carries_the_function_fields():
     function = DeployedFunction("custom-metric-a", "arn:aws:lambda:us-east-1:1:function:custom-metric-a",
                                 "sha=", "Active", "Successful")
-    status = conditions.status_for(Outcome(Phase.READY, "Deployed", "ok", status=function_status(function)), 4, {})
+    status = conditions.status_for(Outcome(Phase.READY, "Deployed", "ok", status=function.as_status()), 4, {})
     assert status["functionName"] == "custom-metric-a"
     assert status["functionArn"].endswith(":function:custom-metric-a")
     assert (status["codeSha256"], status["state"], status["lastUpdateStatus"]) == ("sha=", "Active", "Successful")

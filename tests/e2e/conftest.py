@@ -78,6 +78,12 @@ class Operator:
 
 
 @pytest.fixture(scope="session")
+def resync_seconds() -> float:
+    """The session operator's resync interval."""
+    return RESYNC_SECONDS
+
+
+@pytest.fixture(scope="session")
 def operator(box) -> Operator:
     running = Operator(box)
     yield running

@@ -3,6 +3,7 @@
 until they pass."""
 
 import json
+import time
 from pathlib import Path
 
 ANNOTATIONS = json.loads((Path(__file__).parents[1] / "data" / "annotations.json").read_text())
@@ -41,3 +42,19 @@ def test_smoke_tests_hold_ready_until_they_pass(cluster):
     assert cluster.condition(item, "Ready")["status"] == "False"
     assert item["status"]["tests"]["summary"] == "1/2"
     assert "SmokeTestsFailed" in [event["reason"] for event in cluster.events("smoke")]
+
+
+def test_a_resync_of_a_ready_metric_does_not_run_its_smoke_tests_again(cluster, box, resync_seconds):
+    """status.tests.digest (which code and tests the results are for) must survive the apiserver's
+    pruning, or every resync invokes the function again: it would never go idle, and its
+    invocations would count callers that are not there."""
+    cluster.apply("settled", {"code": CODE, "tests": spec_tests()})
+    item = cluster.wait("settled")
+    assert item["status"]["tests"]["digest"]
+    function = item["status"]["functionName"]
+    invoked = box.aws.front.invokes[function]
+    generation = item["metadata"]["generation"]
+    time.sleep(3 * resync_seconds)  # three resyncs
+    assert box.aws.front.invokes[function] == invoked
+    assert [event["reason"] for event in cluster.events("settled")].count("SmokeTestsPassed") == 1
+    assert cluster.get("settled")["metadata"]["generation"] == generation

@@ -20,7 +20,7 @@ def test_create_then_read(functions, config):
                                {"k": "v"})
     function = functions.read("custom-metric-a")
     assert created == function
-    assert function.ready
+    assert function.settled
     assert function.code_sha256 == packaging.code_sha256(zip_bytes)
     assert function.tags == {"k": "v"}
     assert function.configuration == {**CONFIGURATION, "Role": config.execution_role_arn}

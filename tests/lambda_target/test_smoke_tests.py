@@ -102,7 +102,7 @@ def test_function_errors_are_reported_as_such(spec, functions, config, client, r
     assert outcome.status["tests"]["results"][0]["error"] == timed_out
 
 
-def test_throttled_invocations_are_reconciling(spec, config, client, request_for):
+def test_throttled_invocations_make_the_tests_wait_not_fail(spec, config, client, request_for):
     from agreement_operator.lambda_target import lambda_api
 
     throttled = lambda_api.make_client(config.region, max_attempts=1)
@@ -118,4 +118,9 @@ def test_throttled_invocations_are_reconciling(spec, config, client, request_for
 
     throttled.meta.events.register_first("before-send.lambda.Invoke", throttle)
     outcome = reconcile.reconcile(request_for(spec), lambda_api.LambdaFunctions(throttled), config)
-    assert (outcome.phase, outcome.reason, outcome.retry_delay) == (Phase.RECONCILING, "TooManyRequestsException", 4.0)
+    assert (outcome.phase, outcome.reason, outcome.retry_delay) == (Phase.RECONCILING, "SmokeTestsWaiting", 4.0)
+    waiting = outcome.status["tests"]
+    assert (waiting["summary"], waiting["total"], waiting["failed"]) == ("waiting", len(spec["tests"]), 0)
+    assert "Lambda answered TooManyRequestsException: lambda:InvokeFunction on " in waiting["message"]
+    assert [(event.reason, event.warning) for event in outcome.events] == [("Created", False),
+                                                                          ("SmokeTestsWaiting", False)]

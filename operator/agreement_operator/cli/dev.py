@@ -8,11 +8,14 @@ from types import ModuleType
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resync-seconds", type=float, default=600, help="the operator's drift resync interval")
+    parser.add_argument("--idle-seconds", type=float, metavar="SECONDS",
+                        help="make a function Inactive after this long without an invoke, as Lambda does with idle "
+                             "functions (default: AGREEMENT_SANDBOX_IDLE_SECONDS, else never)")
 
 
 def run(args: argparse.Namespace) -> int:
     commands = sandbox_commands()
-    return commands.dev(args.resync_seconds) if commands else 1
+    return commands.dev(args.resync_seconds, args.idle_seconds) if commands else 1
 
 
 def sandbox_commands() -> ModuleType | None:

@@ -12,8 +12,14 @@ _RETRYABLE_CODES = {
     "TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
     "ServiceException", "ServiceUnavailableException", "InternalFailure",
     "ResourceConflictException", "ResourceNotReadyException", "PreconditionFailedException",
-    "EC2ThrottledException", "ENILimitReachedException",
+    "EC2ThrottledException", "ENILimitReachedException", "CodeArtifactUserPendingException",
 }
+# What Invoke answers while the function cannot run yet: Inactive and being restored (502, then 409
+# while Pending), the code of a fresh deploy not yet in place (409), or over the invoke quota (429).
+NOT_READY_FOR_INVOKE = frozenset({
+    "ResourceNotReadyException", "ResourceConflictException", "CodeArtifactUserPendingException",
+    "TooManyRequestsException",
+})
 _ACCESS_DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "403"}
 _CREDENTIAL_CODES = ("UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
                      "ExpiredToken", "InvalidClientTokenId")

@@ -24,6 +24,10 @@ RETRY_MODE = "adaptive"
 MAX_ATTEMPTS = 5
 # One connection per worker thread that may call Lambda at once (botocore's default is 10).
 DEFAULT_POOL_CONNECTIONS = 10
+# An Inactive function whose StateReasonCode is Idle (or none, from older answers) was only left
+# unused; any other code (a subnet out of addresses, a role Lambda may not assume) is a restore
+# that failed.
+IDLE_REASON_CODES = ("Idle", "")
 
 
 @dataclass(frozen=True)
@@ -36,19 +40,38 @@ class DeployedFunction:
     state_reason: str = ""
     configuration: Mapping[str, object] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    state_reason_code: str = ""
 
     @property
-    def ready(self) -> bool:
-        return self.state == "Active" and self.last_update_status == "Successful"
+    def idle(self) -> bool:
+        """Lambda reclaimed an idle function's resources: Inactive, and restored on its next invoke."""
+        return self.state == "Inactive" and self.state_reason_code in IDLE_REASON_CODES
+
+    @property
+    def restoring(self) -> bool:
+        """Lambda is recreating an idle function's resources, after an invoke or an update (Pending)."""
+        return self.state == "Pending" and self.state_reason_code == "Restoring"
+
+    @property
+    def settled(self) -> bool:
+        """Lambda has applied everything: Active, or idle after a successful create or update."""
+        return (self.state == "Active" or self.idle) and self.last_update_status == "Successful"
 
     @property
     def failed(self) -> bool:
-        return self.state == "Failed" or self.last_update_status == "Failed"
+        """Lambda could not apply it, or could not restore an Inactive function (it says why)."""
+        restore_failed = self.state == "Inactive" and not self.idle
+        return self.state == "Failed" or self.last_update_status == "Failed" or restore_failed
 
     @property
     def busy(self) -> bool:
-        """Lambda is still applying a create or an update."""
-        return not self.ready and not self.failed
+        """Lambda is still applying a create or an update, or restoring the function."""
+        return not self.settled and not self.failed
+
+    def as_status(self) -> dict:
+        """The fields of the metric's status that describe the function as Lambda last did."""
+        return {"functionName": self.name, "functionArn": self.arn, "codeSha256": self.code_sha256,
+                "state": self.state, "lastUpdateStatus": self.last_update_status}
 
 
 def make_client(region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS,
@@ -133,6 +156,7 @@ def _deployed(configuration: Mapping, tags: Mapping[str, str]) -> DeployedFuncti
         # Functions from before Lambda's lifecycle states (and some emulators) omit it.
         last_update_status=configuration.get("LastUpdateStatus") or "Successful",
         state_reason=configuration.get("StateReason") or configuration.get("LastUpdateStatusReason") or "",
+        state_reason_code=configuration.get("StateReasonCode") or "",
         configuration={key: configuration.get(key) for key in CONFIGURATION_KEYS},
         tags=dict(tags),
     )

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from agreement_operator import failures, target
 from agreement_operator.config import Config
 from agreement_operator.function import smoke_tests
-from agreement_operator.lambda_target import ownership
+from agreement_operator.lambda_target import ownership, smoke_testing
 from agreement_operator.lambda_target.desired import DesiredFunction, desired_function
 from agreement_operator.lambda_target.lambda_api import DeployedFunction, LambdaFunctions
 from agreement_operator.metric import naming
@@ -40,30 +40,28 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
             if name != desired.name:
                 _retire(name, request.owner, spec.deletion_policy, functions, events)
         owned = [desired.name]
-        report = _smoke_test(function, resolved.get("tests") or [], previous_tests, functions, events)
+        report = smoke_testing.run(function, resolved.get("tests") or [], previous_tests, functions, events,
+                                   request.attempt)
     except failures.ReconcileFailure as failure:
         status: dict = {"functionNames": owned}
         if isinstance(failure, failures.InProgress):  # the function as Lambda described it, and the last results
             status["tests"] = dict(previous_tests) if previous_tests else None
         return target.failed(failure, request.attempt, events, status)
     # tests: None removes results of tests that are no longer in the spec
-    status = {**function_status(function), "tests": report.as_status() if report else None, "functionNames": owned}
+    status = {**function.as_status(), "tests": report.as_status() if report else None, "functionNames": owned}
     if report and report.failed:
         return Outcome(Phase.STALLED, "SmokeTestsFailed", smoke_tests.describe_failures(report), events,
                        status=status)
+    idle = ("; Lambda restores it on its next invoke (it was idle)" if function.idle
+            else "; Lambda is restoring it after an invoke (it was idle)" if function.restoring else "")
     passed = f"; {len(report.results)} smoke tests passed" if report else ""
     warnings = "".join(f"; warning: {warning}" for warning in spec.warnings)
     return Outcome(
         Phase.READY, "Deployed",
-        f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}{passed}{warnings}",
+        f"function {function.name} is {function.state} with CodeSha256 {function.code_sha256}{idle}{passed}"
+        f"{warnings}",
         events, status=status,
     )
-
-
-def function_status(function: DeployedFunction) -> dict:
-    """The fields of status that describe the function as Lambda last did."""
-    return {"functionName": function.name, "functionArn": function.arn, "codeSha256": function.code_sha256,
-            "state": function.state, "lastUpdateStatus": function.last_update_status}
 
 
 def deployed_as_specified(request: Request, config: Config) -> bool:
@@ -92,25 +90,6 @@ def _known_names(request: Request) -> list[str]:
     return list(dict.fromkeys(filter(None, [*(status.get("functionNames") or ()), status.get("functionName")])))
 
 
-def _smoke_test(
-    function: DeployedFunction, tests: list, previous: Mapping | None, functions: LambdaFunctions,
-    events: list[Event],
-) -> smoke_tests.Report | None:
-    """Invoke the deployed function with spec.tests, unless these tests already ran on this code."""
-    if not tests:
-        return None
-    wanted = smoke_tests.digest(function.code_sha256, tests)
-    if previous and previous.get("digest") == wanted:
-        return smoke_tests.Report.from_status(previous)
-
-    report = smoke_tests.run(tests, lambda event: functions.invoke(function.name, event), wanted)
-    if report.failed:
-        events.append(Event("SmokeTestsFailed", smoke_tests.describe_failures(report), warning=True))
-    else:
-        events.append(Event("SmokeTestsPassed", f"{len(report.results)} smoke tests passed on {function.name}"))
-    return report
-
-
 def _converge(
     desired: DesiredFunction, request: Request, config: Config, functions: LambdaFunctions, events: list[Event]
 ) -> DeployedFunction:
@@ -121,15 +100,17 @@ def _converge(
         events.append(Event("Created", f"created function {desired.name} with CodeSha256 {desired.code_sha256}"))
         return _settled(created, request.attempt)
     ownership.claim(current, request, config, events)
+    change = _next_change(current, desired)
+    if change is None and current.restoring and current.last_update_status == "Successful":
+        return current  # deployed as specified; an invoke woke it and Lambda is restoring it
     if current.busy:
         _settled(current, request.attempt)
-    change = _next_change(current, desired)
     if change is None:
         return _settled(current, request.attempt)
     changed = _settled(_apply(change, current, desired, functions, events), request.attempt)
     if remaining := _next_change(changed, desired):
         raise failures.InProgress("FunctionUpdating", f"updated the {change} of {desired.name}; its {remaining} next",
-                                delay=0.0, status=function_status(changed))
+                                delay=0.0, status=changed.as_status())
     return changed
 
 
@@ -143,7 +124,7 @@ def _settled(function: DeployedFunction, attempt: int) -> DeployedFunction:
             "FunctionUpdating",
             f"function {function.name} is {function.state} (last update {function.last_update_status}); "
             "checking again shortly",
-            delay=failures.progress_delay(attempt), status=function_status(function),
+            delay=failures.progress_delay(attempt), status=function.as_status(),
         )
     return function
 

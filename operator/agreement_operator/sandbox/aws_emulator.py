@@ -2,8 +2,10 @@
 sandbox's Lambda proxy, which runs invocations for real (lambda_proxy, local_lambda)."""
 
 import json
+import os
 import sys
 import urllib.request
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ import boto3
 
 from agreement_operator.sandbox.lambda_proxy import LambdaProxy
 from agreement_operator.sandbox.local_lambda import LocalLambda
-from agreement_operator.sandbox.processes import Child, free_port, http_get
+from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -56,7 +58,9 @@ class AwsEmulator:
         }
 
 
-def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
+def start(workdir: Path, stack: ExitStack, idle_seconds: float | None = None) -> AwsEmulator:
+    """`idle_seconds`: functions go Inactive after this long without an invoke (None: as the
+    environment says, see lifecycle_from)."""
     port = free_port()
     server = Child("moto_server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                    workdir / "moto.log")
@@ -67,7 +71,10 @@ def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
     _post(f"{endpoint}/moto-api/config", {"lambda": {"use_docker": False}})
     invoker = LocalLambda(endpoint, REGION, workdir, CREDENTIALS)
     stack.callback(invoker.stop)
-    front = LambdaProxy(endpoint, invoker).start()
+    lifecycle = lifecycle_from(os.environ)
+    if idle_seconds is not None:
+        lifecycle["idle_seconds"] = idle_seconds
+    front = LambdaProxy(endpoint, invoker, **lifecycle).start()
     stack.callback(front.stop)
     emulator = AwsEmulator(endpoint_url=front.url, region=REGION, role_arn="", moto_url=endpoint, invoker=invoker,
                            front=front)
@@ -77,6 +84,21 @@ def start(workdir: Path, stack: ExitStack) -> AwsEmulator:
     role = emulator.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
     emulator.role_arn = role["Role"]["Arn"]
     return emulator
+
+
+def lifecycle_from(env: Mapping[str, str]) -> dict[str, float]:
+    """The sandbox Lambda's idle functions, from the environment: AGREEMENT_SANDBOX_IDLE_SECONDS (a
+    function not invoked this long goes Inactive; unset: never) and AGREEMENT_SANDBOX_RESTORE_SECONDS
+    (how long a restore keeps it Pending; default 2)."""
+    options: dict[str, float] = {}
+    for variable, option in (("AGREEMENT_SANDBOX_IDLE_SECONDS", "idle_seconds"),
+                             ("AGREEMENT_SANDBOX_RESTORE_SECONDS", "restore_seconds")):
+        if raw := env.get(variable):
+            try:
+                options[option] = float(raw)
+            except ValueError:
+                raise StartupFailed(f"{variable}={raw!r} must be a number of seconds") from None
+    return options
 
 
 def _post(url: str, body: dict) -> None:

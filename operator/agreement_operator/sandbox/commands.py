@@ -22,11 +22,11 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-def dev(resync_seconds: float) -> int:
+def dev(resync_seconds: float, idle_seconds: float | None = None) -> int:
     _stop_on_sigterm()
     print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator...", flush=True)
     try:
-        with sandbox(resync_seconds=resync_seconds) as box:
+        with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds) as box:
             print("\n".join(box.exports()))
             operator = box.operator
             assert operator is not None  # sandbox() starts one unless told not to

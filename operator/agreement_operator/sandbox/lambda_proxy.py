@@ -4,13 +4,17 @@
   `throttle_invocations(n)` makes the next n answer 429, a reply no real code gives.
 * Quotas, answered like Lambda (429, TooManyRequestsException, "Rate exceeded"): a token
   bucket for control-plane calls (15 req/s) and one for GetFunction (100 req/s).
-* Lifecycle: moto makes every function Active at once; here a function stays Pending
-  (after CreateFunction) or InProgress (after an update) for `pending_seconds`, in the
-  create/update answers and in GetFunction, as Lambda reports it.
-* Counts every call by operation, and every throttled one.
+* Lifecycle (lambda_lifecycle): moto makes every function Active at once, forever; here a
+  function stays Pending after CreateFunction and InProgress after an update for
+  `pending_seconds`, goes Inactive after `idle_seconds` without an invoke, and an Invoke of an
+  Inactive function fails and restores it, as Lambda does.
+* Counts every call by operation, every throttled one, and the Invokes of each function.
 
     proxy = LambdaProxy(moto_url, invoker, control_rate=15, get_rate=100, pending_seconds=1)
     proxy.start()  # proxy.url is the endpoint to give the operator
+
+The sandbox's own proxy reads AGREEMENT_SANDBOX_IDLE_SECONDS (off when unset, as in `demo`) and
+AGREEMENT_SANDBOX_RESTORE_SECONDS (default 2): see aws_emulator.
 
 Calls of other services (IAM, STS, CloudWatch Logs) pass through to moto unchanged.
 """
@@ -26,6 +30,7 @@ import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from agreement_operator.sandbox.lambda_lifecycle import Lifecycle
 from agreement_operator.sandbox.local_lambda import LocalLambda
 
 _OPERATIONS = [
@@ -63,17 +68,18 @@ class LambdaProxy(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, upstream: str, invoker: LocalLambda | None = None, control_rate: float | None = None,
-                 get_rate: float | None = None, pending_seconds: float = 0.0) -> None:
+                 get_rate: float | None = None, pending_seconds: float = 0.0, idle_seconds: float | None = None,
+                 restore_seconds: float = 2.0, code_pending_seconds: float = 0.0) -> None:
         super().__init__(("127.0.0.1", 0), _Forward)
         self.upstream = upstream.rstrip("/")
         self.invoker = invoker
         self.invocations_to_throttle = 0
         self.buckets = {"control": TokenBucket(control_rate) if control_rate else None,
                         "get": TokenBucket(get_rate) if get_rate else None}
-        self.pending_seconds = pending_seconds
-        self.busy_until: dict[str, tuple[float, str]] = {}  # function name -> (until, "create" or "update")
+        self.lifecycle = Lifecycle(pending_seconds, idle_seconds, restore_seconds, code_pending_seconds)
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        self.invokes: Counter[str] = Counter()  # Invoke calls by function name, whatever they were answered
         self.get_times: list[float] = []  # when each GetFunction arrived (time.time())
         self.guard = threading.Lock()
 
@@ -103,8 +109,9 @@ class LambdaProxy(ThreadingHTTPServer):
         with self.guard:
             self.calls.clear()
             self.throttled.clear()
+            self.invokes.clear()
 
-    def admit(self, operation: str) -> bool:
+    def admit(self, operation: str, name: str | None = None) -> bool:
         quota = _QUOTA.get(operation, "control")
         bucket = self.buckets[quota] if quota else None
         allowed = bucket is None or bucket.take()
@@ -113,30 +120,22 @@ class LambdaProxy(ThreadingHTTPServer):
                 self.invocations_to_throttle -= 1
                 allowed = False
             self.calls[operation] += 1
+            if operation == "Invoke" and name:
+                self.invokes[name] += 1
             if operation == "GetFunction":
                 self.get_times.append(time.time())
             if not allowed:
                 self.throttled[operation] += 1
         return allowed
 
-    def lifecycle(self, operation: str, name: str | None, body: dict) -> dict:
-        """The answer as Lambda would give it while the function is still being created or updated."""
-        if not self.pending_seconds or not name:
+    def answered(self, operation: str, name: str | None, body: dict) -> dict:
+        """Lambda's answer to an accepted call, with the state its lifecycle is in."""
+        if not name:
             return body
-        now = time.monotonic()
-        with self.guard:
-            if operation == "CreateFunction":
-                self.busy_until[name] = (now + self.pending_seconds, "create")
-            elif operation in ("UpdateFunctionCode", "UpdateFunctionConfiguration"):
-                self.busy_until[name] = (now + self.pending_seconds, "update")
-            until, kind = self.busy_until.get(name, (0.0, ""))
-        if now >= until:
-            return body
-        configuration = body.get("Configuration", body)
-        if kind == "create":
-            configuration.update(State="Pending", LastUpdateStatus="InProgress")
-        else:
-            configuration.update(State="Active", LastUpdateStatus="InProgress")
+        if operation in ("CreateFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration"):
+            self.lifecycle.changed(operation, name)
+        if operation in ("CreateFunction", "GetFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration"):
+            self.lifecycle.describe(name, body.get("Configuration", body))
         return body
 
 
@@ -151,10 +150,12 @@ class _Forward(BaseHTTPRequestHandler):
 
     def _answer(self, payload: bytes | None) -> tuple[int, bytes, dict]:
         operation, name = _operation(self.command, self.path, payload)
-        if operation and not self.server.admit(operation):
-            refusal = json.dumps({"Reason": "CallerRateLimitExceeded", "Type": "User", "message": "Rate exceeded"})
-            return 429, refusal.encode(), {"x-amzn-ErrorType": "TooManyRequestsException",
-                                           "Content-Type": "application/json"}
+        if operation and not self.server.admit(operation, name):
+            return _error(429, "TooManyRequestsException", "Rate exceeded", Reason="CallerRateLimitExceeded")
+        if operation == "Invoke" and name and (refusal := self.server.lifecycle.admit_invoke(name)):
+            return _error(refusal.status, refusal.error_type, refusal.message)
+        if operation == "DeleteFunction" and name:
+            self.server.lifecycle.deleted(name)
         invoker = self.server.invoker
         if invoker is not None and operation in ("CreateFunction", "UpdateFunctionCode"):
             invoker.remember_code(payload)
@@ -172,7 +173,7 @@ class _Forward(BaseHTTPRequestHandler):
         except urllib.error.HTTPError as error:
             status, headers, body = error.code, dict(error.headers), error.read()
         if operation and 200 <= status < 300 and body[:1] == b"{":
-            body = json.dumps(self.server.lifecycle(operation, name, json.loads(body))).encode()
+            body = json.dumps(self.server.answered(operation, name, json.loads(body))).encode()
         return status, body, headers
 
     do_GET = do_POST = do_PUT = do_DELETE = _handle
@@ -188,6 +189,12 @@ class _Forward(BaseHTTPRequestHandler):
 
     def log_message(self, *_) -> None:
         pass
+
+
+def _error(status: int, error_type: str, message: str, **fields: str) -> tuple[int, bytes, dict]:
+    """An error answer as Lambda's REST API gives it: the type in a header, the message in the body."""
+    body = json.dumps({"Type": "User", "message": message, **fields}).encode()
+    return status, body, {"x-amzn-ErrorType": error_type, "Content-Type": "application/json"}
 
 
 def _operation(method: str, path: str, payload: bytes | None) -> tuple[str | None, str | None]:

@@ -72,13 +72,16 @@ def label_studio(stack: ExitStack, local: bool = False) -> tuple[LabelStudioServ
 
 @contextmanager
 def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: Path | None = None,
-            local_label_studio: bool = False, function_errors_seconds: float = 10) -> Iterator[Sandbox]:
+            local_label_studio: bool = False, function_errors_seconds: float = 10,
+            idle_seconds: float | None = None) -> Iterator[Sandbox]:
     """`function_errors_seconds`: how often the operator reads Ready metrics' function errors (short
-    here, so that an error shows on the resource seconds after it happened)."""
+    here, so that an error shows on the resource seconds after it happened). `idle_seconds`: the
+    sandbox's Lambda makes a function Inactive after this long without an invoke (None: see
+    aws_emulator.lifecycle_from)."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
         plane = control_plane.start(workdir, stack, binaries)
-        aws = aws_emulator.start(workdir, stack)
+        aws = aws_emulator.start(workdir, stack, idle_seconds)
         studio, studio_environment = label_studio(stack, local_label_studio)
         plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
