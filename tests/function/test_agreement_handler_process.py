@@ -1,5 +1,6 @@
 """The packaged zip's handler run in a separate Python process, with Label Studio annotations."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,28 @@ def test_malformed_pairs_fail_alone_in_a_batch(annotations):
 
 
 GOOD_METRIC_FOR_BATCH = "def agreement(a, b, per_label=False):\n    return 1.0\n"
+
+
+def gateway(annotation_1, annotation_2) -> dict:
+    """The event of Label Studio's early custom-matching-function draft: API Gateway's shape."""
+    return {"httpMethod": "POST", "body": json.dumps([annotation_1, annotation_2])}
+
+
+def test_the_api_gateway_shape_answers_in_its_envelope(annotations):
+    result = invoke(PUBLISHED_CHOICES, gateway(annotations["positive_a"], annotations["positive_b"]))
+    assert result.function_error is None
+    assert result.payload == {"statusCode": "200", "body": "0.99", "headers": {"Content-Type": "application/json"}}
+
+
+@pytest.mark.parametrize(("event", "words"), [
+    ("neutral", "IndexError: list index out of range (metric.py, line 6)"),  # the metric raised
+    ({"httpMethod": "POST", "body": "not json"}, "the body is not JSON"),
+    ({"httpMethod": "POST", "body": "[1, 2, 3]"}, "the JSON text of [annotation_1, annotation_2]"),
+])
+def test_the_api_gateway_shape_answers_400_with_the_message(annotations, event, words):
+    if event == "neutral":
+        event = gateway(annotations["empty"], annotations["positive_b"])
+    result = invoke(PUBLISHED_CHOICES, event)
+    assert result.function_error is None  # an HTTP answer, not a failed invocation
+    assert result.payload["statusCode"] == "400" and words in result.payload["body"]
+    assert '"agreement_error"' in result.log  # logged like every error, for status.functionErrors

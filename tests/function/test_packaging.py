@@ -57,8 +57,8 @@ def test_code_sha256_is_lambdas_format():
 PINNED_METRIC = '''def agreement(annotation_1, annotation_2, per_label=False):
     return 1.0 if annotation_1["result"] == annotation_2["result"] else 0.0
 '''
-PINNED_CODE_SHA256 = "h7j3mqTRWljURRYl11QBkuwVdgEqfJnlrMR1neK3lJI="
-PINNED_WRAPPER_SHA256 = "It82NjmcINIOy7mq8T8zKj4sUasx+ULatbdr19PGVxo="
+PINNED_CODE_SHA256 = "Q4NK6MCJY3HB5W/KiDIuf5CTjBkoHffLMX2Wsjgdsok="
+PINNED_WRAPPER_SHA256 = "YgsQuudfC0JHqCN7A9BmvZCmWRB2fMQhwafq9250xG4="
 
 
 def test_a_fixed_metric_packages_to_its_pinned_code_sha256():

@@ -8,6 +8,10 @@ Events (the invocation contract, README.md "What the Lambda function receives an
             -> {"score": 0.7}; an error fails the invocation with the reason.
   batch:    {"pairs": [{"annotation_1": ..., "annotation_2": ...}, ...], "per_label": false}
             -> {"scores": [0.7, null], "errors": [{"index": 1, "type": ..., "message": ..., "line": 7}]}
+  gateway:  {"httpMethod": "POST", "body": "[annotation_1, annotation_2] as JSON text"}, the shape of
+            Label Studio's early custom-matching-function draft (per_label is false)
+            -> {"statusCode": "200", "body": "0.7", "headers": {"Content-Type": "application/json"}};
+            an error answers statusCode "400" with the message as the body.
 
 Each error it returns is also written to the function's log as one line of JSON,
 {"agreement_error": {"index": 1, "type": "KeyError", "message": "'choices'", "line": 7}}
@@ -47,6 +51,8 @@ def handler(event, context):
     try:
         if not isinstance(event, Mapping):
             raise MetricError("InvalidEvent", f"the event must be a JSON object, got {type(event).__name__}")
+        if "httpMethod" in event and "body" in event:
+            return _gateway(event["body"])
         per_label = bool(event.get("per_label", False))
         if "pairs" in event:
             result = _score_batch(event["pairs"], per_label)
@@ -58,6 +64,26 @@ def handler(event, context):
     except MetricError as error:  # one pair, or a batch that is not one: the invocation fails
         log_errors([{key: value for key, value in error.as_dict(None).items() if key != "index"}])
         raise
+
+
+def _gateway(body):
+    """The API Gateway shape: the body holds [annotation_1, annotation_2]; the answer is an HTTP one."""
+    try:
+        pair = json.loads(body) if isinstance(body, (str, bytes)) else body
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise MetricError("InvalidEvent", "the body must be the JSON text of [annotation_1, annotation_2]")
+        score = score_pair(pair[0], pair[1], False)
+    except ValueError:
+        error = MetricError("InvalidEvent", "the body is not JSON: send the JSON text of [annotation_1, annotation_2]")
+        return _gateway_error(error)
+    except MetricError as error:
+        return _gateway_error(error)
+    return {"statusCode": "200", "body": json.dumps(score), "headers": {"Content-Type": "application/json"}}
+
+
+def _gateway_error(error):
+    log_errors([{key: value for key, value in error.as_dict(None).items() if key != "index"}])
+    return {"statusCode": "400", "body": str(error), "headers": {"Content-Type": "text/plain"}}
 
 
 def log_errors(errors):
