@@ -9,9 +9,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 # What ships is the operator and its dependencies: pip and setuptools only build it, and of
-# botocore's service models the operator calls Lambda and CloudWatch Logs, and the credential
+# botocore's service models the operator calls Lambda, CloudWatch Logs and CloudWatch, and the credential
 # chain STS (IRSA's AssumeRoleWithWebIdentity) and SSO; the other ~400 services go (~50 MB).
-ARG BOTOCORE_SERVICES="lambda logs sts sso sso-oidc"
+ARG BOTOCORE_SERVICES="lambda logs cloudwatch sts sso sso-oidc"
 RUN python -m pip wheel --no-deps --wheel-dir /tmp/wheels . \
  && python -m venv "$VENV" \
  && "$VENV/bin/pip" install /tmp/wheels/*.whl \

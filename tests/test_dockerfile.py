@@ -95,7 +95,7 @@ def test_the_build_steps_install_a_working_entrypoint(stages, tmp_path):
     assert (site / "agreement_operator" / "function" / "agreement_handler.py").exists()  # the wrapper ships
     # Only the botocore models the operator and the credential chain use; no pip at run time.
     assert sorted(path.name for path in (site / "botocore" / "data").iterdir() if path.is_dir()) == [
-        "lambda", "logs", "sso", "sso-oidc", "sts"]
+        "cloudwatch", "lambda", "logs", "sso", "sso-oidc", "sts"]
     assert not (site / "pip").exists()
     assert not (site / "agreement_operator" / "sandbox").exists()
     demo = subprocess.run([str(venv / "bin" / "agreement-operator"), "demo"], capture_output=True, text=True,

@@ -8,8 +8,9 @@ import boto3
 import pytest
 
 from agreement_operator.controller.error_watch import ErrorWatch
+from agreement_operator.failures import PermanentFailure
 from agreement_operator.function import log_errors
-from agreement_operator.lambda_target import cloudwatch_logs, lambda_api, reconcile
+from agreement_operator.lambda_target import cloudwatch_logs, cloudwatch_metrics, lambda_api, reconcile
 from agreement_operator.lambda_target.error_query import FunctionErrorQuery
 from agreement_operator.target import Phase
 
@@ -92,3 +93,37 @@ def test_the_operator_policys_actions_allow_reading_function_errors(config, lamb
     assert watch.check("uid-1", FunctionErrorQuery(logs, name, 3600), None).status is None  # started
     check = watch.check("uid-1", FunctionErrorQuery(logs, name, 3600), None)
     assert check.status["count"] == 1, check.status
+
+
+def test_operator_policy_reads_invocation_metrics_and_nothing_else_of_cloudwatch():
+    statement = {s["Sid"]: s for s in load("operator-policy.json")["Statement"]}["FunctionInvocationMetrics"]
+    # GetMetricData has no resource-level permissions: "*" is the only resource it takes.
+    assert (statement["Action"], statement["Resource"]) == ("cloudwatch:GetMetricData", "*")
+
+
+def put_invocations(config, name: str, count: float) -> None:
+    boto3.client("cloudwatch", region_name=config.region).put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": name}], "Value": count}])
+
+
+def as_moto_names_it(policy: dict) -> dict:
+    """moto evaluates CloudWatch calls under the endpoint's prefix, monitoring:, where IAM says cloudwatch:."""
+    return json.loads(json.dumps(policy).replace('"cloudwatch:', '"monitoring:'))
+
+
+def test_the_operator_policys_actions_allow_reading_invocations(config, lambda_client_for_policy):
+    """GetMetricData under moto's evaluation."""
+    put_invocations(config, "custom-metric-labeling-busy", 3.0)
+    policy = as_moto_names_it(load("operator-policy.json"))
+    metrics = cloudwatch_metrics.FunctionMetrics(lambda_client_for_policy(policy, service="cloudwatch"))
+    assert metrics.usage(["custom-metric-labeling-busy"], 3600)["custom-metric-labeling-busy"].invocations == 3
+
+
+def test_without_the_metrics_statement_access_denied_names_the_action(config, lambda_client_for_policy):
+    put_invocations(config, "custom-metric-labeling-busy", 3.0)
+    policy = load("operator-policy.json")
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "FunctionInvocationMetrics"]
+    denied = cloudwatch_metrics.FunctionMetrics(lambda_client_for_policy(as_moto_names_it(policy),
+                                                                         service="cloudwatch"))
+    with pytest.raises(PermanentFailure, match=r"AWS denied [a-z]+:GetMetricData"):
+        denied.usage(["custom-metric-labeling-busy"], 3600)

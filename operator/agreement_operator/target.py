@@ -44,6 +44,7 @@ class Request:
     # Writes part of the status at once, mid-pass (before a step the operator may die right after).
     write_status: Callable[[dict], None] | None = None
     attempt: int = 0  # passes so far in this round of retries: the delays grow with it
+    created: str | None = None  # metadata.creationTimestamp (RFC 3339)
 
 
 @dataclass
@@ -84,6 +85,22 @@ class ErrorReader(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class UsageLook:
+    """status.usage (whether anyone calls the function), and the Events worth posting about it."""
+
+    status: dict
+    events: list[Event] = field(default_factory=list)
+
+
+class UsageReader(Protocol):
+    """Reads how often a deployed function is invoked, for status.usage."""
+
+    def look(self, previous: Mapping | None) -> UsageLook:
+        """The numbers over the window, `previous` being status.usage as last written."""
+        ...
+
+
 class Target(Protocol):
     @property
     def name(self) -> str:
@@ -106,6 +123,10 @@ class Target(Protocol):
         """Where the deployed function's errors are read; None when they cannot be."""
         ...
 
+    def usage_reader(self, request: Request) -> UsageReader | None:
+        """Where it is read whether anyone invokes the deployed function; None when it cannot be."""
+        ...
+
 
 @dataclass(frozen=True)
 class Unconfigured:
@@ -126,6 +147,9 @@ class Unconfigured:
         return self.on_delete(request)
 
     def error_reader(self, request: Request) -> ErrorReader | None:
+        return None
+
+    def usage_reader(self, request: Request) -> UsageReader | None:
         return None
 
 

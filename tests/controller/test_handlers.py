@@ -24,6 +24,7 @@ def memo(functions, config, posted) -> kopf.Memo:
     targets = {"lambda": lambda_target.LambdaTarget(functions, config), "label_studio": lambda_target.NOT_CONFIGURED}
     return kopf.Memo(config=config, targets=targets, locks={}, resync=Schedule(config.resync_seconds),
                      error_watch=error_watch.ErrorWatch(300, spread_first=False),
+                     usage_looks=Schedule(300, spread_first=False),
                      read_configmap=lambda namespace, name: None,
                      write_status=lambda namespace, name, patch: None,
                      mark_revision=lambda namespace, metric, annotation, revision: None,
@@ -257,3 +258,21 @@ def test_the_timer_ticks_with_the_resync_interval_whatever_the_error_checks_inte
     registry = handlers.build_registry(replace(config, resync_seconds=600, function_errors_seconds=300))
     (timer,) = registry._spawning.get_all_handlers()
     assert (timer.id, timer.interval) == ("resync_metric", 10.0)
+
+
+def test_a_resync_of_a_ready_metric_writes_whether_anyone_invokes_its_function(memo, posted, good_metric, functions,
+                                                                                config):
+    from agreement_operator.lambda_target import cloudwatch_metrics
+    from agreement_operator.lambda_target.usage import UsageBoard
+
+    board = UsageBoard(cloudwatch_metrics.FunctionMetrics(cloudwatch_metrics.make_client(config.region)), 3600, 300)
+    target = lambda_target.LambdaTarget(functions, config, usage=board)
+    memo = kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}})
+    status = deployed_status(memo, good_metric)
+    patch = kopf.Patch()
+    call(handlers.resync_metric, metric({"code": good_metric}, status), memo, patch)
+    usage = patch["status"]["usage"]
+    assert (usage["window"], usage["invocations"], usage["errors"], usage["throttles"]) == ("1h", 0, 0, 0)
+    again = kopf.Patch()
+    call(handlers.resync_metric, metric({"code": good_metric}, {**status, "usage": usage}), memo, again)
+    assert "usage" not in again.get("status", {})  # looked at once per interval, and written only when it changed

@@ -139,7 +139,7 @@ def test_kubectl_get_shows_the_printer_columns(cluster):
     cluster.apply("columns", {"code": CODE})
     cluster.wait("columns")
     table = cluster.kubectl("get", "am", "-n", cluster.namespace, "-o", "wide").stdout.splitlines()
-    assert table[0].split() == ["NAME", "FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "ERRORS", "AGE",
+    assert table[0].split() == ["NAME", "FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "ERRORS", "INVOKED", "AGE",
                                 "CODESHA256", "STATE"]
     row = table[1].split()
     assert row[:4] == ["columns", f"custom-metric-{cluster.namespace}-columns", "True", "Deployed"]

@@ -75,8 +75,12 @@ def resync_metric(
     if memo.resync.take(uid):
         reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
                          retry=retry)
-    if conditions.is_true(status, "Ready", generation) and memo.error_watch.wanted(uid):
+    if not conditions.is_true(status, "Ready", generation):
+        return
+    if memo.error_watch.wanted(uid):
         _check_function_errors(body, spec, meta, status, patch, memo)
+    if memo.error_watch.enabled and memo.usage_looks.take(uid):
+        _check_usage(body, spec, meta, status, patch, memo)
 
 
 def _check_function_errors(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping, patch: kopf.Patch,
@@ -92,6 +96,19 @@ def _check_function_errors(body: kopf.Body, spec: Mapping, meta: Mapping, status
         patch.status["functionErrors"] = check.status
     _post(memo, body, check.events)
     prometheus.function_errors_seen(target.name, check.new_errors)
+
+
+def _check_usage(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping, patch: kopf.Patch,
+                 memo: kopf.Memo) -> None:
+    """Whether anyone invokes the function: status.usage, and an Event when nobody has for a day."""
+    reader = _target(memo, spec).usage_reader(_request(spec, meta, status, memo))
+    if reader is None:
+        return
+    with _lock_for(memo, meta["uid"]):
+        look = reader.look(status.get("usage"))
+    if look.status != status.get("usage"):
+        patch.status["usage"] = look.status
+    _post(memo, body, look.events)
 
 
 def delete_metric(
@@ -111,6 +128,7 @@ def delete_metric(
     with _locks_guard:  # nothing about a deleted metric outlives it
         memo.locks.pop(meta["uid"], None)
     memo.resync.forget(meta["uid"])
+    memo.usage_looks.forget(meta["uid"])
     memo.error_watch.forget(meta["uid"])
     prometheus.METRICS_BY_PHASE.forget(meta["uid"])
 
@@ -146,6 +164,7 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, att
         adopt=annotations.get(crd.ADOPT_ANNOTATION, "").lower() == "true",
         write_status=lambda patch: memo.write_status(namespace, name, patch),
         attempt=attempt,
+        created=meta.get("creationTimestamp"),
     )
 
 

@@ -76,6 +76,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.targets = targets(config)
     memo.error_watch = ErrorWatch(config.function_errors_seconds)
     memo.resync = Schedule(config.resync_seconds)
+    # Usage rides on the ticks of the error looks, once per their interval.
+    memo.usage_looks = Schedule(config.function_errors_seconds)
     memo.kube = kube.KubeAPI()
     memo.read_configmap = memo.kube.read_configmap
     memo.write_status = memo.kube.patch_status

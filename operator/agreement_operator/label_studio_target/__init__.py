@@ -39,6 +39,10 @@ class LabelStudioTarget:
     def error_reader(self, request: Request) -> ProjectLogs:
         return ProjectLogs(self.projects, request.spec["labelStudio"]["project"])
 
+    def usage_reader(self, request: Request) -> None:
+        """Label Studio invokes the project's function itself, and its API says nothing of how often."""
+        return None
+
 
 def build(config: Config, on_answer: Callable[[str, int], None] | None = None) -> target.Target:
     """The target for this configuration (`on_answer` hears of every answer Label Studio gives);

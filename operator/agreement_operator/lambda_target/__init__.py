@@ -1,17 +1,19 @@
 """A metric deployed as a Lambda function of its own, named custom-metric-*, which the operator
 creates, updates, tags, smoke-tests and deletes (reconcile.py), and whose errors it reads from
-CloudWatch Logs (error_query.py). lambda_api.py and cloudwatch_logs.py are the only modules
-that call AWS."""
+CloudWatch Logs (error_query.py) and whose invocations it reads from CloudWatch (usage.py).
+lambda_api.py, cloudwatch_logs.py and cloudwatch_metrics.py are the only modules that call AWS."""
 
 from collections.abc import Callable
 from typing import Any
 
 from agreement_operator import target
 from agreement_operator.config import Config
-from agreement_operator.lambda_target import cloudwatch_logs, lambda_api, reconcile
+from agreement_operator.lambda_target import cloudwatch_logs, cloudwatch_metrics, lambda_api, reconcile
 from agreement_operator.lambda_target.cloudwatch_logs import FunctionLogs
+from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics
 from agreement_operator.lambda_target.error_query import FunctionErrorQuery
 from agreement_operator.lambda_target.lambda_api import LambdaFunctions
+from agreement_operator.lambda_target.usage import FunctionUsage, UsageBoard
 from agreement_operator.target import Event, Outcome, Request
 
 NOT_CONFIGURED = target.Unconfigured(
@@ -26,9 +28,10 @@ class LambdaTarget:
 
     name = "lambda"
 
-    def __init__(self, functions: LambdaFunctions, config: Config, logs: FunctionLogs | None = None) -> None:
-        """`logs`: where the functions' errors are read (None: they are not)."""
-        self.functions, self.config, self.logs = functions, config, logs
+    def __init__(self, functions: LambdaFunctions, config: Config, logs: FunctionLogs | None = None,
+                 usage: UsageBoard | None = None) -> None:
+        """`logs`: where the functions' errors are read; `usage`: their invocations (None: they are not)."""
+        self.functions, self.config, self.logs, self.usage = functions, config, logs, usage
 
     def reconcile(self, request: Request) -> Outcome:
         return reconcile.reconcile(request, self.functions, self.config)
@@ -37,13 +40,22 @@ class LambdaTarget:
         return reconcile.deployed_as_specified(request, self.config)
 
     def delete(self, request: Request) -> list[Event]:
-        return reconcile.delete(request, self.functions)
+        events = reconcile.delete(request, self.functions)
+        if self.usage is not None and (name := request.status.get("functionName")):
+            self.usage.forget(name)
+        return events
 
     def error_reader(self, request: Request) -> FunctionErrorQuery | None:
         name = request.status.get("functionName")
         if self.logs is None or not name:
             return None
         return FunctionErrorQuery(self.logs, name, self.config.function_errors_window_seconds)
+
+    def usage_reader(self, request: Request) -> FunctionUsage | None:
+        name = request.status.get("functionName")
+        if self.usage is None or not name:
+            return None
+        return FunctionUsage(self.usage, name, request.created)
 
 
 def build(config: Config, instrument: Callable[[Any], Any] = lambda client: client) -> target.Target:
@@ -53,8 +65,11 @@ def build(config: Config, instrument: Callable[[Any], Any] = lambda client: clie
         return NOT_CONFIGURED
     functions = LambdaFunctions(instrument(lambda_api.make_client(
         config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode)))
-    logs = None
+    logs, usage = None, None
     if config.function_errors_seconds:
         logs = FunctionLogs(instrument(cloudwatch_logs.make_client(
             config.region, config.endpoint_url, retry_mode=config.retry_mode, pool_connections=config.workers)))
-    return LambdaTarget(functions, config, logs)
+        metrics = FunctionMetrics(instrument(cloudwatch_metrics.make_client(
+            config.region, config.endpoint_url, retry_mode=config.retry_mode, pool_connections=config.workers)))
+        usage = UsageBoard(metrics, config.function_errors_window_seconds, config.function_errors_seconds)
+    return LambdaTarget(functions, config, logs, usage)

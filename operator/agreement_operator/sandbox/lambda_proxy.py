@@ -151,6 +151,8 @@ class _Forward(BaseHTTPRequestHandler):
     def _answer(self, payload: bytes | None) -> tuple[int, bytes, dict]:
         operation, name = _operation(self.command, self.path, payload)
         if operation and not self.server.admit(operation, name):
+            if operation == "Invoke" and name and self.server.invoker is not None:
+                self.server.invoker.count(name, "Throttles")
             return _error(429, "TooManyRequestsException", "Rate exceeded", Reason="CallerRateLimitExceeded")
         if operation == "Invoke" and name and (refusal := self.server.lifecycle.admit_invoke(name)):
             return _error(refusal.status, refusal.error_type, refusal.message)

@@ -6,7 +6,8 @@ awslambdaric over the Runtime API, a separate process with the function's timeou
 memory size), answers as Lambda does (FunctionError header, LogType=Tail's log result,
 InvocationType Event and DryRun), and writes what Lambda writes to CloudWatch Logs into
 moto's: log group /aws/lambda/NAME, one stream per environment, START / the function's
-output / END / REPORT lines.
+output / END / REPORT lines. Each invocation is also counted in moto's CloudWatch as Lambda
+counts it (AWS/Lambda Invocations and Errors, dimension FunctionName; `count` for Throttles).
 
 moto's GetFunction names a code location that serves nothing, so the zips are kept as they
 pass through the proxy (CreateFunction, UpdateFunctionCode), by CodeSha256, and the one run
@@ -37,6 +38,9 @@ class LocalLambda:
         self._logs = boto3.client("logs", region_name=region, endpoint_url=moto_url,
                                   aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
                                   aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
+        self._metrics = boto3.client("cloudwatch", region_name=region, endpoint_url=moto_url,
+                                     aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                                     aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"])
         self._zips: dict[str, bytes] = {}  # CodeSha256 -> zip
         self._environments: dict[str, tuple[tuple, Environment, str]] = {}  # name -> (version, environment, stream)
         self._guard = threading.Lock()
@@ -81,6 +85,13 @@ class LocalLambda:
             answer["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return 200, answer, json.dumps(execution.invocation.payload).encode()
 
+    def count(self, name: str, *metrics: str) -> None:
+        """One more of each of Lambda's metrics named (Invocations, Errors, Throttles) for the function."""
+        now = time.time()
+        self._metrics.put_metric_data(Namespace="AWS/Lambda", MetricData=[
+            {"MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": name}], "Value": 1.0,
+             "Unit": "Count", "Timestamp": now} for metric in metrics])
+
     def stop(self) -> None:
         with self._guard:
             environments = [environment for _, environment, _ in self._environments.values()]
@@ -113,6 +124,7 @@ class LocalLambda:
         started = int(time.time() * 1000)
         execution = environment.invoke(event)
         self._write_logs(name, stream, started, execution.log_lines)
+        self.count(name, "Invocations", *(["Errors"] if execution.invocation.function_error else []))
         return execution
 
     def _write_logs(self, name: str, stream: str, started_ms: int, lines: list[str]) -> None:

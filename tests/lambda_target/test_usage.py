@@ -1,0 +1,123 @@
+"""Whether anyone calls a function: Lambda's metrics read from moto's CloudWatch in batches,
+status.usage, and the NotInvoked Event once a day passes without an invocation."""
+
+import datetime
+
+import boto3
+import pytest
+
+from agreement_operator.failures import PermanentFailure
+from agreement_operator.lambda_target import cloudwatch_metrics
+from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics, Usage
+from agreement_operator.lambda_target.usage import FunctionUsage, UsageBoard
+
+
+@pytest.fixture
+def client(config):
+    return cloudwatch_metrics.make_client(config.region)
+
+
+@pytest.fixture
+def calls(client) -> list[int]:
+    """The number of queries of each GetMetricData call the client sends."""
+    sent: list[int] = []
+    client.meta.events.register("provide-client-params.cloudwatch.GetMetricData",
+                                lambda params, **_: sent.append(len(params["MetricDataQueries"])))
+    return sent
+
+
+def publish(config, name: str, metric: str, count: int) -> None:
+    boto3.client("cloudwatch", region_name=config.region).put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": metric, "Dimensions": [{"Name": "FunctionName", "Value": name}], "Value": 1.0}
+        for _ in range(count)])
+
+
+def test_each_functions_invocations_errors_and_throttles_are_summed(config, client, calls):
+    publish(config, "custom-metric-a", "Invocations", 3)
+    publish(config, "custom-metric-a", "Errors", 1)
+    publish(config, "custom-metric-b", "Throttles", 2)
+    found = FunctionMetrics(client).usage(["custom-metric-a", "custom-metric-b", "custom-metric-never"], 3600)
+    assert found == {"custom-metric-a": Usage(3, 1, 0), "custom-metric-b": Usage(0, 0, 2),
+                     "custom-metric-never": Usage(0, 0, 0)}
+    assert calls == [9]
+
+
+def test_many_functions_take_one_call_per_166(config, client, calls):
+    names = [f"custom-metric-f{index}" for index in range(400)]
+    publish(config, names[-1], "Invocations", 1)
+    found = FunctionMetrics(client).usage(names, 3600)
+    assert calls == [498, 498, 204] and found[names[-1]].invocations == 1
+
+
+class Counting(FunctionMetrics):
+    def __init__(self, client) -> None:
+        super().__init__(client)
+        self.batches: list[list[str]] = []
+
+    def usage(self, names, window, end=None):
+        self.batches.append(list(names))
+        return super().usage(names, window, end)
+
+
+def test_the_first_look_of_an_interval_reads_every_stale_function_and_the_others_reuse_it(client):
+    metrics = Counting(client)
+    board = UsageBoard(metrics, window=3600, interval=300)
+    for index in range(3):
+        board.usage(f"custom-metric-f{index}")  # each a first look: reads what is wanted and stale
+    assert metrics.batches == [["custom-metric-f0"], ["custom-metric-f1"], ["custom-metric-f2"]]
+    board._read.clear()  # an interval later: every number is stale
+    for index in range(3):
+        board.usage(f"custom-metric-f{index}")
+    assert metrics.batches[3:] == [["custom-metric-f0", "custom-metric-f1", "custom-metric-f2"]]  # one call for all
+
+
+NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+class Fixed:
+    """A board that answers fixed numbers."""
+
+    window = 3600.0
+
+    def __init__(self, invocations: int = 0, failure: Exception | None = None) -> None:
+        self.invocations, self.failure = invocations, failure
+
+    def usage(self, name: str) -> Usage:
+        if self.failure:
+            raise self.failure
+        return Usage(self.invocations, 0, 0)
+
+
+def test_a_function_in_use_shows_its_numbers():
+    look = FunctionUsage(Fixed(7), "custom-metric-a", "2026-11-01T00:00:00Z").look(None, NOW)
+    assert look.status == {"window": "1h", "invocations": 7, "errors": 0, "throttles": 0} and look.events == []
+
+
+def test_a_day_without_an_invocation_is_said_once():
+    reader = FunctionUsage(Fixed(0), "custom-metric-a", "2026-11-01T00:00:00Z")
+    first = reader.look(None, NOW)
+    assert first.status["notInvokedSince"] == "2026-12-01T11:00:00Z" and first.events == []
+    later = reader.look(first.status, NOW + datetime.timedelta(hours=22))  # idle 23 h: not yet a day
+    assert later.status == first.status and later.events == []
+    day = reader.look(later.status, NOW + datetime.timedelta(hours=25))
+    assert [(event.reason, event.warning) for event in day.events] == [("NotInvoked", True)]
+    assert "no Label Studio project seems to call it" in day.events[0].message
+    assert day.status["notInvokedWarned"] is True
+    assert reader.look(day.status, NOW + datetime.timedelta(hours=48)).events == []  # once
+    invoked = FunctionUsage(Fixed(1), "custom-metric-a", None).look(day.status, NOW + datetime.timedelta(hours=49))
+    assert "notInvokedSince" not in invoked.status  # invoked again: the clock starts over
+
+
+def test_a_new_metric_is_not_idle_before_it_existed():
+    look = FunctionUsage(Fixed(0), "custom-metric-a", "2026-12-01T11:50:00Z").look(None, NOW)
+    assert look.status["notInvokedSince"] == "2026-12-01T11:50:00Z"
+
+
+def test_numbers_that_cannot_be_read_are_said_in_status_and_warned_about_once():
+    denied = PermanentFailure("AccessDenied", "AWS denied cloudwatch:GetMetricData on custom-metric-a; grant it")
+    reader = FunctionUsage(Fixed(failure=denied), "custom-metric-a", None)
+    first = reader.look(None, NOW)
+    assert "cloudwatch:GetMetricData" in first.status["message"] and "invocations" not in first.status
+    assert [event.reason for event in first.events] == ["UsageUnreadable"]
+    assert reader.look(first.status, NOW).events == []
+
