@@ -32,17 +32,21 @@ def test_names_follow_prometheus_conventions():
     assert "agreement_operator_reconcile_duration_seconds_bucket" in prometheus.names()
 
 
+RESOURCE_A = {"uid": "uid-a", "namespace": "labeling", "name": "a"}
+RESOURCE_B = {"uid": "uid-b", "namespace": "labeling", "name": "b"}
+
+
 def test_a_reconcile_is_counted_by_outcome_and_reason_and_timed():
     before = value("agreement_operator_reconciles_total", target="lambda", outcome="stalled", reason="InvalidCode")
     count = value("agreement_operator_reconcile_duration_seconds_count", target="lambda")
-    prometheus.observe_reconcile("lambda", Outcome(Phase.STALLED, "InvalidCode", "line 2"), 0.2, "uid-a")
+    prometheus.observe_reconcile("lambda", Outcome(Phase.STALLED, "InvalidCode", "line 2"), 0.2, RESOURCE_A)
     assert value("agreement_operator_reconciles_total", target="lambda", outcome="stalled",
                  reason="InvalidCode") == before + 1
     assert value("agreement_operator_reconcile_duration_seconds_count", target="lambda") == count + 1
     assert value("agreement_operator_agreement_metrics", phase="Stalled") >= 1
-    prometheus.observe_reconcile("lambda", Outcome(Phase.READY, "Deployed", "ok"), 0.1, "uid-a")
+    prometheus.observe_reconcile("lambda", Outcome(Phase.READY, "Deployed", "ok"), 0.1, RESOURCE_A)
     stalled = value("agreement_operator_agreement_metrics", phase="Stalled")
-    prometheus.METRICS_BY_PHASE.forget("uid-a")
+    prometheus.METRICS.forget("uid-a")
     assert value("agreement_operator_agreement_metrics", phase="Stalled") == stalled
 
 
@@ -51,9 +55,9 @@ def test_smoke_tests_are_counted_only_when_they_ran():
     tests = {"total": 3, "passed": 2, "failed": 1}
     ran = Outcome(Phase.STALLED, "SmokeTestsFailed", "", status={"tests": tests},
                   events=[Event("SmokeTestsFailed", "1 of 3", warning=True)])
-    prometheus.observe_reconcile("lambda", ran, 0.1, "uid-b")
+    prometheus.observe_reconcile("lambda", ran, 0.1, RESOURCE_B)
     not_run = Outcome(Phase.STALLED, "SmokeTestsFailed", "", status={"tests": tests})
-    prometheus.observe_reconcile("lambda", not_run, 0.1, "uid-b")
+    prometheus.observe_reconcile("lambda", not_run, 0.1, RESOURCE_B)
     assert value("agreement_operator_smoke_tests_total", result="passed") == passed + 2
 
 
@@ -95,3 +99,24 @@ def test_label_studio_answers_are_counted_by_endpoint_and_status_class():
                  status="5xx") == before + 1
     assert value("agreement_operator_label_studio_requests_total", endpoint="GET custom-function",
                  status="unreachable") >= 1
+
+
+def series_of(metric: str, reason: str | None = None) -> float | None:
+    """The value of the qa/sentiment resource's series (None: there is none)."""
+    labels = {"namespace": "qa", "name": "sentiment", **({"reason": reason} if reason else {})}
+    return prometheus.REGISTRY.get_sample_value(metric, labels)
+
+
+def test_each_resource_has_a_ready_series_and_its_invocations_until_it_is_deleted():
+    resource = {"uid": "uid-c", "namespace": "qa", "name": "sentiment"}
+    prometheus.observe_reconcile("lambda", Outcome(Phase.STALLED, "InvalidCode", "line 2"), 0.1, resource)
+    assert series_of("agreement_operator_metric_ready", "InvalidCode") == 0
+    prometheus.observe_reconcile("lambda", Outcome(Phase.READY, "Deployed", "ok"), 0.1, resource)
+    assert series_of("agreement_operator_metric_ready", "Deployed") == 1
+    assert series_of("agreement_operator_metric_ready", "InvalidCode") is None  # one series: the current reason
+    prometheus.METRICS.invoked("uid-c", 12)
+    assert series_of("agreement_operator_metric_invocations") == 12
+    prometheus.METRICS.forget("uid-c")
+    series = {(sample.name, tuple(sorted(sample.labels.items()))) for family in prometheus.REGISTRY.collect()
+              for sample in family.samples}
+    assert not [found for found in series if ("namespace", "qa") in found[1]]  # removed on delete

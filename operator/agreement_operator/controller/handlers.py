@@ -32,11 +32,11 @@ def reconcile_metric(
         with _lock_for(memo, meta["uid"]):
             outcome = target.reconcile(_request(spec, meta, status, memo, retry))
     except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
-        prometheus.observe_reconcile(target.name, None, time.monotonic() - started, meta["uid"])
+        prometheus.observe_reconcile(target.name, None, time.monotonic() - started, meta)
         internal = Outcome(Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
         patch.status.update(conditions.status_for(internal, generation, status))
         raise
-    prometheus.observe_reconcile(target.name, outcome, time.monotonic() - started, meta["uid"])
+    prometheus.observe_reconcile(target.name, outcome, time.monotonic() - started, meta)
     new_status = conditions.status_for(outcome, generation, status)
     if any(status.get(key) != value for key, value in new_status.items()):  # a pass that changed nothing writes nothing
         patch.status.update(new_status)
@@ -58,7 +58,9 @@ def resume_metric(
     """The operator (re)started: a metric Ready as specified needs no AWS call; the resync checks for drift."""
     if conditions.is_true(status, "Ready", meta.get("generation")) and _target(memo, spec).deployed_as_specified(
             _request(spec, meta, status, memo, retry)):
-        prometheus.METRICS_BY_PHASE.record(meta["uid"], "Ready")
+        ready = conditions.find(status, "Ready")
+        prometheus.METRICS.record(meta["uid"], meta["namespace"], meta["name"], "Ready", ready.get("reason", ""))
+        prometheus.METRICS.invoked(meta["uid"], (status.get("usage") or {}).get("invocations"))
         return
     reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
 
@@ -109,6 +111,7 @@ def _check_usage(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping,
     if look.status != status.get("usage"):
         patch.status["usage"] = look.status
     _post(memo, body, look.events)
+    prometheus.METRICS.invoked(meta["uid"], look.status.get("invocations"))
 
 
 def delete_metric(
@@ -130,7 +133,7 @@ def delete_metric(
     memo.resync.forget(meta["uid"])
     memo.usage_looks.forget(meta["uid"])
     memo.error_watch.forget(meta["uid"])
-    prometheus.METRICS_BY_PHASE.forget(meta["uid"])
+    prometheus.METRICS.forget(meta["uid"])
 
 
 def metrics_by_configmap(namespace: str | None, name: str, spec: kopf.Spec, annotations: Mapping, **_) -> dict | None:

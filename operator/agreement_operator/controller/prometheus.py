@@ -1,13 +1,17 @@
 """The operator's Prometheus metrics, and the HTTP endpoint that serves them.
 
 Prometheus naming: the `agreement_operator_` prefix, base units in the name (`_seconds`),
-`_total` on counters. Every label has a bounded set of values (outcomes, reasons, AWS
-operations and error codes, Label Studio endpoints, phases): never a metric's name or
-namespace, which would grow with the cluster.
+`_total` on counters. Labels of the operator's own series have a bounded set of values
+(outcomes, reasons, AWS operations and error codes, Label Studio endpoints, phases). The
+series of each AgreementMetric (`agreement_operator_metric_ready`,
+`agreement_operator_metric_invocations`) carry its namespace and name: one series per
+resource that exists, removed when the resource is deleted, so they grow with the
+resources and nothing else.
 """
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import prometheus_client
@@ -47,43 +51,71 @@ FUNCTION_ERRORS = prometheus_client.Counter(
     ["target"], registry=REGISTRY)
 
 
-class _Phases(Collector):
-    """agreement_operator_agreement_metrics: how many metrics this operator holds in each phase."""
+@dataclass
+class _Resource:
+    namespace: str
+    name: str
+    phase: str
+    reason: str
+    invocations: int | None = None
+
+
+class _Resources(Collector):
+    """Every AgreementMetric this operator holds: how many in each phase, and a series of each."""
 
     def __init__(self) -> None:
-        self._phase: dict[str, str] = {}
+        self._resources: dict[str, _Resource] = {}
         self._guard = threading.Lock()
 
-    def record(self, uid: str, phase: str) -> None:
+    def record(self, uid: str, namespace: str, name: str, phase: str, reason: str) -> None:
         with self._guard:
-            self._phase[uid] = phase
+            known = self._resources.get(uid)
+            invocations = known.invocations if known else None
+            self._resources[uid] = _Resource(namespace, name, phase, reason, invocations)
+
+    def invoked(self, uid: str, invocations: int | None) -> None:
+        with self._guard:
+            if uid in self._resources:
+                self._resources[uid].invocations = invocations
 
     def forget(self, uid: str) -> None:
         with self._guard:
-            self._phase.pop(uid, None)
+            self._resources.pop(uid, None)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily("agreement_operator_agreement_metrics",
-                                   "AgreementMetrics by phase (Ready, Reconciling, Stalled).", labels=["phase"])
         with self._guard:
-            phases = list(self._phase.values())
+            resources = list(self._resources.values())
+        phases = GaugeMetricFamily("agreement_operator_agreement_metrics",
+                                   "AgreementMetrics by phase (Ready, Reconciling, Stalled).", labels=["phase"])
         for phase in PHASES:
-            family.add_metric([phase], phases.count(phase))
-        yield family
+            phases.add_metric([phase], [resource.phase for resource in resources].count(phase))
+        yield phases
+        ready = GaugeMetricFamily(
+            "agreement_operator_metric_ready", "1 when the AgreementMetric is Ready, else 0; reason: its condition's "
+            "reason.", labels=["namespace", "name", "reason"])
+        invoked = GaugeMetricFamily(
+            "agreement_operator_metric_invocations", "Invocations of the AgreementMetric's function in the usage "
+            "window (status.usage), for functions of the operator's own.", labels=["namespace", "name"])
+        for resource in resources:
+            ready.add_metric([resource.namespace, resource.name, resource.reason], float(resource.phase == "Ready"))
+            if resource.invocations is not None:
+                invoked.add_metric([resource.namespace, resource.name], resource.invocations)
+        yield ready
+        yield invoked
 
 
-METRICS_BY_PHASE = _Phases()
-REGISTRY.register(METRICS_BY_PHASE)
+METRICS = _Resources()
+REGISTRY.register(METRICS)
 
 
-def observe_reconcile(target: str, outcome: Outcome | None, seconds: float, uid: str) -> None:
-    """A pass ended with `outcome` (None: it raised, a bug)."""
+def observe_reconcile(target: str, outcome: Outcome | None, seconds: float, resource: Mapping) -> None:
+    """A pass of the resource (its metadata) ended with `outcome` (None: it raised, a bug)."""
     RECONCILE_DURATION.labels(target).observe(seconds)
     if outcome is None:
         RECONCILES.labels(target, "error", "InternalError").inc()
         return
     RECONCILES.labels(target, outcome.phase.value.lower(), outcome.reason).inc()
-    METRICS_BY_PHASE.record(uid, outcome.phase.value)
+    METRICS.record(resource["uid"], resource["namespace"], resource["name"], outcome.phase.value, outcome.reason)
     ran = {event.reason for event in outcome.events} & {"SmokeTestsPassed", "SmokeTestsFailed"}
     tests = outcome.status.get("tests")
     if ran and tests:
