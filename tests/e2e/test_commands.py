@@ -29,7 +29,7 @@ def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     rows = table_rows(out)
-    assert rows["NAME"][:6] == ["FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "ERRORS"]
+    assert rows["NAME"][:7] == ["FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "ERRORS", "INVOKED"]
     assert rows["sentiment"][:3] == ["custom-metric-nlp-default-sentiment", "True", "Deployed"]
     assert rows["project-sentiment"][:3] == ["1", "True", "Deployed"]  # no function of ours: Label Studio's
     assert "  project 1: custom metric Active" in out
@@ -41,6 +41,7 @@ def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_
     assert "count: 2" in errors and "type: IndexError" in errors and "line: 4" in errors
     assert "IndexError: list index out of range (metric.py, line 3)\n" in errors
     assert "KeyError: 'choices' (metric.py, line 4)\n" in errors
+    assert '  usage: {"window": "1h", "invocations": ' in errors  # someone called it: the demo
     assert out.rstrip().endswith("sandbox stopped.")
     assert sandbox_processes() == before
 

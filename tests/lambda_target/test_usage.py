@@ -7,7 +7,7 @@ import boto3
 import pytest
 
 from agreement_operator.failures import PermanentFailure
-from agreement_operator.lambda_target import cloudwatch_metrics
+from agreement_operator.lambda_target import cloudwatch_metrics, usage
 from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics, Usage
 from agreement_operator.lambda_target.usage import FunctionUsage, UsageBoard
 
@@ -59,16 +59,27 @@ class Counting(FunctionMetrics):
         return super().usage(names, window, end)
 
 
-def test_the_first_look_of_an_interval_reads_every_stale_function_and_the_others_reuse_it(client):
+def test_the_first_look_of_an_interval_reads_every_function_and_the_others_reuse_it(client, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(usage.time, "monotonic", lambda: clock[0])
     metrics = Counting(client)
     board = UsageBoard(metrics, window=3600, interval=300)
-    for index in range(3):
-        board.usage(f"custom-metric-f{index}")  # each a first look: reads what is wanted and stale
-    assert metrics.batches == [["custom-metric-f0"], ["custom-metric-f1"], ["custom-metric-f2"]]
-    board._read.clear()  # an interval later: every number is stale
-    for index in range(3):
-        board.usage(f"custom-metric-f{index}")
-    assert metrics.batches[3:] == [["custom-metric-f0", "custom-metric-f1", "custom-metric-f2"]]  # one call for all
+    names = [f"custom-metric-f{index}" for index in range(3)]
+    for name in names:
+        board.keep(name)  # what the target deployed (after a restart: each resumed metric)
+    for name in names:
+        clock[0] += 10
+        board.usage(name)
+    assert metrics.batches == [names]  # one read for all three
+    board.usage("custom-metric-new")  # a metric new in this interval: read alone
+    clock[0] += 300
+    for name in reversed(names):
+        board.usage(name)
+    assert metrics.batches[1:] == [["custom-metric-new"], sorted([*names, "custom-metric-new"])]
+    board.forget("custom-metric-f0")
+    clock[0] += 300
+    board.usage("custom-metric-f1")
+    assert "custom-metric-f0" not in metrics.batches[-1]
 
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)

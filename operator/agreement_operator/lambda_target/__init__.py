@@ -34,10 +34,23 @@ class LambdaTarget:
         self.functions, self.config, self.logs, self.usage = functions, config, logs, usage
 
     def reconcile(self, request: Request) -> Outcome:
-        return reconcile.reconcile(request, self.functions, self.config)
+        outcome = reconcile.reconcile(request, self.functions, self.config)
+        self._keep(request.status.get("functionName"), outcome.status.get("functionName"))
+        return outcome
 
     def deployed_as_specified(self, request: Request) -> bool:
-        return reconcile.deployed_as_specified(request, self.config)
+        deployed = reconcile.deployed_as_specified(request, self.config)
+        if deployed:
+            self._keep(None, request.status.get("functionName"))
+        return deployed
+
+    def _keep(self, before: str | None, after: str | None) -> None:
+        """Which functions the usage reads cover: the deployed ones (a new name replaces the old)."""
+        if self.usage is None or after is None:
+            return
+        if before and before != after:
+            self.usage.forget(before)
+        self.usage.keep(after)
 
     def delete(self, request: Request) -> list[Event]:
         events = reconcile.delete(request, self.functions)

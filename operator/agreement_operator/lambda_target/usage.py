@@ -4,10 +4,10 @@ without an invocation.
 
 Label Studio Enterprise deploys and tracks its own custom-metric functions and publishes no way
 to point a project at a function it did not deploy, so a function of the operator's own that
-nobody invokes is the likeliest silent failure. The reads are batched across metrics: the first
-look of an interval that finds its function's numbers older than the interval reads every
-function whose numbers are, in as few GetMetricData calls as CloudWatch's limit allows (about
-one per 166 functions), and the other metrics' looks use those numbers.
+nobody invokes is the likeliest silent failure. The reads are batched across metrics: the target
+keeps the names of the functions it deployed, the first look of an interval reads all of them
+in as few GetMetricData calls as CloudWatch's limit allows (one per 166 functions), and the
+other metrics' looks in that interval use those numbers.
 """
 
 import datetime
@@ -24,48 +24,36 @@ NOT_INVOKED_SECONDS = 86400.0  # a day without an invocation is worth saying
 
 
 class UsageBoard:
-    """The last numbers of every function whose metric looked, shared by all metrics of the operator."""
+    """The numbers of every function the target deployed, read together once per interval."""
 
     def __init__(self, metrics: FunctionMetrics, window: float, interval: float) -> None:
         self.metrics, self.window, self.interval = metrics, window, interval
-        self._read: dict[str, tuple[float, Usage]] = {}  # function -> (when read, time.monotonic(); numbers)
-        self._wanted: set[str] = set()
+        self._functions: set[str] = set()
+        self._numbers: dict[str, Usage] = {}
+        self._read_at = -float("inf")  # time.monotonic() of the last read of every function
         self._guard = threading.Lock()
-        self._reading = threading.Lock()  # one batch at a time; the others wait for its numbers
 
-    def usage(self, name: str) -> Usage:
-        """The function's numbers, at most an interval old; failures.ReconcileFailure when they cannot be read."""
+    def keep(self, name: str) -> None:
+        """`name` is deployed: the next read of every function includes it."""
         with self._guard:
-            self._wanted.add(name)
-        with self._reading:
-            fresh = self._fresh(name)
-            if fresh is None:
-                self._read_stale()
-                fresh = self._fresh(name)
-        assert fresh is not None
-        return fresh
+            self._functions.add(name)
 
     def forget(self, name: str) -> None:
         with self._guard:
-            self._wanted.discard(name)
-            self._read.pop(name, None)
+            self._functions.discard(name)
+            self._numbers.pop(name, None)
 
-    def _fresh(self, name: str) -> Usage | None:
-        with self._guard:
-            return self._fresh_locked(name)
-
-    def _read_stale(self) -> None:
-        with self._guard:
-            stale = sorted(name for name in self._wanted if self._fresh_locked(name) is None)
-        numbers = self.metrics.usage(stale, self.window)
-        now = time.monotonic()
-        with self._guard:
-            for name, usage in numbers.items():
-                self._read[name] = (now, usage)
-
-    def _fresh_locked(self, name: str) -> Usage | None:
-        read = self._read.get(name)
-        return read[1] if read and time.monotonic() - read[0] < self.interval else None
+    def usage(self, name: str) -> Usage:
+        """The function's numbers, at most an interval old; failures.ReconcileFailure when they cannot be read.
+        The first call of an interval reads every function kept; a function new since then alone."""
+        with self._guard:  # one read at a time: the looks waiting for it use its numbers
+            self._functions.add(name)
+            if time.monotonic() - self._read_at >= self.interval:
+                self._numbers = self.metrics.usage(sorted(self._functions), self.window)
+                self._read_at = time.monotonic()
+            elif name not in self._numbers:
+                self._numbers.update(self.metrics.usage([name], self.window))
+            return self._numbers[name]
 
 
 class FunctionUsage:

@@ -85,13 +85,17 @@ def _show_function_errors(box: Sandbox) -> None:
     print(f"invoked {function} with a skipped annotation and a rating: {answer['Payload'].read().decode()}\n")
     deadline = time.monotonic() + 60
     errors: dict = {}
-    while time.monotonic() < deadline and errors.get("count", 0) < len(_UNEXPECTED_PAIRS):
+    usage: dict = {}
+    while time.monotonic() < deadline and (errors.get("count", 0) < len(_UNEXPECTED_PAIRS)
+                                           or not usage.get("invocations")):
         time.sleep(0.5)
-        errors = next(i for i in box.metrics("default") if i["metadata"]["name"] == FRAGILE)["status"].get(
-            "functionErrors") or {}
+        status = next(i for i in box.metrics("default") if i["metadata"]["name"] == FRAGILE)["status"]
+        errors, usage = status.get("functionErrors") or {}, status.get("usage") or {}
     print(box.control_plane.kubectl("get", "am", FRAGILE).stdout)
-    print(f"kubectl get am {FRAGILE} -o yaml: status.functionErrors")
+    print(f"kubectl get am {FRAGILE} -o yaml: status.functionErrors and status.usage (is anyone calling it?)")
     print("  " + yaml.safe_dump(_readable(errors), sort_keys=False).replace("\n", "\n  ").rstrip())
+    print("  usage: " + json.dumps({key: usage[key] for key in ("window", "invocations", "errors", "throttles")
+                                    if key in usage}))
     command = [sys.executable, "-m", "agreement_operator", "logs", FRAGILE, "--errors", "--since", "10m"]
     logs = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, **box.command_environment()})
