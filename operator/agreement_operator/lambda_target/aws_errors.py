@@ -1,9 +1,12 @@
-"""AWS errors classified into the taxonomy of failures.py: what waiting fixes, and what only the user can."""
+"""AWS errors classified into the taxonomy of failures.py (what waiting fixes, and what only the user can),
+and the boto3 clients they come from."""
 
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import boto3
+from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from agreement_operator.failures import PermanentFailure, ReconcileFailure, RetryableFailure
@@ -24,6 +27,14 @@ _ACCESS_DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnauthorizedOp
 _CREDENTIAL_CODES = ("UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
                      "ExpiredToken", "InvalidClientTokenId")
 _DENIED_ACTION = re.compile(r"not authorized to perform: ([\w-]+:\w+)")
+
+
+def client(service: str, region: str, endpoint_url: str | None, retry_mode: str, max_attempts: int,
+           pool_connections: int):
+    """A boto3 client of the operator's: its retry mode and attempts, a connection per worker, named in User-Agent."""
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=BotoConfig(
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts}, user_agent_extra="agreement-operator",
+        max_pool_connections=pool_connections))
 
 
 @contextmanager

@@ -14,8 +14,6 @@ import datetime
 import math
 from collections.abc import Iterator
 
-import boto3
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from agreement_operator import failures
@@ -38,9 +36,7 @@ def log_group(function_name: str) -> str:
 
 def make_client(region: str, endpoint_url: str | None = None, retry_mode: str = "adaptive",
                 pool_connections: int = 10):
-    return boto3.client("logs", region_name=region, endpoint_url=endpoint_url, config=BotoConfig(
-        retries={"mode": retry_mode, "total_max_attempts": 3}, user_agent_extra="agreement-operator",
-        max_pool_connections=pool_connections))
+    return aws_errors.client("logs", region, endpoint_url, retry_mode, 3, pool_connections)
 
 
 class FunctionLogs:

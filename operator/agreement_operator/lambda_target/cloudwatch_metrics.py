@@ -12,9 +12,6 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import boto3
-from botocore.config import Config as BotoConfig
-
 from agreement_operator.lambda_target import aws_errors
 
 MAX_QUERIES = 500  # GetMetricData's limit per call
@@ -31,9 +28,7 @@ class Usage:
 
 def make_client(region: str, endpoint_url: str | None = None, retry_mode: str = "adaptive",
                 pool_connections: int = 10):
-    return boto3.client("cloudwatch", region_name=region, endpoint_url=endpoint_url, config=BotoConfig(
-        retries={"mode": retry_mode, "total_max_attempts": 3}, user_agent_extra="agreement-operator",
-        max_pool_connections=pool_connections))
+    return aws_errors.client("cloudwatch", region, endpoint_url, retry_mode, 3, pool_connections)
 
 
 class FunctionMetrics:

@@ -10,8 +10,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import boto3
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
 from agreement_operator.function.invocation import Invocation
@@ -76,13 +74,7 @@ class DeployedFunction:
 
 def make_client(region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS,
                 pool_connections: int = DEFAULT_POOL_CONNECTIONS, retry_mode: str = RETRY_MODE):
-    return boto3.client(
-        "lambda", region_name=region, endpoint_url=endpoint_url,
-        config=BotoConfig(
-            retries={"mode": retry_mode, "total_max_attempts": max_attempts}, user_agent_extra="agreement-operator",
-            max_pool_connections=pool_connections,
-        ),
-    )
+    return aws_errors.client("lambda", region, endpoint_url, retry_mode, max_attempts, pool_connections)
 
 
 class LambdaFunctions:
