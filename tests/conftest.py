@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import boto3
@@ -46,6 +47,26 @@ def request_for(owner):
         return Request(spec=spec, owner=owner, read_configmap=lambda namespace, name: None, **fields)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def community(tmp_path_factory):
+    """The real Label Studio Community server, for the whole session (it takes about 30 s to start).
+
+    Under CI=true it is required: a Label Studio that cannot be installed or started fails the run.
+    """
+    from agreement_operator.sandbox import label_studio_community
+    from agreement_operator.sandbox.processes import StartupFailed
+
+    try:
+        server = label_studio_community.start(tmp_path_factory.mktemp("label-studio"))
+    except StartupFailed as error:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI requires the real Label Studio, but it is unavailable: {error}")
+        pytest.skip(f"real Label Studio tests skipped: {error}")
+    print(f"\nLabel Studio Community started in {server.started_in:.1f} s at {server.url}")
+    yield server
+    server.stop()
 
 
 @pytest.fixture
