@@ -71,3 +71,28 @@ def test_dev_serves_until_interrupted(control_plane_binaries, tmp_path):
         dev.wait(60)
     assert dev.returncode == 0
     assert sandbox_processes() == before
+
+
+def test_dev_never_prints_or_writes_your_label_studio_key(control_plane_binaries, community):
+    """With LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY naming a real server, `dev` prints export lines
+    only for what the sandbox made: the key reaches neither the terminal nor any file of the sandbox."""
+    key = community.owner.token
+    dev = subprocess.Popen([sys.executable, "-m", "agreement_operator", "dev"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries),
+                                "LABEL_STUDIO_URL": community.url, "LABEL_STUDIO_API_KEY": key})
+    printed = []
+    try:
+        for line in dev.stdout:
+            printed.append(line)
+            if line.startswith("# sandbox ready"):
+                break
+        workdir = Path(printed[-1].split("logs in ", 1)[1].split(";", 1)[0])
+        written = [path for path in workdir.rglob("*") if path.is_file() and key.encode() in path.read_bytes()]
+    finally:
+        dev.send_signal(signal.SIGINT)
+        printed.append(dev.communicate(timeout=60)[0])
+    output = "".join(printed)
+    assert key not in output and written == []
+    assert "export KUBECONFIG=" in output and "export LABEL_STUDIO_API_KEY" not in output
+    assert "# LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: yours" in output

@@ -156,7 +156,7 @@ def test_a_500_with_an_error_body_says_what_label_studio_said(studio, client):
 
 def test_retry_after_sets_the_delay():
     with pytest.raises(failures.RetryableFailure) as throttled:
-        label_studio_api.raise_for(429, {"detail": "slow down"}, "read", 1, False, retry_after="7")
+        label_studio_api.raise_for(429, {"detail": "slow down"}, "read", 1, False, {"Retry-After": "7"})
     assert throttled.value.delay == 7.0
 
 

@@ -56,13 +56,17 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _expiry(jwt: str) -> float | None:
-    """The exp claim of a JWT, read without verifying it: only to refresh before it runs out."""
+def _claims(jwt: str) -> dict:
+    """A JWT's claims, read without verifying it: only to refresh in time and to tell token kinds apart."""
     try:
         claims = json.loads(_b64url(jwt.split(".")[1]))
     except (ValueError, IndexError, binascii.Error):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _expiry(jwt: str) -> float | None:
+    exp = _claims(jwt).get("exp")
     return float(exp) if isinstance(exp, int | float) else None
 
 
@@ -80,6 +84,7 @@ class LabelStudioProjects:
         self._access: str | None = None
         self._renew_at = 0.0  # time.time() after which the access token is refreshed before use
         self._access_guard = threading.Lock()
+        self._edition: tuple[str, str] | tuple[()] | None = None  # () when Label Studio does not say
         self._on_answer = on_answer
 
     # -- the custom metric of a project -------------------------------------------------------
@@ -115,19 +120,62 @@ class LabelStudioProjects:
                           "read the function's logs")
         return log_lines(body)
 
+    # -- the connection ------------------------------------------------------------------------
+
+    def edition(self) -> tuple[str, str] | None:
+        """(edition, release) from GET /api/version, which needs no token; asked once per connection.
+        None when this Label Studio does not say (an older release, or a proxy in front of it)."""
+        if self._edition is None:
+            status, body, _ = self._send("GET", "/api/version", None, None)
+            if status == 200 and isinstance(body.get("edition"), str):
+                self._edition = (body["edition"], str(body.get("release") or "?"))
+            elif status == 200 or status == 404:
+                self._edition = ()
+            else:
+                raise_for(status, body, "read its version", None, self.personal_access_token)
+        return self._edition or None
+
+    def require_custom_metrics(self) -> None:
+        """EditionUnsupported when this Label Studio has no custom agreement metrics (Community)."""
+        found = self.edition()
+        if found is not None and found[0].lower() == "community":
+            raise failures.PermanentFailure(
+                "EditionUnsupported",
+                f"custom agreement metrics need Label Studio Enterprise; {self.url} is Label Studio Community "
+                f"{found[1]}: point LABEL_STUDIO_URL at Label Studio Enterprise, or deploy the metric as a Lambda "
+                "function of its own (remove spec.labelStudio)",
+            )
+
+    def whoami(self) -> dict:
+        """The user of the key: a route every Label Studio has, to tell a wrong key from a missing route."""
+        return self._call("GET", "/api/current-user/whoami", None, "tell who the key belongs to")
+
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, project: int, what: str, payload: dict | None = None) -> dict:
+    def _call(self, method: str, path: str, project: int | None, what: str, payload: dict | None = None) -> dict:
         return self._exchange(method, path, project, what, payload)[1]
 
-    def _exchange(self, method: str, path: str, project: int, what: str,
+    def _exchange(self, method: str, path: str, project: int | None, what: str,
                   payload: dict | None = None) -> tuple[int, dict]:
         status, body, headers = self._send(method, path, payload, self._authorization())
         if status == 401 and self.personal_access_token:  # the access token expired early: refresh once
             self._access = None
             status, body, headers = self._send(method, path, payload, self._authorization())
-        raise_for(status, body, what, project, self.personal_access_token, headers.get("Retry-After"))
+        if status == 404 and project is not None and path != f"/api/projects/{project}":
+            self._explain_not_found(project, path, body)
+        raise_for(status, body, what, project, self.personal_access_token, headers)
         return status, body
+
+    def _explain_not_found(self, project: int, path: str, body: Mapping) -> None:
+        """A 404 on a project's route: a wrong key, a missing project, or a route this Label Studio lacks."""
+        self.whoami()  # LabelStudioUnauthorized when the key is wrong (some routes answer 404 before 401)
+        self._call("GET", f"/api/projects/{project}", project, "read the project")  # ProjectNotFound
+        route = path.split("?", 1)[0]
+        raise failures.PermanentFailure(
+            "CustomMetricAPINotFound",
+            f"Label Studio at {self.url} has project {project} but no {route} (404: {detail(body)}): custom "
+            "agreement metrics need Label Studio Enterprise with custom metrics enabled; check LABEL_STUDIO_URL",
+        )
 
     def _authorization(self) -> str:
         if not self.personal_access_token:
@@ -142,6 +190,14 @@ class LabelStudioProjects:
 
     def _refreshed_access(self) -> str:
         status, body, headers = self._send("POST", REFRESH_PATH, {"refresh": self._api_key}, None)
+        if _claims(self._api_key).get("token_type") == "access" and status in (400, 401):
+            raise failures.PermanentFailure(
+                "LabelStudioUnauthorized",
+                "LABEL_STUDIO_API_KEY holds an access token (a JWT of token_type access, which expires within "
+                "minutes), not a personal access token: in Label Studio, open Account & Settings > Personal Access "
+                "Token and create one (its JWT has token_type refresh; the operator gets access tokens from it), "
+                "store it in the operator's Secret (key apiKey) and restart the operator",
+            )
         if status == 401 or (status == 400 and "refresh" in body):
             raise failures.PermanentFailure(
                 "LabelStudioUnauthorized",
@@ -149,7 +205,7 @@ class LabelStudioProjects:
                 f"{detail(body)}); it may have expired or been revoked: create a new one under Account & "
                 "Settings, store it in the operator's Secret (key apiKey) and restart the operator",
             )
-        raise_for(status, body, "refresh the access token", None, True, headers.get("Retry-After"))
+        raise_for(status, body, "refresh the access token", None, True, headers)
         access = body.get("access")
         if not isinstance(access, str) or not access:
             raise failures.RetryableFailure("LabelStudioUnavailable",
@@ -173,7 +229,7 @@ class LabelStudioProjects:
                 "LabelStudioUnavailable", f"cannot reach Label Studio at {self.url}: {error}; retrying"
             ) from error
         self._heard(method, path, answer.status)
-        return answer.status, _json(answer.body), answer.headers
+        return answer.status, _json(answer.body, answer.headers.get("Content-Type", "")), answer.headers
 
     def _heard(self, method: str, path: str, status: int) -> None:
         if self._on_answer is not None:
@@ -191,13 +247,15 @@ def endpoint(method: str, path: str) -> str:
     return f"{method} {route}"
 
 
-def _json(text: bytes) -> dict:
+def _json(text: bytes, content_type: str = "") -> dict:
+    """The answer's JSON; for anything else (a web page, a proxy's error) only what it is, never its text."""
     if not text:
         return {}
     try:
         body = json.loads(text)
     except ValueError:
-        return {"detail": text[:300].decode(errors="replace")}
+        kind = content_type.split(";", 1)[0].strip() or "an unknown type"
+        return {"detail": f"an answer of {len(text):,} bytes of {kind}, not JSON"}
     return body if isinstance(body, dict) else {"items": body}
 
 
@@ -223,8 +281,9 @@ def _text(value: object) -> str:
 
 
 def raise_for(status: int, body: Mapping, what: str, project: int | None, personal_access_token: bool,
-              retry_after: str | None = None) -> None:
+              headers: Mapping[str, str] | None = None) -> None:
     """Nothing for a 2xx answer; otherwise the failure it stands for."""
+    retry_after = (headers or {}).get("Retry-After")
     if 200 <= status < 300:
         return
     where = f" in project {project}" if project is not None else ""

@@ -57,6 +57,7 @@ def reconcile(request: Request, projects: LabelStudioProjects) -> Outcome:
     project = wanted["project"]
     try:
         spec = target.parsed(target.resolved_spec(request))
+        projects.require_custom_metrics()
         current = projects.read_function(project)
         _converge(projects, project, spec.code, current, request.attempt, events)
         if metric := wanted.get("metricName"):

@@ -16,6 +16,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
@@ -49,7 +50,7 @@ class LabelStudioCommunity:
     started_in: float  # seconds from the start command to the first answer of /api/version
     owner: User = field(init=False)
 
-    def request(self, method: str, path: str, body: object = None, token: str | None = None) -> tuple[int, object]:
+    def request(self, method: str, path: str, body: object = None, token: str | None = None) -> tuple[int, Any]:
         """A JSON request as `token`'s user (the owner's by default): status and decoded body."""
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Authorization": f"Token {token or self.owner.token}", "Accept": "application/json"}
@@ -66,7 +67,7 @@ class LabelStudioCommunity:
         except ValueError:
             return status, text.decode(errors="replace")
 
-    def call(self, method: str, path: str, body: object = None, token: str | None = None) -> object:
+    def call(self, method: str, path: str, body: object = None, token: str | None = None) -> Any:
         """The body of a 2xx answer; AssertionError with the answer otherwise."""
         status, answer = self.request(method, path, body, token)
         assert 200 <= status < 300, f"{method} {path}: {status} {str(answer)[:500]}"
@@ -113,5 +114,5 @@ def start(workdir: Path) -> LabelStudioCommunity:
         raise
     server = LabelStudioCommunity(url, process, time.monotonic() - started)
     who = server.request("GET", "/api/current-user/whoami", token=OWNER_TOKEN)[1]
-    server.owner = User(OWNER_EMAIL, who["id"], OWNER_TOKEN)  # type: ignore[index]
+    server.owner = User(OWNER_EMAIL, who["id"], OWNER_TOKEN)
     return server

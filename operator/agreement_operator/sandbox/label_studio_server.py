@@ -3,6 +3,8 @@
 For `dev`, `demo` and the tests, where no Label Studio Enterprise is at hand. It implements,
 over HTTP, exactly what the operator may meet (api.labelstud.io, "Projects > Metrics > Custom"):
 
+    GET /api/version                               {release, edition: Enterprise}  (no token needed)
+    GET /api/current-user/whoami                   the key's user
     POST /api/token/refresh/                       {refresh} -> {access}  (personal access tokens)
     POST /api/projects/, GET /api/projects/{id}/   a project to deploy into
     GET|POST /api/projects/{id}/custom-function    {code, status}; POST answers 200, 202, 204 or 500
@@ -38,14 +40,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _ROUTES = [
     ("refresh", re.compile(r"^/api/token/refresh/?$")),
+    ("version", re.compile(r"^/api/version/?$")),
+    ("whoami", re.compile(r"^/api/current-user/whoami/?$")),
     ("projects", re.compile(r"^/api/projects/?$")),
-    ("project", re.compile(r"^/api/projects/(\d+)/$")),
+    ("project", re.compile(r"^/api/projects/(\d+)/?$")),
     ("function", re.compile(r"^/api/projects/(\d+)/(?:custom|aws-custom|gcp-custom)-function$")),
     ("check-function", re.compile(r"^/api/projects/(\d+)/check-function$")),
     ("function-logs", re.compile(r"^/api/projects/(\d+)/(?:custom|aws-custom)-function-logs$")),
     ("metricparam", re.compile(r"^/api/projects/(\d+)/metricparam/$")),
 ]
 _NOT_AUTHENTICATED = {"detail": "Authentication credentials were not provided."}
+RELEASE = "2.31.0"  # the Enterprise release this server stands in for
 
 
 @dataclass
@@ -142,14 +147,18 @@ class LabelStudioServer:
         key = f"{method} {route}"
         with self.guard:
             self.requests[key] += 1
-            if route not in ("refresh", "projects"):
+            if route not in ("refresh", "version", "whoami", "projects"):
                 self.project_requests.setdefault(int(match.group(1)), Counter())[key] += 1
             if self._faults.get(key):
                 return self._faults[key].pop(0)
         if route == "refresh":
             return self._refresh(method, body)
+        if route == "version":  # as Label Studio answers it, without a token
+            return 200, {"release": RELEASE, "edition": "Enterprise"}
         if (refused := self._authenticate(authorization)) is not None:
             return 401, refused
+        if route == "whoami":
+            return 200, {"id": 1, "email": "owner@example.com"}
         if route == "projects":
             return (201, {"id": self.add_project(str(body.get("title") or "New Project"))}) if method == "POST" \
                 else (405, {"detail": f'Method "{method}" not allowed.'})

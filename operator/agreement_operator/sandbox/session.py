@@ -33,7 +33,14 @@ class Sandbox:
                 "AWS_REGION": self.aws.region, **aws_emulator.CREDENTIALS, **self.label_studio_environment}
 
     def exports(self) -> list[str]:
-        return [f"export {key}={value}" for key, value in self.command_environment().items()]
+        """Shell lines that point a terminal at the sandbox: only values the sandbox made itself. Your own
+        Label Studio's URL and key stay where they are, and the key is never printed."""
+        environment = self.command_environment()
+        lines = [f"export {key}={value}" for key, value in environment.items()
+                 if self.label_studio is not None or not key.startswith("LABEL_STUDIO_")]
+        if self.label_studio is None:
+            lines.append("# LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: yours, as set in your environment")
+        return lines
 
     def metrics(self, namespace: str | None = None) -> list[dict]:
         scope = ["-n", namespace] if namespace else ["-A"]
