@@ -1,4 +1,5 @@
-"""`agreement-operator score`: Label Studio exports read in both formats, every pair scored by the
+"""`agreement-operator score`: Label Studio exports read in both formats (the current one written by the
+real Label Studio server, tests/score/conftest.py; the pre-1.0 one by hand), every pair scored by the
 packaged handler in subprocesses, and the numbers Label Studio shows, checked against a direct
 computation with the metric function."""
 
@@ -19,8 +20,7 @@ from agreement_operator.score.label_studio_export import ExportError
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).parents[2]
 DATA = Path(__file__).parents[1] / "data"
-REVIEWS, COMPLETIONS = DATA / "export-reviews.json", DATA / "export-completions.json"
-IMAGES = DATA / "export-images.json"  # boxes (some without rotation), polygons, keypoints (some without id)
+COMPLETIONS = DATA / "export-completions.json"  # the pre-1.0 format, which no Label Studio we can run writes
 LIBRARY = ROOT / "examples" / "metrics"
 
 
@@ -36,22 +36,20 @@ def metric_function(manifest: Path):
     return namespace["agreement"]
 
 
-def test_both_export_formats_are_read_with_skipped_annotations_left_out():
-    reviews = label_studio_export.load(REVIEWS)
-    assert reviews.format == "annotations" and len(reviews.tasks) == 8 and reviews.skipped == 1
-    assert reviews.annotations == sum(len(task["annotations"]) for task in json.loads(REVIEWS.read_text())) - 1
+def test_both_export_formats_are_read_with_skipped_annotations_left_out(real):
+    reviews = label_studio_export.load(real.snapshot("choices"))
+    assert reviews.format == "annotations" and len(reviews.tasks) == 4 and reviews.skipped == 1
+    assert reviews.annotations == sum(len(task["annotations"]) for task in json.loads(
+        real.snapshot("choices").read_text())) - 1
     names = {annotation.annotator for task in reviews.tasks for annotation in task.annotations}
-    assert names == {"ana@example.com", "bo@example.com", "chiara@example.com", "dev@example.com"}  # ids resolved
-    assert sum(annotation.ground_truth for task in reviews.tasks for annotation in task.annotations) == 2
-    with_predictions = label_studio_export.load(REVIEWS, predictions=True)
-    assert with_predictions.annotations == reviews.annotations + 8
-    assert any(a.annotator == "prediction sentiment-v2" for a in with_predictions.tasks[0].annotations)
+    assert names == {"ana@example.com", "bo@example.com", "chiara@example.com"}
+    assert sum(annotation.ground_truth for task in reviews.tasks for annotation in task.annotations) == 1
+    with_predictions = label_studio_export.load(real.snapshot("choices"), predictions=True)
+    assert with_predictions.annotations == reviews.annotations + 2
+    assert any(a.annotator == "prediction model-v2" for task in with_predictions.tasks for a in task.annotations)
     old = label_studio_export.load(COMPLETIONS)
     assert old.format == "completions" and [len(task.annotations) for task in old.tasks] == [3, 3, 3, 2]
     assert {a.annotator for a in old.tasks[0].annotations} == {"user 21", "user 22", "user 23"}
-    images = label_studio_export.load(IMAGES, predictions=True)
-    assert [len(task.annotations) for task in images.tasks] == [5, 4, 5, 3, 5, 4] and images.skipped == 1
-    assert not any(a.annotator.startswith("user ") for task in images.tasks for a in task.annotations)
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -64,12 +62,8 @@ def test_what_is_not_a_json_export_is_refused_saying_what_to_export(data, messag
     assert "Export > JSON" in str(refused.value)
 
 
-@pytest.mark.parametrize(("export", "manifest"), [
-    (REVIEWS, LIBRARY / "choices.yaml"), (REVIEWS, LIBRARY / "text-spans.yaml"),
-    (REVIEWS, LIBRARY / "rating-number.yaml"), (COMPLETIONS, LIBRARY / "choices.yaml"),
-    (IMAGES, LIBRARY / "rectangles.yaml"), (IMAGES, LIBRARY / "polygons.yaml"), (IMAGES, LIBRARY / "keypoints.yaml"),
-], ids=lambda value: value.stem)
-def test_per_task_numbers_equal_a_direct_computation_with_the_metric(export, manifest):
+def test_per_task_numbers_of_the_pre_1_0_format_equal_a_direct_computation_with_the_metric():
+    export, manifest = COMPLETIONS, LIBRARY / "choices.yaml"
     agreement = metric_function(manifest)
     expected = {}
     for task in json.loads(export.read_text()):
@@ -85,19 +79,22 @@ def test_per_task_numbers_equal_a_direct_computation_with_the_metric(export, man
     assert sum(bin["tasks"] for bin in report["distribution"]) == len(present)
 
 
-def test_the_matrix_and_ground_truth_are_means_over_shared_pairs():
+def test_the_matrix_and_ground_truth_are_means_over_shared_pairs(real):
     agreement = metric_function(LIBRARY / "choices.yaml")
-    export = label_studio_export.load(REVIEWS)
+    reviews = real.snapshot("choices")
+    export = label_studio_export.load(reviews)
     shared: dict = {}
     truth: dict = {}
     for task in export.tasks:
         for first, second in combinations(task.annotations, 2):
+            if first.annotator == second.annotator:  # one annotator twice: in the task's mean, not the matrix
+                continue
             value = agreement(first.body, second.body)
             shared.setdefault(tuple(sorted((first.annotator, second.annotator))), []).append(value)
             for one, other in ((first, second), (second, first)):
                 if other.ground_truth and not one.ground_truth:
                     truth.setdefault(one.annotator, []).append(value)
-    report = json.loads(score(REVIEWS, LIBRARY / "choices.yaml", "--format", "json").stdout)
+    report = json.loads(score(reviews, LIBRARY / "choices.yaml", "--format", "json").stdout)
     assert {tuple(row["annotators"]): (row["agreement"], row["pairs"]) for row in report["matrix"]} == {
         pair: (pytest.approx(sum(values) / len(values)), len(values)) for pair, values in shared.items()}
     assert {row["annotator"]: row["agreement"] for row in report["ground_truth"]} == {
@@ -113,15 +110,15 @@ def test_a_task_with_one_annotation_agrees_with_itself_and_one_with_none_has_no_
     assert report["overall"] == 1.0 and report["skipped"] == 1
 
 
-def test_pairs_the_metric_fails_on_are_counted_listed_and_kept_out_of_the_means():
-    result = score(REVIEWS, ROOT / "examples" / "fragile-metric.yaml", "--format", "json")
+def test_pairs_the_metric_fails_on_are_counted_listed_and_kept_out_of_the_means(real):
+    result = score(real.snapshot("choices"), ROOT / "examples" / "fragile-metric.yaml", "--format", "json")
     assert result.returncode == 1 and "pairs failed" in result.stderr
     report = json.loads(result.stdout)
     assert report["failed_pairs"] == len(report["errors"]) > 0
     failure = report["errors"][0]
     assert {"task", "annotators", "type", "message"} <= set(failure) and failure["line"] in (3, 4)
     assert sum(task["failed_pairs"] for task in report["per_task"]) == report["failed_pairs"]
-    table = score(REVIEWS, ROOT / "examples" / "fragile-metric.yaml")
+    table = score(real.snapshot("choices"), ROOT / "examples" / "fragile-metric.yaml")
     assert "pairs the metric failed on" in table.stdout and "(metric.py, line" in table.stdout
 
 
@@ -135,15 +132,16 @@ def test_a_pair_past_the_time_limit_fails_alone_and_the_others_are_scored():
     assert outcomes[5].error["type"] == "Sandbox.Timedout"
 
 
-def test_per_label_predictions_and_every_format(tmp_path):
-    result = score(REVIEWS, LIBRARY / "choices.yaml", "--per-label", "--predictions")
+def test_per_label_predictions_and_every_format(real, tmp_path):
+    reviews = real.snapshot("choices")
+    result = score(reviews, LIBRARY / "choices.yaml", "--per-label", "--predictions")
     assert result.returncode == 0, result.stderr
     assert "per label (mean over the pairs that scored it):" in result.stdout
-    assert "prediction sentiment-v2" in result.stdout and "agreement with ground truth:" in result.stdout
-    rows = score(REVIEWS, LIBRARY / "choices.yaml", "--format", "csv").stdout.splitlines()
-    assert rows[0] == "task,annotations,skipped,pairs,failed_pairs,agreement" and len(rows) == 9
+    assert "prediction model-v2" in result.stdout and "agreement with ground truth:" in result.stdout
+    rows = score(reviews, LIBRARY / "choices.yaml", "--format", "csv").stdout.splitlines()
+    assert rows[0] == "task,annotations,skipped,pairs,failed_pairs,agreement" and len(rows) == 5
     page = tmp_path / "report.html"
-    written = score(REVIEWS, LIBRARY / "choices.yaml", "--predictions", "--format", "html", "-o", page)
+    written = score(reviews, LIBRARY / "choices.yaml", "--predictions", "--format", "html", "-o", page)
     assert written.returncode == 0 and f"wrote {page}" in written.stderr
     html = page.read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 2  # the heatmap and the histogram
@@ -161,11 +159,12 @@ def test_progress_goes_to_stderr_for_large_exports(tmp_path):
     assert len(result.stdout.splitlines()) == 801
 
 
-def test_the_table_aligns_its_columns_and_ends_no_line_in_spaces():
-    table = score(IMAGES, LIBRARY / "rectangles.yaml", "--predictions", "--per-label").stdout.splitlines()
+def test_the_table_aligns_its_columns_and_ends_no_line_in_spaces(real):
+    table = score(real.snapshot("multichoice"), LIBRARY / "multichoice.yaml", "--predictions",
+                  "--per-label").stdout.splitlines()
     assert all(line == line.rstrip() for line in table)
     for heading in ("agreement with ground truth:", "per label (mean over the pairs that scored it):",
-                    "lowest task agreement (of 6):"):
+                    "lowest task agreement (of 3):"):
         start = table.index(heading) + 1
         rows = table[start:table.index("", start)] if "" in table[start:] else table[start:]
         assert len(rows) >= 3 and len({re.search(r" \d\.\d{3} ", row).start() for row in rows}) == 1, rows

@@ -1,16 +1,24 @@
-"""`agreement-operator score EXPORT.json METRIC.yaml`: what Label Studio would show for a project's
-export, scored by the metric exactly as it would run (the packaged handler, in batches, in
-separate processes with the metric's time and memory limits)."""
+"""`agreement-operator score EXPORT.json METRIC.yaml` (or `--project ID METRIC.yaml`): what Label Studio
+would show for a project's export, scored by the metric exactly as it would run (the packaged handler,
+in batches, in separate processes with the metric's time and memory limits).
+
+With LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY set, what an Export > JSON file leaves out (annotators'
+e-mail addresses, predictions listed by id) is read from that Label Studio; `--project` exports the
+project from it directly, with both."""
 
 import argparse
+import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
+from agreement_operator import config, failures
 from agreement_operator.cli.package import deployable_or_say_why
 from agreement_operator.function import packaging
+from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 from agreement_operator.metric.spec import MetricSpec
 from agreement_operator.score import agreement_report, label_studio_export, pair_scoring, report_formats
 
@@ -18,8 +26,11 @@ FORMATS = ("table", "json", "csv", "html")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("export", type=Path, metavar="EXPORT.json", help="the project's JSON export (Export > JSON)")
+    parser.add_argument("export", type=Path, metavar="EXPORT.json", nargs="?",
+                        help="the project's JSON export (Export > JSON); or --project")
     parser.add_argument("metric", metavar="METRIC.yaml", help="an AgreementMetric manifest")
+    parser.add_argument("--project", type=int, metavar="ID",
+                        help="export project ID from LABEL_STUDIO_URL (with LABEL_STUDIO_API_KEY) instead of a file")
     parser.add_argument("--name", help="which metric of METRIC.yaml, when it has several")
     parser.add_argument("--per-label", action="store_true", help="also the agreement of each label")
     parser.add_argument("--predictions", action="store_true", help="count predictions as one more annotator each")
@@ -28,11 +39,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.export is None) == (args.project is None):
+        print("agreement-operator score: give an export file (EXPORT.json) or --project ID, not both",
+              file=sys.stderr)
+        return 2
     found = deployable_or_say_why(args.metric, args.name, "agreement-operator score")
     if found is None:
         return 2
     metric, spec = found
-    return score(spec, metric.name, args.export, args.per_label, args.predictions, args.output_format, args.output)
+    try:
+        export, source = read_export(args.export, args.project, args.predictions, os.environ)
+    except (label_studio_export.ExportError, config.ConfigError, failures.ReconcileFailure) as error:
+        print(f"agreement-operator score: {error}", file=sys.stderr)
+        return 2
+    return score(spec, metric.name, export, source, args.per_label, args.output_format, args.output)
+
+
+def read_export(path: Path | None, project: int | None, predictions: bool, env: Mapping[str, str],
+                err: TextIO = sys.stderr) -> tuple[label_studio_export.Export, str]:
+    """The export to score and where it came from: a file, or the project exported from Label Studio."""
+    url, key = config.label_studio(env)
+    connection = LabelStudioProjects(url, key) if url and key else None
+    if project is None:
+        assert path is not None
+        users = connection.users if connection else None
+        fetch = connection.predictions if connection else None
+        return label_studio_export.load(path, predictions, users, fetch), str(path)
+    if connection is None:
+        raise config.ConfigError("--project reads the project from Label Studio: set LABEL_STUDIO_URL and "
+                                 "LABEL_STUDIO_API_KEY (a personal access token or a legacy token)")
+    about = connection.project(project)
+    print(f"exporting project {project} ({about.get('title', '')!r}, {about.get('task_number', '?')} tasks) from "
+          f"{connection.url}", file=err, flush=True)
+    started = time.monotonic()
+    tasks = connection.export(project)
+    print(f"  exported {len(tasks):,} tasks in {time.monotonic() - started:.1f} s", file=err, flush=True)
+    source = f"project {project} of {connection.url}"
+    return label_studio_export.parse(tasks, predictions, source, connection.users, connection.predictions), source
 
 
 class Progress:
@@ -52,13 +95,11 @@ class Progress:
                       f"{time.monotonic() - self.started:.1f} s)", file=self.out, flush=True)
 
 
-def score(spec: MetricSpec, metric: str, export_path: Path, per_label: bool, predictions: bool, output_format: str,
-        output: Path | None, err: TextIO = sys.stderr, out: TextIO = sys.stdout) -> int:
-    try:
-        export = label_studio_export.load(export_path, predictions)
-    except label_studio_export.ExportError as error:
-        print(f"agreement-operator score: {error}", file=err)
-        return 2
+def score(spec: MetricSpec, metric: str, export: label_studio_export.Export, source: str, per_label: bool,
+          output_format: str, output: Path | None, err: TextIO = sys.stderr, out: TextIO = sys.stdout) -> int:
+    if output_format != "table" or output is not None:  # the table says them itself
+        for note in export.notes:
+            print(f"note: {note}", file=err)
     scored = agreement_report.export_pairs(export)
     bodies = [(first.body, second.body) for _, first, second in scored]
     zip_bytes = packaging.build_zip(spec.code)
@@ -74,7 +115,7 @@ def score(spec: MetricSpec, metric: str, export_path: Path, per_label: bool, pre
     if output_format == "html":
         from agreement_operator.score import report_html
 
-        text = report_html.page(report, metric, str(export_path))
+        text = report_html.page(report, metric, source)
     else:
         text = {"table": report_formats.table, "json": report_formats.as_json,
                 "csv": report_formats.as_csv}[output_format](report, metric)

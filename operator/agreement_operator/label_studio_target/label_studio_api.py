@@ -120,6 +120,38 @@ class LabelStudioProjects:
                           "read the function's logs")
         return log_lines(body)
 
+    # -- a project's data, for `agreement-operator score --project` --------------------------------
+
+    def project(self, project: int) -> dict:
+        return self._call("GET", f"/api/projects/{project}", project, "read the project")
+
+    def users(self) -> dict[object, str]:
+        """User id -> e-mail address, of the key's organization."""
+        body = self._call("GET", "/api/users/", None, "list the users")
+        return {user["id"]: str(user.get("email") or user.get("username") or user["id"])
+                for user in body.get("items") or [] if isinstance(user, Mapping) and "id" in user}
+
+    def predictions(self, project: int) -> list[Mapping]:
+        body = self._call("GET", f"/api/predictions/?project={project}", project, "list the predictions")
+        return [item for item in body.get("items") or [] if isinstance(item, Mapping)]
+
+    def export(self, project: int, timeout: float = 600.0) -> list:
+        """The project's tasks as a JSON export snapshot with user details and full predictions."""
+        options = {"annotations__completed_by": {"only_id": False}, "predictions": {"only_id": False}}
+        made = self._call("POST", f"/api/projects/{project}/exports/", project, "export the project",
+                          {"title": "agreement-operator score", "serialization_options": options})
+        snapshot, deadline = made, time.monotonic() + timeout
+        while snapshot.get("status") not in ("completed", "failed") and time.monotonic() < deadline:
+            time.sleep(1.0)
+            snapshot = self._call("GET", f"/api/projects/{project}/exports/{made['id']}", project,
+                                  "read the export's status")
+        if snapshot.get("status") != "completed":
+            raise failures.RetryableFailure("LabelStudioUnavailable", f"the export of project {project} ended "
+                                            f"{snapshot.get('status', 'unfinished')}; try again")
+        body = self._call("GET", f"/api/projects/{project}/exports/{made['id']}/download?exportType=JSON", project,
+                          "download the export")
+        return body.get("items") or []
+
     # -- the connection ------------------------------------------------------------------------
 
     def edition(self) -> tuple[str, str] | None:

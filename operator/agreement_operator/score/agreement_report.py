@@ -57,6 +57,7 @@ class Report:
     pair_count: int
     overall: float | None = None
     distribution: list[int] = field(default_factory=lambda: [0] * BINS)
+    notes: list[str] = field(default_factory=list)  # what to know about the export (annotators by id, say)
 
     def scored_tasks(self) -> list[TaskAgreement]:
         """The tasks that have an agreement (some annotation, and some pair scored)."""
@@ -105,7 +106,7 @@ def build(export: Export, scored: Sequence[tuple[object, Annotation, Annotation]
         ground_truth={who: (_mean(values) or 0.0, len(values)) for who, values in sorted(truth.items())},
         labels=_labels(label_outcomes or []),
         errors=errors, export_format=export.format, annotations=export.annotations, skipped=export.skipped,
-        pair_count=len(scored),
+        pair_count=len(scored), notes=list(export.notes),
     )
     agreements = [task.agreement or 0.0 for task in report.scored_tasks()]
     report.overall = _mean(agreements)

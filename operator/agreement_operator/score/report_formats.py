@@ -24,6 +24,7 @@ def table(report: Report, metric: str) -> str:
         f"metric {metric}: {len(report.tasks)} tasks, {report.annotations} annotations "
         f"({report.skipped} skipped, left out), {report.pair_count} pairs, {len(report.errors)} failed",
         f"overall agreement (mean of {len(scored)} task agreements): {number(report.overall)}",
+        *(f"note: {note}" for note in report.notes),
         "",
         "task agreement distribution:",
     ]
@@ -71,6 +72,7 @@ def as_json(report: Report, metric: str) -> str:
         "tasks": len(report.tasks), "annotations": report.annotations, "skipped": report.skipped,
         "pairs": report.pair_count, "failed_pairs": len(report.errors),
         "overall": report.overall,
+        "notes": report.notes,
         "distribution": [{"from": index / BINS, "to": (index + 1) / BINS, "tasks": count}
                          for index, count in enumerate(report.distribution)],
         "annotators": report.annotators,

@@ -16,6 +16,7 @@ body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans
        margin: 2rem auto; max-width: 1100px; padding: 0 1rem; }
 h1 { font-size: 1.5rem; margin-bottom: .2rem; } h2 { font-size: 1.1rem; margin-top: 2rem; }
 .sub { color: #616e7c; margin-top: 0; }
+.note { background: #fff8e1; border-left: 4px solid #f0b429; padding: 6px 10px; }
 .cards { display: flex; gap: 1rem; flex-wrap: wrap; margin: 1.2rem 0; }
 .card { background: #f5f7fa; border-radius: 8px; padding: .8rem 1.1rem; min-width: 8rem; }
 .card b { display: block; font-size: 1.5rem; }
@@ -36,6 +37,7 @@ def page(report: Report, metric: str, source: str) -> str:
         f"<h1>Agreement of {escape(metric)}</h1>",
         f'<p class="sub">{escape(source)} ({escape(report.export_format)} format): task agreement is the mean over '
         "all pairs of a task's annotations, as Label Studio computes it; skipped annotations are left out.</p>",
+        *(f'<p class="note">{escape(note)}</p>' for note in report.notes),
         '<div class="cards">' + "".join(f'<div class="card"><b>{escape(value)}</b>{escape(label)}</div>'
                                         for label, value in cards) + "</div>",
         "<h2>Task agreement</h2>", histogram(report.distribution),
