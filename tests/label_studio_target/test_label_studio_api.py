@@ -255,3 +255,24 @@ def test_the_server_serves_the_provider_routes_of_the_same_function(studio):
 ])
 def test_endpoints_are_named_without_the_project_or_query(method, path, expected):
     assert label_studio_api.endpoint(method, path) == expected
+
+
+@pytest.mark.parametrize("answer", [
+    {"allowed": True, "metric_name": "custom", "agreement_threshold": None},  # the 2026-08 reference
+    {"allowed": "all", "metric_name": "custom", "agreement_threshold": "0.5"},  # older releases
+], ids=["current", "older"])
+def test_the_metric_parameters_are_read_in_the_current_shape_and_the_older_one(studio, client, answer):
+    project = studio.add_project()
+    studio.fail_next("GET metricparam", 200, answer)
+    assert client.metric_name(project) == "custom"
+
+
+def test_the_stand_in_answers_as_the_current_reference_does(studio):
+    project = studio.add_project()
+    status, _ = studio.answer("POST", f"/api/projects/{project}/metricparam/", f"Token {studio.legacy_token}", {})
+    assert status == 204  # nothing given to update
+    status, body = studio.answer("GET", f"/api/projects/{project}/metricparam/", f"Token {studio.legacy_token}", {})
+    assert body["allowed"] is True and body["agreement_threshold"] is None
+    status, body = studio.answer("POST", f"/api/projects/{project}/custom-function", f"Token {studio.legacy_token}",
+                                 {"code": ""})
+    assert status == 400 and "code" in body["validation_errors"]

@@ -11,7 +11,7 @@ over HTTP, exactly what the operator may meet (api.labelstud.io, "Projects > Met
     GET|POST /api/projects/{id}/aws-custom-function, gcp-custom-function  (same function)
     POST /api/projects/{id}/check-function         200, or 400 with validation_errors
     GET /api/projects/{id}/custom-function-logs    start_date, end_date (%Y-%m-%d), limit (100)
-    GET|POST /api/projects/{id}/metricparam/       metric_name, additional_params
+    GET|POST /api/projects/{id}/metricparam/       metric_name, additional_params; POST of nothing: 204
 
 Authentication: `Authorization: Token <legacy token>`, or `Bearer <access>` where the access
 token (a JWT that expires after `access_seconds`) came from the personal access token. A POST
@@ -210,16 +210,19 @@ class LabelStudioServer:
         return 200, {"logs": lines[-limit:] if limit > 0 else []}
 
     def _get_metricparam(self, project: Project, *_) -> tuple[int, dict]:
-        return 200, {"allowed": "all", "metric_name": project.metric_name, "metric_params": project.additional_params,
+        # The 2026-08 reference: `allowed` a read-only boolean, `agreement_threshold` an integer or null
+        # (deprecated).
+        return 200, {"allowed": True, "metric_name": project.metric_name, "metric_params": project.additional_params,
                      "agreement_threshold": None, "max_additional_annotators_assignable": None}
 
-    def _post_metricparam(self, project: Project, body: dict, _) -> tuple[int, dict]:
-        if "metric_name" in body:
-            if not isinstance(body["metric_name"], str) or not body["metric_name"]:
-                return 400, _validation_error("metric_name", "This field may not be blank.")
-            project.metric_name = body["metric_name"]
-        if "additional_params" in body:
-            project.additional_params = body["additional_params"]
+    def _post_metricparam(self, project: Project, body: dict, _) -> tuple[int, dict | None]:
+        changes = {key: body[key] for key in ("metric_name", "additional_params") if key in body}
+        if not changes:
+            return 204, None  # nothing given to update
+        if "metric_name" in changes and (not isinstance(changes["metric_name"], str) or not changes["metric_name"]):
+            return 400, _validation_error("metric_name", "This field may not be blank.")
+        project.metric_name = changes.get("metric_name", project.metric_name)
+        project.additional_params = changes.get("additional_params", project.additional_params)
         return self._get_metricparam(project)
 
     def _settle(self, project: Project) -> None:
