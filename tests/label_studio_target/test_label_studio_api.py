@@ -252,6 +252,8 @@ def test_the_server_serves_the_provider_routes_of_the_same_function(studio):
     ("GET", "/api/projects/12/custom-function-logs?start_date=2026-12-01&limit=100", "GET custom-function-logs"),
     ("POST", "/api/projects/7/metricparam/", "POST metricparam"),
     ("POST", "/api/token/refresh/", "POST token/refresh"),
+    ("GET", "/api/projects/7/exports/31/download?exportType=JSON", "GET exports/ID/download"),
+    ("GET", "/api/projects/7", "GET project"),
 ])
 def test_endpoints_are_named_without_the_project_or_query(method, path, expected):
     assert label_studio_api.endpoint(method, path) == expected

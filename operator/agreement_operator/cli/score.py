@@ -11,7 +11,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -56,10 +56,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def read_export(path: Path | None, project: int | None, predictions: bool, env: Mapping[str, str],
-                err: TextIO = sys.stderr) -> tuple[label_studio_export.Export, str]:
+                err: TextIO = sys.stderr,
+                connect: Callable[[str, str], LabelStudioProjects] = LabelStudioProjects,
+                ) -> tuple[label_studio_export.Export, str]:
     """The export to score and where it came from: a file, or the project exported from Label Studio."""
     url, key = config.label_studio(env)
-    connection = LabelStudioProjects(url, key) if url and key else None
+    connection = connect(url, key) if url and key else None
     if project is None:
         assert path is not None
         users = connection.users if connection else None

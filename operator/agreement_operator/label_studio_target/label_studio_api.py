@@ -269,14 +269,15 @@ class LabelStudioProjects:
 
 
 def endpoint(method: str, path: str) -> str:
-    """The endpoint a request went to, without the project id or query: `POST custom-function`."""
+    """The endpoint a request went to, without the project id, other ids or query: `POST custom-function`,
+    `GET exports/ID/download` (a bounded set, for Prometheus labels)."""
     route = path.split("?", 1)[0].strip("/")
     parts = route.split("/")
     if len(parts) >= 3 and parts[:2] == ["api", "projects"] and parts[2].isdigit():
-        route = "/".join(parts[3:]) or "project"
+        parts = parts[3:] or ["project"]
     else:
-        route = route.removeprefix("api/")
-    return f"{method} {route}"
+        parts = route.removeprefix("api/").split("/")
+    return f"{method} {'/'.join('ID' if part.isdigit() else part for part in parts)}"
 
 
 def _json(text: bytes, content_type: str = "") -> dict:
