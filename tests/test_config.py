@@ -101,3 +101,19 @@ def test_label_studio_settings_fail_fast_saying_what_to_set(env, named):
         Config.from_env(env)
     assert named in str(error.value)
     assert "secret-key-123" not in str(error.value)
+
+
+def test_which_namespaces_may_use_label_studio(tmp_path, monkeypatch):
+    from agreement_operator import config
+
+    monkeypatch.setattr(config, "SERVICE_ACCOUNT_NAMESPACE", str(tmp_path / "absent"))
+    assert Config.from_env(BASE).label_studio_namespaces == ("*",)  # one person's machine: every namespace
+    (tmp_path / "namespace").write_text("agreement-operator\n")
+    monkeypatch.setattr(config, "SERVICE_ACCOUNT_NAMESPACE", str(tmp_path / "namespace"))
+    in_a_pod = Config.from_env(BASE)
+    assert in_a_pod.label_studio_namespaces == ("agreement-operator",)  # in a pod: the operator's own
+    assert in_a_pod.may_use_label_studio("agreement-operator") and not in_a_pod.may_use_label_studio("team-b")
+    listed = Config.from_env({**BASE, "AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES": "team-a, team-b"})
+    assert listed.label_studio_namespaces == ("team-a", "team-b")
+    with pytest.raises(ConfigError, match="AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES has 'Team_A'"):
+        Config.from_env({**BASE, "AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES": "Team_A"})

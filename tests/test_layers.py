@@ -25,7 +25,7 @@ MAY_IMPORT = {
     "function": set(),
     "target": {"failures", "metric"},
     "lambda_target": {"crd", "config", "failures", "metric", "function", "target"},
-    "label_studio_target": {"config", "failures", "metric", "function", "target", "http_connections"},
+    "label_studio_target": {"crd", "config", "failures", "metric", "function", "target", "http_connections"},
     "score": {"function"},
     "controller": {"crd", "config", "failures", "metric", "function", "target", "http_connections", "lambda_target",
                    "label_studio_target"},

@@ -50,6 +50,8 @@ class Config:
     # Prometheus metrics: the port (0: not served) and the path.
     metrics_port: int = DEFAULT_METRICS_PORT
     metrics_path: str = "/metrics"
+    # Namespaces whose metrics may deploy through the Label Studio connection; ("*",): every namespace.
+    label_studio_namespaces: tuple[str, ...] = ("*",)
     # The Label Studio that spec.labelStudio metrics deploy through; the key never appears in repr or logs.
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
@@ -60,6 +62,9 @@ class Config:
 
     def may_adopt(self, namespace: str) -> bool:
         return "*" in self.adopt_namespaces or namespace in self.adopt_namespaces
+
+    def may_use_label_studio(self, namespace: str) -> bool:
+        return "*" in self.label_studio_namespaces or namespace in self.label_studio_namespaces
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
@@ -80,6 +85,7 @@ class Config:
                                                     DEFAULT_FUNCTION_ERRORS_WINDOW_SECONDS, 60, 7 * 86400),
             namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_NAMESPACES", "all namespaces"),
             adopt_namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES", "no adoption", "*"),
+            label_studio_namespaces=_label_studio_namespaces(env),
             workers=_workers(env),
             retry_mode=_retry_mode(env),
             metrics_port=_metrics_port(env),
@@ -191,6 +197,24 @@ def _workers(env: Mapping[str, str]) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 256:
         raise ConfigError(f"AGREEMENT_OPERATOR_WORKERS={raw!r} must be a whole number from 1 to 256")
     return int(raw)
+
+
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _label_studio_namespaces(env: Mapping[str, str]) -> tuple[str, ...]:
+    """AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES; unset, the operator's own namespace in a pod (the
+    connection's token reaches every project its user may manage, so other namespaces are let in by
+    name), and every namespace outside a cluster (one person's machine)."""
+    variable = "AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES"
+    if env.get(variable, "").strip():
+        return _namespace_list(env, variable, "the operator's own namespace", "*")
+    try:
+        with open(SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as file:
+            own = file.read().strip()
+    except OSError:
+        return ("*",)
+    return (own,) if own else ("*",)
 
 
 def _namespace_list(env: Mapping[str, str], variable: str, when_empty: str, wildcard: str = "") -> tuple[str, ...]:

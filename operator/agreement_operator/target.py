@@ -45,6 +45,8 @@ class Request:
     write_status: Callable[[dict], None] | None = None
     attempt: int = 0  # passes so far in this round of retries: the delays grow with it
     created: str | None = None  # metadata.creationTimestamp (RFC 3339)
+    # Whether an AgreementMetric (namespace, name) exists in this cluster (None: cannot tell).
+    metric_exists: Callable[[str, str], bool] | None = None
 
 
 @dataclass

@@ -189,7 +189,7 @@ def test_a_configmap_listed_again_at_its_seen_revision_marks_nothing(memo):
 def project_memo(memo, studio) -> kopf.Memo:
     from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 
-    target = label_studio_target.LabelStudioTarget(LabelStudioProjects(studio.url, studio.legacy_token))
+    target = label_studio_target.LabelStudioTarget(LabelStudioProjects(studio.url, studio.legacy_token), memo.config)
     return kopf.Memo({**memo, "targets": {**memo.targets, "label_studio": target}})
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agreement_operator.label_studio_target.marker import unmarked
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 from agreement_operator.sandbox.session import condition_of, sandbox
@@ -254,11 +255,16 @@ def test_installed_for_label_studio_only_the_operator_deploys_through_a_project(
         kubectl("create", "secret", "generic", "ls-key", "-n", namespace,
                 f"--from-literal=apiKey={studio.personal_access_token}")
         helm(plane, "install", release, str(CHART), "-n", namespace, "--set", f"labelStudio.url={studio.url}",
-             "--set", "labelStudio.existingSecret=ls-key", "--set", f"watchNamespaces={{{metrics_ns}}}")
+             "--set", "labelStudio.existingSecret=ls-key", "--set", f"watchNamespaces={{{metrics_ns}}}",
+             "--set", f"labelStudio.namespaces={{{metrics_ns}}}")
         deployment = json.loads(kubectl("get", "deployment", f"{release}-agreement-operator", "-n", namespace,
                                         "-o", "json").stdout)
         env = {item["name"]: _value(kubectl, namespace, item)
                for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert env["AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES"] == metrics_ns
+        default = helm(plane, "template", release, str(CHART), "-n", namespace, "--set",
+                       f"labelStudio.url={studio.url}", "--set", "labelStudio.existingSecret=ls-key").stdout
+        assert f'name: AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES\n              value: "{namespace}"' in default
         identity = _service_account_identity(plane, tmp_path, namespace, f"{release}-agreement-operator")
         project = studio.add_project("chart")
         with ExitStack() as stack:
@@ -277,7 +283,7 @@ def test_installed_for_label_studio_only_the_operator_deploys_through_a_project(
                                                       "json").stdout), "Stalled")
             kubectl("delete", "am", "in-project", "lambda-wanted", "-n", metrics_ns, "--timeout=60s")
             log = operator.log_tail(200000)
-        assert studio.function(project).code == CODE and studio.function(project).status == "Active"
+        assert unmarked(studio.function(project).code) == CODE and studio.function(project).status == "Active"
         assert stalled["reason"] == "LambdaNotConfigured" and "spec.labelStudio.project" in stalled["message"]
         assert [line for line in log.splitlines() if "forbidden" in line.lower()] == []
         assert studio.personal_access_token not in log

@@ -10,6 +10,7 @@ from contextlib import ExitStack
 
 import pytest
 
+from agreement_operator.label_studio_target.marker import unmarked
 from agreement_operator.sandbox import operator_process
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
@@ -57,7 +58,7 @@ def test_new_unchanged_after_restart_and_changed_metric_requests(box, cluster, s
     cluster.apply("scored", target(project, label_studio={"metricName": "custom"}))
     item = cluster.wait("scored", timeout=60)
     function = studio.function(project)
-    assert (function.code, function.status, function.metric_name) == (CODE, "Active", "custom")
+    assert (unmarked(function.code), function.status, function.metric_name) == (CODE, "Active", "custom")
     assert item["status"]["labelStudio"] == {"project": project, "functionStatus": "Active", "metricName": "custom",
                                              "codeSha256": item["status"]["labelStudio"]["codeSha256"]}
     assert {"CodeDeployed", "MetricSelected"} <= {event["reason"] for event in cluster.events("scored")}
@@ -92,7 +93,7 @@ def test_new_unchanged_after_restart_and_changed_metric_requests(box, cluster, s
     before_change = Counter(studio.project_requests[project])
     cluster.apply("scored", target(project, CODE.replace("1.0", "0.5"), label_studio={"metricName": "custom"}))
     cluster.wait_observed("scored", 2)
-    cluster.eventually(lambda: studio.function(project).code == CODE.replace("1.0", "0.5") and
+    cluster.eventually(lambda: unmarked(studio.function(project).code) == CODE.replace("1.0", "0.5") and
                        cluster.condition(cluster.get("scored"), "Ready").get("status") == "True", 60, "the change")
     time.sleep(2)
     change = Counter(studio.project_requests[project]) - before_change
@@ -138,7 +139,7 @@ def test_label_studio_down_then_back(cluster, studio):
     finally:
         studio.start()
     cluster.wait("patient", timeout=90)
-    assert studio.function(project).code == CODE
+    assert unmarked(studio.function(project).code) == CODE
 
 
 def test_code_label_studio_refuses_or_that_fails_to_activate_is_stalled(cluster, studio):
@@ -184,7 +185,7 @@ def test_delete_leaves_the_project_its_code_and_says_so(cluster, studio):
     cluster.apply("leaving", target(project))
     cluster.wait("leaving")
     cluster.kubectl("delete", "am", "leaving", "-n", cluster.namespace, "--timeout=60s")
-    assert studio.function(project).code == CODE
+    assert unmarked(studio.function(project).code) == CODE
     kept = [event for event in cluster.events("leaving") if event["reason"] == "CodeKeptInProject"]
     assert kept and f"project {project} keeps the last code" in kept[0]["message"]
 
@@ -213,7 +214,7 @@ def test_an_expiring_access_token_is_refreshed(box, cluster, studio, own_operato
         cluster.wait("renewed")
         time.sleep(5)  # the access token expires twice over; resyncs keep calling
         cluster.apply("renewed", target(project, CODE + "# v2\n"))
-        cluster.eventually(lambda: studio.function(project).code == CODE + "# v2\n", 30, "the new code")
+        cluster.eventually(lambda: unmarked(studio.function(project).code) == CODE + "# v2\n", 30, "the new code")
         cluster.wait("renewed")
     finally:
         studio.access_seconds = 300

@@ -7,6 +7,7 @@ import urllib.request
 import pytest
 
 from agreement_operator import failures, label_studio_target
+from agreement_operator.config import Config
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 from agreement_operator.target import Phase
 
@@ -25,7 +26,8 @@ def personal_access_token(community) -> str:
 
 
 def test_a_project_metric_against_community_is_stalled_saying_it_needs_enterprise(community, project, request_for):
-    target = label_studio_target.LabelStudioTarget(LabelStudioProjects(community.url, community.owner.token))
+    target = label_studio_target.LabelStudioTarget(LabelStudioProjects(community.url, community.owner.token),
+                                                Config(region=None, execution_role_arn=None))
     outcome = target.reconcile(request_for({"code": CODE, "labelStudio": {"project": project}}))
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "EditionUnsupported")
     assert f"{community.url} is Label Studio Community 1.23.2" in outcome.message

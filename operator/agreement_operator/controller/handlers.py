@@ -168,6 +168,7 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, att
         write_status=lambda patch: memo.write_status(namespace, name, patch),
         attempt=attempt,
         created=meta.get("creationTimestamp"),
+        metric_exists=memo.get("metric_exists"),
     )
 
 

@@ -82,6 +82,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.read_configmap = memo.kube.read_configmap
     memo.write_status = memo.kube.patch_status
     memo.mark_revision = memo.kube.mark_revision
+    memo.metric_exists = lambda namespace, name: memo.kube.read_metric(namespace, name) is not None
     memo.post_event = post_with_kopf
     memo.locks = {}
     if config.metrics_port:

@@ -24,11 +24,11 @@ class LabelStudioTarget:
 
     name = "label_studio"
 
-    def __init__(self, projects: LabelStudioProjects) -> None:
-        self.projects = projects
+    def __init__(self, projects: LabelStudioProjects, config: Config) -> None:
+        self.projects, self.config = projects, config
 
     def reconcile(self, request: Request) -> Outcome:
-        return reconcile.reconcile(request, self.projects)
+        return reconcile.reconcile(request, self.projects, self.config)
 
     def deployed_as_specified(self, request: Request) -> bool:
         return reconcile.deployed_as_specified(request)
@@ -50,4 +50,4 @@ def build(config: Config, on_answer: Callable[[str, int], None] | None = None) -
     if config.label_studio_url is None or config.label_studio_api_key is None:
         return NOT_CONFIGURED
     projects = LabelStudioProjects(config.label_studio_url, config.label_studio_api_key, on_answer=on_answer)
-    return LabelStudioTarget(projects)
+    return LabelStudioTarget(projects, config)

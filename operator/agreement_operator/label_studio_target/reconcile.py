@@ -18,8 +18,9 @@ import datetime
 import hashlib
 
 from agreement_operator import failures, target
+from agreement_operator.config import Config
 from agreement_operator.function import log_errors
-from agreement_operator.label_studio_target import label_studio_api
+from agreement_operator.label_studio_target import label_studio_api, marker, ownership
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects, ProjectFunction
 from agreement_operator.target import ErrorLook, Event, Outcome, Phase, Request
 
@@ -51,15 +52,25 @@ def delete(request: Request) -> list[Event]:
     )]
 
 
-def reconcile(request: Request, projects: LabelStudioProjects) -> Outcome:
+def reconcile(request: Request, projects: LabelStudioProjects, config: Config) -> Outcome:
     events: list[Event] = []
     wanted = request.spec["labelStudio"]
     project = wanted["project"]
+    adopted = (request.status.get("labelStudio") or {}).get("adoptedCodeSha256")
     try:
-        spec = target.parsed(target.resolved_spec(request))
+        if not config.may_use_label_studio(request.owner.namespace):
+            raise failures.PermanentFailure(
+                "LabelStudioNamespaceNotAllowed",
+                f"namespace {request.owner.namespace} may not deploy through the operator's Label Studio connection; "
+                "ask the operator's administrators to add it to AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES (Helm: "
+                "labelStudio.namespaces)",
+            )
+        code = marker.marked(target.parsed(target.resolved_spec(request)).code, request.owner)
         projects.require_custom_metrics()
         current = projects.read_function(project)
-        _converge(projects, project, spec.code, current, request.attempt, events)
+        adopted = ownership.claim(project, current, code, request, config, request.metric_exists, events,
+                                  code_sha256) or adopted
+        _converge(projects, project, code, current, request.attempt, events, adopted)
         if metric := wanted.get("metricName"):
             _select(projects, project, metric, events)
     except failures.ReconcileFailure as failure:
@@ -68,8 +79,8 @@ def reconcile(request: Request, projects: LabelStudioProjects) -> Outcome:
     note = f"; {len(tests)} smoke tests not run remotely (run `agreement-operator test` locally)" if tests else ""
     return Outcome(
         Phase.READY, "Deployed",
-        f"Label Studio project {project} runs this code (function Active, code sha256 {code_sha256(spec.code)}){note}",
-        events, status={"labelStudio": _status(project, "Active", spec.code, wanted.get("metricName")),
+        f"Label Studio project {project} runs this code (function Active, code sha256 {code_sha256(code)}){note}",
+        events, status={"labelStudio": _status(project, "Active", code, wanted.get("metricName"), adopted),
                         "tests": _tests_not_run(len(tests)) if tests else None},
     )
 
@@ -77,13 +88,13 @@ def reconcile(request: Request, projects: LabelStudioProjects) -> Outcome:
 def deployed_as_specified(request: Request) -> bool:
     """Whether status shows this spec's code Active in this project: a restart needs no request then."""
     try:
-        spec = target.parsed(target.resolved_spec(request))
+        code = marker.marked(target.parsed(target.resolved_spec(request)).code, request.owner)
     except failures.ReconcileFailure:
         return False
     recorded = request.status.get("labelStudio") or {}
     wanted = request.spec["labelStudio"]
     return (recorded.get("project"), recorded.get("codeSha256"), recorded.get("metricName")) == (
-        wanted["project"], code_sha256(spec.code), wanted.get("metricName"))
+        wanted["project"], code_sha256(code), wanted.get("metricName"))
 
 
 class ProjectLogs:
@@ -110,7 +121,7 @@ def _since() -> str:
 
 
 def _converge(projects: LabelStudioProjects, project: int, code: str, current: ProjectFunction, attempt: int,
-              events: list[Event]) -> None:
+              events: list[Event], adopted: str | None) -> None:
     """Returns once the project runs exactly `code`; otherwise one change and InProgress, or a failure."""
     if current.code != code or current.status in _REDEPLOY:
         if current.code != code:
@@ -121,11 +132,12 @@ def _converge(projects: LabelStudioProjects, project: int, code: str, current: P
         raise failures.InProgress(
             "FunctionPending", f"Label Studio project {project} is deploying the code; checking again shortly",
             delay=0.0 if answer != label_studio_api.ACCEPTED else failures.progress_delay(attempt),
-            status={"labelStudio": _status(project, "Pending", code)})
+            status={"labelStudio": _status(project, "Pending", code, adopted=adopted)})
     if current.status == "Pending":
         raise failures.InProgress(
             "FunctionPending", f"Label Studio reports the function of project {project} Pending; checking again",
-            delay=failures.progress_delay(attempt), status={"labelStudio": _status(project, "Pending", code)})
+            delay=failures.progress_delay(attempt),
+            status={"labelStudio": _status(project, "Pending", code, adopted=adopted)})
     if current.status != "Active":
         found = project_errors(projects, project, _since())
         why = f": {log_errors.describe(found['recent'])}" if found["recent"] else ""
@@ -142,10 +154,13 @@ def _select(projects: LabelStudioProjects, project: int, metric: str, events: li
         events.append(Event("MetricSelected", f"project {project} now scores agreement with metric {metric!r}"))
 
 
-def _status(project: int, function_status: str, code: str, metric_name: str | None = None) -> dict:
+def _status(project: int, function_status: str, code: str, metric_name: str | None = None,
+            adopted: str | None = None) -> dict:
     status = {"project": project, "functionStatus": function_status, "codeSha256": code_sha256(code)}
     if metric_name:
         status["metricName"] = metric_name
+    if adopted:
+        status["adoptedCodeSha256"] = adopted  # the hand-written code it replaced (the operator's log has it)
     return status
 
 
