@@ -117,3 +117,30 @@ def test_which_namespaces_may_use_label_studio(tmp_path, monkeypatch):
     assert listed.label_studio_namespaces == ("team-a", "team-b")
     with pytest.raises(ConfigError, match="AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES has 'Team_A'"):
         Config.from_env({**BASE, "AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES": "Team_A"})
+
+
+def test_named_label_studio_connections_read_their_keys_from_mounted_files(tmp_path, monkeypatch):
+    import json
+
+    from agreement_operator import config
+
+    monkeypatch.setattr(config, "SERVICE_ACCOUNT_NAMESPACE", str(tmp_path / "absent"))
+    (tmp_path / "team-a").write_text("key-a\n")
+    named = json.dumps([{"name": "team-a", "url": "https://ls.example.com/", "apiKeyFile": str(tmp_path / "team-a"),
+                         "namespaces": ["team-a"]}])
+    found = Config.from_env({"LABEL_STUDIO_URL": "https://app.humansignal.com", "LABEL_STUDIO_API_KEY": "key",
+                             "AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS": named})
+    assert found.region is None  # Label Studio alone: no AWS wanted
+    connections = found.label_studio_connections
+    assert sorted(connections) == ["default", "team-a"]
+    assert (connections["team-a"].url, connections["team-a"].api_key) == ("https://ls.example.com", "key-a")
+    assert connections["team-a"].serves("team-a") and not connections["team-a"].serves("team-b")
+    assert "key-a" not in repr(found)
+    only_named = Config.from_env({"AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS": named})
+    assert only_named.region is None and list(only_named.label_studio_connections) == ["team-a"]
+    for broken, words in ((json.dumps([{"name": "Team A", "url": "https://x", "apiKeyFile": "/x"}]), "DNS label"),
+                          (json.dumps([{"name": "b", "url": "https://x", "apiKeyFile": str(tmp_path / "no")}]),
+                           "cannot read its apiKeyFile"),
+                          ("{", "is not JSON")):
+        with pytest.raises(ConfigError, match=words):
+            Config.from_env({"AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS": broken})

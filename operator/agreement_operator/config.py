@@ -3,6 +3,7 @@
 A missing or malformed setting raises ConfigError with one line that names it.
 """
 
+import json
 import os
 import re
 import urllib.parse
@@ -25,6 +26,22 @@ _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it and says what to set."""
+
+
+DEFAULT_CONNECTION = "default"  # LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY
+
+
+@dataclass(frozen=True)
+class LabelStudioConnection:
+    """A Label Studio that spec.labelStudio metrics may deploy through, and the namespaces it serves."""
+
+    name: str
+    url: str
+    api_key: str = field(repr=False)
+    namespaces: tuple[str, ...] = ("*",)  # ("*",): every namespace
+
+    def serves(self, namespace: str) -> bool:
+        return "*" in self.namespaces or namespace in self.namespaces
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,18 @@ class Config:
     # The Label Studio that spec.labelStudio metrics deploy through; the key never appears in repr or logs.
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
+    # Named connections besides the default one (AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS).
+    label_studio_named: tuple[LabelStudioConnection, ...] = ()
+
+    @property
+    def label_studio_connections(self) -> dict[str, LabelStudioConnection]:
+        """Every Label Studio connection by name: `default` (LABEL_STUDIO_URL) and the named ones."""
+        found = {connection.name: connection for connection in self.label_studio_named}
+        if self.label_studio_url and self.label_studio_api_key:
+            found = {DEFAULT_CONNECTION: LabelStudioConnection(DEFAULT_CONNECTION, self.label_studio_url,
+                                                              self.label_studio_api_key,
+                                                              self.label_studio_namespaces), **found}
+        return found
 
     @property
     def lambda_enabled(self) -> bool:
@@ -69,7 +98,8 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
         label_studio_url, label_studio_api_key = label_studio(env)
-        lambda_wanted = not label_studio_url or any(
+        named = _named_connections(env, default_taken=bool(label_studio_url))
+        lambda_wanted = not (label_studio_url or named) or any(
             env.get(name) for name in ("LS_LAMBDA_REGION_CUSTOM_METRICS", "LS_LAMBDA_ROLE_CUSTOM_METRICS"))
         return cls(
             region=aws_region(env) if lambda_wanted else None,
@@ -86,6 +116,7 @@ class Config:
             namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_NAMESPACES", "all namespaces"),
             adopt_namespaces=_namespace_list(env, "AGREEMENT_OPERATOR_ADOPT_NAMESPACES", "no adoption", "*"),
             label_studio_namespaces=_label_studio_namespaces(env),
+            label_studio_named=named,
             workers=_workers(env),
             retry_mode=_retry_mode(env),
             metrics_port=_metrics_port(env),
@@ -108,6 +139,43 @@ def label_studio(env: Mapping[str, str]) -> tuple[str | None, str | None]:
         raise ConfigError("LABEL_STUDIO_URL is set but LABEL_STUDIO_API_KEY is not; set it to a Label Studio "
                           "personal access token or legacy token (Account & Settings in Label Studio)")
     return url.rstrip("/"), key
+
+
+def _named_connections(env: Mapping[str, str], default_taken: bool) -> tuple[LabelStudioConnection, ...]:
+    """AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS: a JSON list of {name, url, apiKeyFile, namespaces}; each key
+    is read from its file (a Secret the kubelet mounts: the operator reads no Secret itself)."""
+    variable = "AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS"
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return ()
+    try:
+        entries = json.loads(raw)
+    except ValueError as error:
+        raise ConfigError(f"{variable} is not JSON ({error}); give a list of {{name, url, apiKeyFile, "
+                          "namespaces}}") from error
+    if not isinstance(entries, list) or not all(isinstance(entry, Mapping) for entry in entries):
+        raise ConfigError(f"{variable} must be a JSON list of {{name, url, apiKeyFile, namespaces}}")
+    found: list[LabelStudioConnection] = []
+    for entry in entries:
+        name = str(entry.get("name") or "")
+        if not _NAMESPACE.match(name):
+            raise ConfigError(f"{variable}: connection name {name!r} must be a DNS label (e.g. team-a)")
+        if name in [connection.name for connection in found] or (name == DEFAULT_CONNECTION and default_taken):
+            raise ConfigError(f"{variable}: connection {name!r} is given twice (LABEL_STUDIO_URL is 'default')")
+        url, _ = label_studio({"LABEL_STUDIO_URL": str(entry.get("url") or ""), "LABEL_STUDIO_API_KEY": "x"})
+        try:
+            with open(str(entry.get("apiKeyFile") or ""), encoding="utf-8") as file:
+                key = file.read().strip()
+        except OSError as error:
+            raise ConfigError(f"{variable}: connection {name!r} cannot read its apiKeyFile "
+                              f"({entry.get('apiKeyFile')!r}: {error.strerror})") from error
+        if not key:
+            raise ConfigError(f"{variable}: connection {name!r}: its apiKeyFile is empty")
+        listed = ",".join(str(item) for item in entry.get("namespaces") or [])
+        namespaces = _namespace_list({variable: listed}, variable, "the operator's own namespace", "*") if listed \
+            else _label_studio_namespaces({})
+        found.append(LabelStudioConnection(name, str(url), key, namespaces))
+    return tuple(found)
 
 
 def aws_endpoint_url(env: Mapping[str, str]) -> str | None:

@@ -89,17 +89,23 @@ class ErrorReader(Protocol):
 
 @dataclass(frozen=True)
 class UsageLook:
-    """status.usage (whether anyone calls the function), and the Events worth posting about it."""
+    """A status field that says how the deployed function is used, and the Events worth posting about it."""
 
     status: dict
     events: list[Event] = field(default_factory=list)
 
 
 class UsageReader(Protocol):
-    """Reads how often a deployed function is invoked, for status.usage."""
+    """Reads how a deployed function is used, on the ticks of the function-error looks: how often Lambda
+    invoked it (status.usage), or the agreement the project computes with it (status.labelStudio)."""
+
+    @property
+    def field(self) -> str:
+        """The status field it fills: usage, labelStudio."""
+        ...
 
     def look(self, previous: Mapping | None) -> UsageLook:
-        """The numbers over the window, `previous` being status.usage as last written."""
+        """The field's new value, `previous` being the field as last written."""
         ...
 
 

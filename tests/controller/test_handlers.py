@@ -276,3 +276,27 @@ def test_a_resync_of_a_ready_metric_writes_whether_anyone_invokes_its_function(m
     again = kopf.Patch()
     call(handlers.resync_metric, metric({"code": good_metric}, {**status, "usage": usage}), memo, again)
     assert "usage" not in again.get("status", {})  # looked at once per interval, and written only when it changed
+
+
+def test_a_resync_writes_the_agreement_the_project_computes_and_a_pass_after_it_writes_nothing(
+        project_memo, studio, good_metric):
+    project = studio.add_project()
+    choice = {"result": [{"type": "choices", "from_name": "s", "to_name": "t", "value": {"choices": ["A"]}}]}
+    other = {"result": [{"type": "choices", "from_name": "s", "to_name": "t", "value": {"choices": ["B"]}}]}
+    studio.add_task(project, [choice, choice])  # agree: 1.0
+    studio.add_task(project, [choice, other])  # disagree: 0.0
+    spec = {"code": good_metric, "labelStudio": {"project": project}}
+    with pytest.raises(kopf.TemporaryError):
+        call(handlers.reconcile_metric, metric(spec), project_memo)
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, metric(spec), project_memo, patch)
+    ready = dict(patch["status"])
+    project_memo.resync.done("uid-1", again_now=True)
+    looked = kopf.Patch()
+    call(handlers.resync_metric, metric(spec, ready), project_memo, looked)
+    assert looked["status"]["labelStudio"]["agreement"] == 0.5  # the deployed code, run as Label Studio would
+    assert looked["status"]["labelStudio"]["codeSha256"] == ready["labelStudio"]["codeSha256"]
+    status = {**ready, "labelStudio": looked["status"]["labelStudio"]}
+    again = kopf.Patch()
+    call(handlers.reconcile_metric, metric(spec, status), project_memo, again)
+    assert dict(again) == {}  # the agreement is kept: a pass that changes nothing writes nothing

@@ -29,7 +29,7 @@ def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     rows = table_rows(out)
-    assert rows["NAME"][:7] == ["FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "ERRORS", "INVOKED"]
+    assert rows["NAME"][:8] == ["FUNCTION", "PROJECT", "AGREEMENT", "READY", "REASON", "TESTS", "ERRORS", "INVOKED"]
     assert rows["sentiment"][:3] == ["custom-metric-nlp-default-sentiment", "True", "Deployed"]
     assert rows["project-sentiment"][:3] == ["1", "True", "Deployed"]  # no function of ours: Label Studio's
     assert "  project 1: custom metric Active" in out

@@ -30,6 +30,10 @@ VALUE_SETS = {
     "two-replicas": [*BASE, "--set", "replicaCount=2"],
     "label-studio-only": LABEL_STUDIO,
     "lambda-and-label-studio": [*BASE, *LABEL_STUDIO],
+    "label-studio-connections": [*LABEL_STUDIO, "--set", "labelStudio.connections[0].name=team-a",
+                                 "--set", "labelStudio.connections[0].url=https://ls-team-a.example.com",
+                                 "--set", "labelStudio.connections[0].existingSecret=ls-team-a",
+                                 "--set", "labelStudio.connections[0].namespaces={team-a}"],
     "monitoring": [*BASE, "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.dashboard.enabled=true",
                    "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack"],
 }
@@ -135,6 +139,22 @@ def test_pod_is_locked_down(plane):
 def container_env(documents: list[dict]) -> dict[str, dict]:
     deployment = next(d for d in documents if d and d["kind"] == "Deployment")
     return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+def test_named_connections_mount_each_secret_and_name_its_file(plane):
+    rendered = render(plane, VALUE_SETS["label-studio-connections"])
+    deployment = next(d for d in rendered if d and d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "label-studio-team-a")
+    assert volume["secret"] == {"secretName": "ls-team-a", "items": [{"key": "apiKey", "path": "apiKey"}]}
+    mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "label-studio-team-a")
+    assert mount == {"name": "label-studio-team-a", "mountPath": "/etc/agreement-operator/label-studio/team-a",
+                     "readOnly": True}
+    env = container_env(rendered)
+    assert json.loads(env["AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS"]["value"]) == [{
+        "name": "team-a", "url": "https://ls-team-a.example.com", "namespaces": ["team-a"],
+        "apiKeyFile": "/etc/agreement-operator/label-studio/team-a/apiKey"}]
+    assert "LS_LAMBDA_REGION_CUSTOM_METRICS" not in env  # Label Studio alone
 
 
 def test_label_studio_values_feed_the_connection_from_a_secret(plane):

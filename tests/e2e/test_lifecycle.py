@@ -139,11 +139,11 @@ def test_kubectl_get_shows_the_printer_columns(cluster):
     cluster.apply("columns", {"code": CODE})
     cluster.wait("columns")
     table = cluster.kubectl("get", "am", "-n", cluster.namespace, "-o", "wide").stdout.splitlines()
-    assert table[0].split() == ["NAME", "FUNCTION", "PROJECT", "READY", "REASON", "TESTS", "ERRORS", "INVOKED", "AGE",
-                                "CODESHA256", "STATE"]
+    assert table[0].split() == ["NAME", "FUNCTION", "PROJECT", "AGREEMENT", "READY", "REASON", "TESTS", "ERRORS",
+                                "INVOKED", "AGE", "CODESHA256", "STATE", "CONNECTION"]
     row = table[1].split()
     assert row[:4] == ["columns", f"custom-metric-{cluster.namespace}-columns", "True", "Deployed"]
-    assert row[-1] == "Active"
+    assert row[-1] == "Active"  # the empty CONNECTION cell (no spec.labelStudio) is not split out
 
 
 def test_a_prefix_moved_twice_leaves_one_function_and_delete_leaves_none(cluster):

@@ -58,7 +58,7 @@ def test_errors_on_real_annotations_reach_the_status_an_event_and_logs(cluster):
     assert warnings and all(event["type"] == "Warning" for event in warnings)
     row = cluster.kubectl("get", "am", "fragile", "-n", cluster.namespace).stdout.splitlines()
     header, values = row[0].split(), row[1].split()
-    assert values[header.index("ERRORS") - 1] == "3"  # the empty PROJECT cell is not split out
+    assert values[header.index("ERRORS") - 2] == "3"  # the empty PROJECT and AGREEMENT cells are not split out
 
     # Lambda's metrics, published by the sandbox for every invocation it runs: the smoke test's and these two.
     usage = cluster.eventually(
@@ -66,7 +66,7 @@ def test_errors_on_real_annotations_reach_the_status_an_event_and_logs(cluster):
         60, "three invocations in status.usage")
     assert (usage["window"], usage["errors"], usage["throttles"]) == ("1h", 1, 0)  # the single pair failed
     row = cluster.kubectl("get", "am", "fragile", "-n", cluster.namespace).stdout.splitlines()
-    assert row[1].split()[row[0].split().index("INVOKED") - 1] == "3"
+    assert row[1].split()[row[0].split().index("INVOKED") - 2] == "3"
 
     errors_printed = logs(cluster, "fragile", "--errors")
     assert "IndexError: list index out of range (metric.py, line 2)" in errors_printed

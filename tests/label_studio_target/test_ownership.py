@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from agreement_operator.config import Config
-from agreement_operator.label_studio_target import marker, reconcile
+from agreement_operator.config import Config, LabelStudioConnection
+from agreement_operator.label_studio_target import LabelStudioTarget, marker, reconcile
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 from agreement_operator.metric.owner import Owner
 from agreement_operator.target import Phase
@@ -118,7 +118,41 @@ def test_a_recreated_resource_and_code_from_before_markers_are_its_own(studio, p
 def test_a_namespace_the_connection_is_not_for_makes_no_request(studio, projects, request_for):
     project = studio.add_project()
     only_qa = dataclasses.replace(CONFIG, label_studio_namespaces=("qa",))
-    outcome = reconcile.reconcile(request_for(spec(project)), projects, only_qa)
+    outcome = LabelStudioTarget(projects, only_qa).reconcile(request_for(spec(project)))
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "LabelStudioNamespaceNotAllowed")
     assert "AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES" in outcome.message
     assert project not in studio.project_requests and studio.requests["GET version"] == 0
+
+
+def test_each_connection_serves_its_namespaces_and_claims_are_per_label_studio(request_for):
+    from agreement_operator.sandbox.label_studio_server import LabelStudioServer
+
+    staging, production = (LabelStudioServer(activation_seconds=0).start() for _ in range(2))
+    try:
+        config = dataclasses.replace(CONFIG, label_studio_named=(
+            LabelStudioConnection("staging", staging.url, staging.legacy_token, ("labeling",)),
+            LabelStudioConnection("production", production.url, production.legacy_token, ("team-b",))))
+        connections = {name: LabelStudioProjects(server.url, server.legacy_token)
+                       for name, server in (("staging", staging), ("production", production))}
+        serving = LabelStudioTarget(connections, config)
+        first, second = staging.add_project(), production.add_project()
+        assert first == second == 1  # the same project id on two Label Studio instances
+        on_staging = request_for({"code": CODE, "labelStudio": {"project": 1, "connection": "staging"}})
+        on_production = request_for({"code": OTHER, "labelStudio": {"project": 1, "connection": "production"}},
+                                    owner=TEAM_B)
+        for request in (on_staging, on_production):
+            outcome = serving.reconcile(request)
+            for attempt in range(1, 4):
+                if outcome.phase is not Phase.RECONCILING:
+                    break
+                outcome = serving.reconcile(dataclasses.replace(request, attempt=attempt))
+            assert outcome.phase is Phase.READY, outcome.message  # no claim across instances
+        assert marker.owner_of(staging.function(1).code).namespace == "labeling"
+        assert marker.owner_of(production.function(1).code) == TEAM_B
+        refused = serving.reconcile(dataclasses.replace(on_staging, owner=TEAM_B))  # team-b may not use staging
+        assert refused.reason == "LabelStudioNamespaceNotAllowed" and "'staging'" in refused.message
+        unknown = serving.reconcile(request_for({"code": CODE, "labelStudio": {"project": 1, "connection": "qa"}}))
+        assert unknown.reason == "LabelStudioConnectionNotFound" and "production, staging" in unknown.message
+    finally:
+        staging.stop()
+        production.stop()

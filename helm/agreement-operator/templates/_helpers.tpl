@@ -73,3 +73,16 @@ app.kubernetes.io/component: operator
   resources: ["events"]
   verbs: ["create"]
 {{- end -}}
+
+{{/*
+The named Label Studio connections as the operator reads them (AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS):
+each key is a file the kubelet mounts from the connection's Secret.
+*/}}
+{{- define "agreement-operator.labelStudioConnections" -}}
+{{- $connections := list -}}
+{{- range .Values.labelStudio.connections -}}
+{{- $namespaces := .namespaces | default (list $.Release.Namespace) -}}
+{{- $connections = append $connections (dict "name" .name "url" (required (printf "labelStudio.connections[%s].url is required" .name) .url) "apiKeyFile" (printf "/etc/agreement-operator/label-studio/%s/apiKey" .name) "namespaces" $namespaces) -}}
+{{- end -}}
+{{- toJson $connections -}}
+{{- end -}}

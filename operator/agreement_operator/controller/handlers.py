@@ -102,14 +102,16 @@ def _check_function_errors(body: kopf.Body, spec: Mapping, meta: Mapping, status
 
 def _check_usage(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping, patch: kopf.Patch,
                  memo: kopf.Memo) -> None:
-    """Whether anyone invokes the function: status.usage, and an Event when nobody has for a day."""
+    """How the function is used: status.usage (and an Event when nobody invoked it for a day), or the
+    agreement its Label Studio project computes (status.labelStudio.agreement)."""
     reader = _target(memo, spec).usage_reader(_request(spec, meta, status, memo))
     if reader is None:
         return
+    previous = status.get(reader.field)
     with _lock_for(memo, meta["uid"]):
-        look = reader.look(status.get("usage"))
-    if look.status != status.get("usage"):
-        patch.status["usage"] = look.status
+        look = reader.look(previous)
+    if look.status != previous:
+        patch.status[reader.field] = look.status
     _post(memo, body, look.events)
     prometheus.METRICS.invoked(meta["uid"], look.status.get("invocations"))
 

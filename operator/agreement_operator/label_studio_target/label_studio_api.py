@@ -113,6 +113,14 @@ class LabelStudioProjects:
         self._call("POST", f"/api/projects/{project}/metricparam/", project, "select the agreement metric",
                    {"metric_name": metric_name})
 
+    def total_agreement(self, project: int) -> float | dict | None:
+        """The agreement the project computes with its metric: a number, or label -> number; None (204)
+        while it has no data."""
+        status, body = self._exchange("GET", f"/api/projects/{project}/stats/total_agreement", project,
+                                      "read the project's agreement")
+        value = body.get("total_agreement") if status == 200 else None
+        return value if isinstance(value, int | float | dict) and not isinstance(value, bool) else None
+
     def function_logs(self, project: int, start_date: str, limit: int = 100) -> list[LogLine]:
         """The function's recent log lines (start_date: %Y-%m-%d), oldest first."""
         query = urllib.parse.urlencode({"start_date": start_date, "limit": limit})

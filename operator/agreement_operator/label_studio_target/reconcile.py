@@ -16,13 +16,14 @@ leaves the project's last code in place and says so in an Event.
 import base64
 import datetime
 import hashlib
+from collections.abc import Mapping
 
 from agreement_operator import failures, target
 from agreement_operator.config import Config
 from agreement_operator.function import log_errors
 from agreement_operator.label_studio_target import label_studio_api, marker, ownership
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects, ProjectFunction
-from agreement_operator.target import ErrorLook, Event, Outcome, Phase, Request
+from agreement_operator.target import ErrorLook, Event, Outcome, Phase, Request, UsageLook
 
 _REDEPLOY = ("NotDeployed", "NotFound", "Inactive")  # the project has the code, but nothing runs it
 _ANSWERS = {
@@ -58,13 +59,6 @@ def reconcile(request: Request, projects: LabelStudioProjects, config: Config) -
     project = wanted["project"]
     adopted = (request.status.get("labelStudio") or {}).get("adoptedCodeSha256")
     try:
-        if not config.may_use_label_studio(request.owner.namespace):
-            raise failures.PermanentFailure(
-                "LabelStudioNamespaceNotAllowed",
-                f"namespace {request.owner.namespace} may not deploy through the operator's Label Studio connection; "
-                "ask the operator's administrators to add it to AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES (Helm: "
-                "labelStudio.namespaces)",
-            )
         code = marker.marked(target.parsed(target.resolved_spec(request)).code, request.owner)
         projects.require_custom_metrics()
         current = projects.read_function(project)
@@ -80,7 +74,8 @@ def reconcile(request: Request, projects: LabelStudioProjects, config: Config) -
     return Outcome(
         Phase.READY, "Deployed",
         f"Label Studio project {project} runs this code (function Active, code sha256 {code_sha256(code)}){note}",
-        events, status={"labelStudio": _status(project, "Active", code, wanted.get("metricName"), adopted),
+        events, status={"labelStudio": {**_status(project, "Active", code, wanted.get("metricName"), adopted),
+                                        **_kept(request.status.get("labelStudio") or {}, project)},
                         "tests": _tests_not_run(len(tests)) if tests else None},
     )
 
@@ -109,6 +104,28 @@ class ProjectLogs:
 
     def look(self, pending: str | None) -> ErrorLook:
         return ErrorLook(project_errors(self.projects, self.project, _since()))
+
+
+class ProjectAgreement:
+    """The UsageReader (target.py) of a project: the agreement Label Studio computes with the deployed code,
+    into status.labelStudio.agreement (GET /api/projects/ID/stats/total_agreement, one request)."""
+
+    field = "labelStudio"
+
+    def __init__(self, projects: LabelStudioProjects, project: int) -> None:
+        self.projects, self.project = projects, project
+
+    def look(self, previous: Mapping | None) -> UsageLook:
+        status = dict(previous or {})
+        try:
+            agreement = self.projects.total_agreement(self.project)
+        except failures.ReconcileFailure:
+            return UsageLook(status)  # an older Label Studio without the endpoint, or one down: nothing to say
+        if agreement is None:
+            status.pop("agreement", None)
+        else:
+            status["agreement"] = round(agreement, 6) if isinstance(agreement, float) else agreement
+        return UsageLook(status)
 
 
 def project_errors(projects: LabelStudioProjects, project: int, since: str) -> dict:
@@ -152,6 +169,13 @@ def _select(projects: LabelStudioProjects, project: int, metric: str, events: li
     if projects.metric_name(project) != metric:
         projects.select_metric(project, metric)
         events.append(Event("MetricSelected", f"project {project} now scores agreement with metric {metric!r}"))
+
+
+def _kept(recorded: Mapping, project: int) -> dict:
+    """What the looks between passes wrote (the project's agreement), so that a pass that changes nothing
+    writes nothing."""
+    return {"agreement": recorded["agreement"]} if "agreement" in recorded and recorded.get("project") == project \
+        else {}
 
 
 def _status(project: int, function_status: str, code: str, metric_name: str | None = None,

@@ -59,6 +59,8 @@ class UsageBoard:
 class FunctionUsage:
     """The UsageReader (target.py) of one function."""
 
+    field = "usage"
+
     def __init__(self, board: UsageBoard, function_name: str, created: str | None) -> None:
         """`created`: when the metric was created (RFC 3339), before which the function cannot have been idle."""
         self.board, self.function_name, self.created = board, function_name, created

@@ -1,5 +1,6 @@
 """The `spec` of an AgreementMetric, read and checked without touching AWS."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ DEFAULT_TIMEOUT_SECONDS = 30
 DEFAULT_MEMORY_MB = 256
 DELETION_POLICIES = ("Delete", "Retain")
 MAX_DESCRIPTION = 256
+_CONNECTION = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Lambda settings of a function the operator owns; with spec.labelStudio, Label Studio owns the function.
 LAMBDA_ONLY_FIELDS = ("prefix", "tags", "runtime", "memoryMB", "timeoutSeconds", "description")
 
@@ -115,6 +117,10 @@ def _label_studio_problems(spec: Mapping) -> list[Problem]:
     name = target.get("metricName")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         problems.append(Problem("spec.labelStudio.metricName must be a non-empty string, or left out"))
+    connection = target.get("connection")
+    if connection is not None and (not isinstance(connection, str) or not _CONNECTION.match(connection)):
+        problems.append(Problem(f"spec.labelStudio.connection is {connection!r}; use the name of one of the "
+                                "operator's Label Studio connections (a DNS label, e.g. team-a), or leave it out"))
     return problems
 
 

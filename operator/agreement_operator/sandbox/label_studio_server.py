@@ -12,6 +12,9 @@ over HTTP, exactly what the operator may meet (api.labelstud.io, "Projects > Met
     POST /api/projects/{id}/check-function         200, or 400 with validation_errors
     GET /api/projects/{id}/custom-function-logs    start_date, end_date (%Y-%m-%d), limit (100)
     GET|POST /api/projects/{id}/metricparam/       metric_name, additional_params; POST of nothing: 204
+    GET /api/projects/{id}/stats/total_agreement   {total_agreement}, or 204 without data: computed from the
+                                                   tasks given (add_task) by running the deployed code in a
+                                                   separate process, as Label Studio would
 
 Authentication: `Authorization: Token <legacy token>`, or `Bearer <access>` where the access
 token (a JWT that expires after `access_seconds`) came from the personal access token. A POST
@@ -27,6 +30,7 @@ import base64
 import datetime
 import hashlib
 import hmac
+import itertools
 import json
 import re
 import secrets
@@ -38,6 +42,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from agreement_operator.function import local_invoke, packaging
+
 _ROUTES = [
     ("refresh", re.compile(r"^/api/token/refresh/?$")),
     ("version", re.compile(r"^/api/version/?$")),
@@ -48,6 +54,7 @@ _ROUTES = [
     ("check-function", re.compile(r"^/api/projects/(\d+)/check-function$")),
     ("function-logs", re.compile(r"^/api/projects/(\d+)/(?:custom|aws-custom)-function-logs$")),
     ("metricparam", re.compile(r"^/api/projects/(\d+)/metricparam/$")),
+    ("total-agreement", re.compile(r"^/api/projects/(\d+)/stats/total_agreement/?$")),
 ]
 _NOT_AUTHENTICATED = {"detail": "Authentication credentials were not provided."}
 RELEASE = "2.31.0"  # the Enterprise release this server stands in for
@@ -64,6 +71,7 @@ class Project:
     metric_name: str | None = None
     additional_params: dict | None = None
     logs: list[dict] = field(default_factory=list)
+    tasks: list[list[dict]] = field(default_factory=list)  # each task's annotations
 
 
 class LabelStudioServer:
@@ -116,6 +124,11 @@ class LabelStudioServer:
             project = Project(id=max(self.projects, default=0) + 1, title=title)
             self.projects[project.id] = project
             return project.id
+
+    def add_task(self, project: int, annotations: list[dict]) -> None:
+        """A task of the project, with its annotations, for the agreement the project computes."""
+        with self.guard:
+            self.projects[project].tasks.append(annotations)
 
     def write_by_hand(self, project: int, code: str) -> None:
         """Code a person typed into the project's settings, deployed and Active."""
@@ -229,6 +242,23 @@ class LabelStudioServer:
         project.metric_name = changes.get("metric_name", project.metric_name)
         project.additional_params = changes.get("additional_params", project.additional_params)
         return self._get_metricparam(project)
+
+    def _get_total_agreement(self, project: Project, *_) -> tuple[int, dict | None]:
+        """The mean task agreement (the mean over each task's pairs; one annotation: 1.0), by the deployed code."""
+        if project.status != "Active" or not any(project.tasks):
+            return 204, None
+        pairs = [(task, first, second) for task, annotations in enumerate(project.tasks)
+                 for first, second in itertools.combinations(annotations, 2)]
+        batch = local_invoke.invoke(packaging.build_zip(project.code), {"pairs": [
+            {"annotation_1": pair[1], "annotation_2": pair[2]} for pair in pairs]}).payload
+        scored = batch.get("scores") or [] if isinstance(batch, dict) else []
+        scores: dict[int, list[float]] = {}
+        for pair, score in zip(pairs, scored, strict=False):
+            if isinstance(score, int | float):
+                scores.setdefault(pair[0], []).append(float(score))
+        means = [sum(scores[task]) / len(scores[task]) if task in scores else 1.0
+                 for task, annotations in enumerate(project.tasks) if len(annotations) == 1 or task in scores]
+        return (200, {"total_agreement": sum(means) / len(means)}) if means else (204, None)
 
     def _settle(self, project: Project) -> None:
         if project.status != "Pending" or time.monotonic() < project.active_at:
