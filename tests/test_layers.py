@@ -23,7 +23,7 @@ MAY_IMPORT = {
     "http_connections": set(),
     "metric": {"crd", "failures"},
     "function": set(),
-    "target": {"failures", "metric"},
+    "target": {"crd", "config", "failures", "metric"},
     "lambda_target": {"crd", "config", "failures", "metric", "function", "target"},
     "label_studio_target": {"crd", "config", "failures", "metric", "function", "target", "http_connections"},
     "score": {"function"},

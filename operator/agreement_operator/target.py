@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from agreement_operator import failures
+from agreement_operator.config import Config
+from agreement_operator.crd import ADOPT_ANNOTATION
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
@@ -159,6 +161,24 @@ class Unconfigured:
 
     def usage_reader(self, request: Request) -> UsageReader | None:
         return None
+
+
+def require_adoption(request: Request, config: Config, found: str, instead: str) -> None:
+    """Nothing when the metric may take over `found`, something agreement-operator did not deploy (it asks
+    with the adopt annotation, from a namespace allowed to); otherwise the PermanentFailure that says how."""
+    if not request.adopt:
+        raise failures.PermanentFailure(
+            "FunctionNotManaged",
+            f"{found} was not deployed by agreement-operator; to take it over, annotate this resource with "
+            f'{ADOPT_ANNOTATION}: "true", or {instead}',
+        )
+    if not config.may_adopt(request.owner.namespace):
+        raise failures.PermanentFailure(
+            "AdoptionNotAllowed",
+            f"{found} was not deployed by agreement-operator, and namespace {request.owner.namespace} may not adopt; "
+            "ask the operator's administrators to add it to the adoptNamespaces setting "
+            f"(AGREEMENT_OPERATOR_ADOPT_NAMESPACES), or {instead}",
+        )
 
 
 def resolved_spec(request: Request) -> dict:

@@ -207,14 +207,19 @@ def test_a_project_metric_is_deployed_through_label_studio_and_not_to_lambda(
     assert [event.reason for event in posted] == ["CodeDeployed"]
 
 
+def deployed_through_the_project(memo, spec) -> dict:
+    """The status of a project metric once Label Studio reports its code Active (two passes)."""
+    with pytest.raises(kopf.TemporaryError):  # deployed; kopf comes back at once to see it Active
+        call(handlers.reconcile_metric, metric(spec), memo)
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, metric(spec), memo, patch)
+    return dict(patch["status"])
+
+
 def test_a_restart_and_a_resync_of_a_ready_project_metric(project_memo, posted, studio, good_metric):
     project = studio.add_project()
     spec = {"code": good_metric, "labelStudio": {"project": project}}
-    with pytest.raises(kopf.TemporaryError):
-        call(handlers.reconcile_metric, metric(spec), project_memo)
-    patch = kopf.Patch()
-    call(handlers.reconcile_metric, metric(spec), project_memo, patch)
-    ready = dict(patch["status"])
+    ready = deployed_through_the_project(project_memo, spec)
     before = studio.project_requests[project].copy()
     call(handlers.resume_metric, metric(spec, ready), project_memo)
     assert studio.project_requests[project] == before  # Ready as specified: no request at all
@@ -286,11 +291,7 @@ def test_a_resync_writes_the_agreement_the_project_computes_and_a_pass_after_it_
     studio.add_task(project, [choice, choice])  # agree: 1.0
     studio.add_task(project, [choice, other])  # disagree: 0.0
     spec = {"code": good_metric, "labelStudio": {"project": project}}
-    with pytest.raises(kopf.TemporaryError):
-        call(handlers.reconcile_metric, metric(spec), project_memo)
-    patch = kopf.Patch()
-    call(handlers.reconcile_metric, metric(spec), project_memo, patch)
-    ready = dict(patch["status"])
+    ready = deployed_through_the_project(project_memo, spec)
     project_memo.resync.done("uid-1", again_now=True)
     looked = kopf.Patch()
     call(handlers.resync_metric, metric(spec, ready), project_memo, looked)

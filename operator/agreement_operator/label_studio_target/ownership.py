@@ -12,9 +12,8 @@ in the operator's log.
 import logging
 from collections.abc import Callable
 
-from agreement_operator import failures
+from agreement_operator import failures, target
 from agreement_operator.config import Config
-from agreement_operator.crd import ADOPT_ANNOTATION
 from agreement_operator.label_studio_target import marker
 from agreement_operator.label_studio_target.label_studio_api import ProjectFunction
 from agreement_operator.target import Event, Request
@@ -48,20 +47,8 @@ def claim(project: int, current: ProjectFunction, code: str, request: Request, c
 
 def _adopt(project: int, current: ProjectFunction, request: Request, config: Config, events: list[Event],
            digest: Callable[[str], str]) -> str:
-    if not request.adopt:
-        raise failures.PermanentFailure(
-            "FunctionNotManaged",
-            f"Label Studio project {project} runs code that agreement-operator did not deploy (written in Label "
-            f"Studio, code sha256 {digest(current.code)}); to replace it, annotate this resource with "
-            f'{ADOPT_ANNOTATION}: "true", or point spec.labelStudio.project at another project',
-        )
-    if not config.may_adopt(request.owner.namespace):
-        raise failures.PermanentFailure(
-            "AdoptionNotAllowed",
-            f"Label Studio project {project} runs code that agreement-operator did not deploy, and namespace "
-            f"{request.owner.namespace} may not adopt; ask the operator's administrators to add it to the "
-            "adoptNamespaces setting (AGREEMENT_OPERATOR_ADOPT_NAMESPACES)",
-        )
+    target.require_adoption(request, config, f"the code of Label Studio project {project} (written in Label Studio, "
+                            f"code sha256 {digest(current.code)})", "point spec.labelStudio.project at another project")
     replaced = digest(current.code)
     log.info("adopting Label Studio project %s for AgreementMetric %s/%s: the code it replaces (sha256 %s):\n%s",
              project, request.owner.namespace, request.owner.name, replaced, current.code)

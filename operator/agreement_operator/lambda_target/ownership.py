@@ -8,9 +8,8 @@ touched; one without tags is taken over only on request, from a namespace allowe
 import enum
 from collections.abc import Mapping
 
-from agreement_operator import failures
+from agreement_operator import failures, target
 from agreement_operator.config import Config
-from agreement_operator.crd import ADOPT_ANNOTATION
 from agreement_operator.lambda_target.lambda_api import DeployedFunction, LambdaFunctions
 from agreement_operator.metric.owner import Owner
 from agreement_operator.metric.tags import TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE
@@ -56,20 +55,8 @@ def claim(current: DeployedFunction, request: Request, config: Config, events: l
             f"function {current.name} belongs to AgreementMetric {describe_owner(current.tags)}; "
             "change spec.prefix to deploy under another name, or delete the other resource",
         )
-    if not request.adopt:
-        raise failures.PermanentFailure(
-            "FunctionNotManaged",
-            f"function {current.name} exists and was not created by agreement-operator; "
-            f"to take it over, annotate this resource with {ADOPT_ANNOTATION}: \"true\", "
-            "or change spec.prefix to deploy under another name",
-        )
-    if not config.may_adopt(request.owner.namespace):
-        raise failures.PermanentFailure(
-            "AdoptionNotAllowed",
-            f"function {current.name} exists and was not created by agreement-operator, and namespace "
-            f"{request.owner.namespace} may not adopt functions; ask the operator's administrators to add it "
-            "to the adoptNamespaces setting (AGREEMENT_OPERATOR_ADOPT_NAMESPACES), or change spec.prefix",
-        )
+    target.require_adoption(request, config, f"function {current.name} exists and",
+                            "change spec.prefix to deploy under another name")
     events.append(Event("Adopted", f"adopted existing function {current.name}"))
 
 
