@@ -301,3 +301,26 @@ def test_a_resync_writes_the_agreement_the_project_computes_and_a_pass_after_it_
     again = kopf.Patch()
     call(handlers.reconcile_metric, metric(spec, status), project_memo, again)
     assert dict(again) == {}  # the agreement is kept: a pass that changes nothing writes nothing
+
+
+def test_a_delete_that_lambda_answers_retryable_without_retry_after_backs_off(memo, posted, good_metric, functions):
+    """A 503 without Retry-After once made kopf retry the delete at once: about 14 GetFunction a second
+    and a Warning Event each time, for as long as Lambda answered so."""
+    from agreement_operator.failures import RetryableFailure
+
+    call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
+
+    class Unavailable(type(functions)):
+        def read(self, name):
+            raise RetryableFailure("ServiceException", "lambda:GetFunction on " + name + ": Service unavailable")
+
+    unavailable = with_lambda(memo, Unavailable(functions.client))
+    deployed = {"functionName": "custom-metric-labeling-sentiment"}
+    delays = []
+    for retry in range(4):
+        with pytest.raises(kopf.TemporaryError) as raised:
+            handlers.delete_metric(body=metric({"code": good_metric}, deployed), spec={"code": good_metric},
+                                   meta=metric({"code": good_metric}).meta, status=deployed, memo=unavailable,
+                                   retry=retry)
+        delays.append(raised.value.delay)
+    assert all(delay is not None and delay >= 1.0 for delay in delays), delays

@@ -117,14 +117,17 @@ def _check_usage(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping,
 
 
 def delete_metric(
-    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, **_,
+    body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, retry: int = 0, **_,
 ) -> None:
     try:
         with _lock_for(memo, meta["uid"]):
             events = _target(memo, spec).delete(_request(spec, meta, status, memo))
     except failures.ReconcileFailure as failure:
         _post(memo, body, [Event(failure.reason, failure.message, warning=True)])
-        delay = failure.delay if isinstance(failure, failures.RetryableFailure) else DELETE_RETRY_SECONDS
+        if not isinstance(failure, failures.RetryableFailure):
+            delay = DELETE_RETRY_SECONDS
+        else:  # AWS's Retry-After when it gave one; else the same growing, jittered backoff as an update
+            delay = failure.delay if failure.delay is not None else failures.backoff(retry)
         raise kopf.TemporaryError(
             f"{failure.message}; the resource is kept until this succeeds (or set spec.deletionPolicy: Retain)",
             delay=delay,
