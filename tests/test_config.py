@@ -34,6 +34,17 @@ def test_function_errors_and_metrics_settings():
     assert (off.metrics_port, off.metrics_path) == (0, "/prom")
 
 
+def test_the_shares_of_the_aws_quotas_leave_room_for_the_rest_of_the_account():
+    defaults = Config.from_env(BASE)
+    # Lambda's control plane allows 15 requests/s, GetFunction 100, Logs Insights 5, GetMetricData 50
+    assert (defaults.lambda_requests_per_second, defaults.lambda_reads_per_second) == (10, 50)
+    assert (defaults.logs_requests_per_second, defaults.cloudwatch_requests_per_second) == (2, 5)
+    half = Config.from_env({**BASE, "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND": "7.5",
+                            "AGREEMENT_OPERATOR_LAMBDA_READS_PER_SECOND": "50",
+                            "AGREEMENT_OPERATOR_CLOUDWATCH_REQUESTS_PER_SECOND": "25"})
+    assert (half.lambda_requests_per_second, half.cloudwatch_requests_per_second) == (7.5, 25)
+
+
 def test_label_studio_region_wins_over_aws_region():
     assert Config.from_env({**BASE, "AWS_REGION": "us-east-1"}).region == "eu-west-1"
 
@@ -51,6 +62,11 @@ def test_label_studio_region_wins_over_aws_region():
     ({**BASE, "AGREEMENT_OPERATOR_FUNCTION_ERRORS_WINDOW_SECONDS": "10"}, "from 60 to 604800"),
     ({**BASE, "AGREEMENT_OPERATOR_METRICS_PORT": "70000"}, "or 0 to serve no metrics"),
     ({**BASE, "AGREEMENT_OPERATOR_METRICS_PATH": "metrics"}, "must be a URL path such as /metrics"),
+    ({**BASE, "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND": "fast"},
+     "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND='fast' must be a number of requests per second"),
+    ({**BASE, "AGREEMENT_OPERATOR_LOGS_REQUESTS_PER_SECOND": "0"}, "from 0.1 to 10000 (default 2)"),
+    ({**BASE, "AGREEMENT_OPERATOR_RETRY_MODE": "adaptive"},
+     "AGREEMENT_OPERATOR_RETRY_MODE is no longer read: the operator makes one attempt per AWS call"),
 ])
 def test_missing_or_malformed_settings_are_named_in_one_line(env, named):
     with pytest.raises(ConfigError) as raised:

@@ -16,7 +16,13 @@ DEFAULT_FUNCTION_ERRORS_SECONDS = 300.0
 DEFAULT_FUNCTION_ERRORS_WINDOW_SECONDS = 3600.0
 DEFAULT_WORKERS = 16
 DEFAULT_METRICS_PORT = 9090
-RETRY_MODES = ("standard", "adaptive")
+# The operator's shares of the account's AWS quotas, in requests per second (docs/performance.md):
+# Lambda's control plane allows 15 and GetFunction 100; CloudWatch Logs Insights 5 StartQuery and
+# 5 GetQueryResults; GetMetricData 50. What is left is for Label Studio and every other tool.
+DEFAULT_LAMBDA_REQUESTS_PER_SECOND = 10.0
+DEFAULT_LAMBDA_READS_PER_SECOND = 50.0
+DEFAULT_LOGS_REQUESTS_PER_SECOND = 2.0
+DEFAULT_CLOUDWATCH_REQUESTS_PER_SECOND = 5.0
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -60,10 +66,12 @@ class Config:
     adopt_namespaces: tuple[str, ...] = ()
     # Handler threads, and connections to Lambda and the apiserver: sized for the pod, not the node.
     workers: int = DEFAULT_WORKERS
-    # botocore's retry mode. "adaptive" adds client-side rate limiting on top of "standard": under
-    # Lambda's 15 req/s quota, 1,000 new metrics converged in 1.10x the floor with 36 throttled
-    # calls, against 1.17x and 1,637 with "standard" (docs/performance.md).
-    retry_mode: str = "adaptive"
+    # The operator's shares of the account's quotas (requests per second): Lambda's control plane,
+    # GetFunction, CloudWatch Logs, and CloudWatch's GetMetricData.
+    lambda_requests_per_second: float = DEFAULT_LAMBDA_REQUESTS_PER_SECOND
+    lambda_reads_per_second: float = DEFAULT_LAMBDA_READS_PER_SECOND
+    logs_requests_per_second: float = DEFAULT_LOGS_REQUESTS_PER_SECOND
+    cloudwatch_requests_per_second: float = DEFAULT_CLOUDWATCH_REQUESTS_PER_SECOND
     # Prometheus metrics: the port (0: not served) and the path.
     metrics_port: int = DEFAULT_METRICS_PORT
     metrics_path: str = "/metrics"
@@ -118,7 +126,14 @@ class Config:
             label_studio_namespaces=_label_studio_namespaces(env),
             label_studio_named=named,
             workers=_workers(env),
-            retry_mode=_retry_mode(env),
+            lambda_requests_per_second=_rate(env, "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND",
+                                             DEFAULT_LAMBDA_REQUESTS_PER_SECOND),
+            lambda_reads_per_second=_rate(env, "AGREEMENT_OPERATOR_LAMBDA_READS_PER_SECOND",
+                                          DEFAULT_LAMBDA_READS_PER_SECOND),
+            logs_requests_per_second=_rate(env, "AGREEMENT_OPERATOR_LOGS_REQUESTS_PER_SECOND",
+                                           DEFAULT_LOGS_REQUESTS_PER_SECOND),
+            cloudwatch_requests_per_second=_rate(env, "AGREEMENT_OPERATOR_CLOUDWATCH_REQUESTS_PER_SECOND",
+                                                 DEFAULT_CLOUDWATCH_REQUESTS_PER_SECOND),
             metrics_port=_metrics_port(env),
             metrics_path=_metrics_path(env),
         )
@@ -234,11 +249,22 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
     return seconds
 
 
-def _retry_mode(env: Mapping[str, str]) -> str:
-    mode = env.get("AGREEMENT_OPERATOR_RETRY_MODE") or "adaptive"
-    if mode not in RETRY_MODES:
-        raise ConfigError(f"AGREEMENT_OPERATOR_RETRY_MODE={mode!r} must be one of {', '.join(RETRY_MODES)}")
-    return mode
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    if env.get("AGREEMENT_OPERATOR_RETRY_MODE"):
+        raise ConfigError("AGREEMENT_OPERATOR_RETRY_MODE is no longer read: the operator makes one attempt per "
+                          "AWS call and paces its calls itself; remove it, and set "
+                          "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND to change its share of Lambda's quota")
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        rate = float(raw)
+    except ValueError:
+        rate = -1.0
+    if not 0.1 <= rate <= 10000:
+        raise ConfigError(f"{name}={raw!r} must be a number of requests per second from 0.1 to 10000 "
+                          f"(default {default:g})")
+    return rate
 
 
 def _metrics_port(env: Mapping[str, str]) -> int:

@@ -6,6 +6,8 @@ its own errors into these (lambda_target/aws_errors.py for AWS, the HTTP clients
 PermanentFailure -> Stalled, no retry until the resource changes.
 RetryableFailure -> Reconciling, retried after `delay` seconds (None: a jittered backoff).
 InProgress       -> Reconciling while Lambda or Label Studio applies a change: not an error, come back soon.
+QuotaWait        -> Reconciling (WaitingForQuota): the operator's share of an AWS quota is spent; come back
+                    at the call's turn.
 """
 
 import random
@@ -38,6 +40,13 @@ class InProgress(RetryableFailure):
 
     def __init__(self, reason: str, message: str, delay: float, status: dict | None = None) -> None:
         super().__init__(reason, message, delay, status)
+
+
+class QuotaWait(InProgress):
+    """The operator's share of an AWS quota is spent for now: the call has a turn `delay` seconds away."""
+
+    def __init__(self, message: str, delay: float) -> None:
+        super().__init__("WaitingForQuota", message, delay)
 
 
 def backoff(attempt: int) -> float:

@@ -49,6 +49,8 @@ class Request:
     created: str | None = None  # metadata.creationTimestamp (RFC 3339)
     # Whether an AgreementMetric (namespace, name) exists in this cluster (None: cannot tell).
     metric_exists: Callable[[str, str], bool] | None = None
+    # A person changed an existing metric: its AWS calls go ahead of bulk work (creates, resyncs).
+    urgent: bool = False
 
 
 @dataclass
@@ -60,6 +62,8 @@ class Outcome:
     retry_delay: float | None = None
     # The target's fields of status (a merge patch: None removes a field).
     status: dict = field(default_factory=dict)
+    # The target is applying a change (or waiting its turn at the quota): no failure, look again soon.
+    settling: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,7 +205,8 @@ def failed(failure: failures.ReconcileFailure, attempt: int, events: list[Event]
     """
     status = {**status, **failure.status}
     if isinstance(failure, failures.InProgress):
-        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay, status)
+        return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay, status,
+                       settling=True)
     events.append(Event(failure.reason, failure.message, warning=True))
     if isinstance(failure, failures.RetryableFailure):
         delay = failure.delay if failure.delay is not None else failures.backoff(attempt)

@@ -108,7 +108,13 @@ def test_the_status_writer_gets_the_metric_and_the_names(memo, good_metric):
     recorded = []
     memo = kopf.Memo({**memo, "write_status": lambda namespace, name, patch: recorded.append((namespace, name, patch))})
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
-    assert recorded == [("labeling", "sentiment", {"functionNames": ["custom-metric-labeling-sentiment"]})]
+    [(namespace, name, written)] = recorded
+    assert (namespace, name) == ("labeling", "sentiment")
+    assert written["functionNames"] == ["custom-metric-labeling-sentiment"]
+    # a new metric: the same write tells kstatus it is in progress, before the create
+    assert written["observedGeneration"] == 1
+    assert conditions.find(written, "Reconciling")["status"] == "True"
+    assert conditions.find(written, "Ready")["status"] == "False"
 
 
 def storage():

@@ -64,17 +64,19 @@ class _Raw:
         yield self._stream.read()
 
 
-def test_throttling_is_retried_by_botocore(config, good_metric, request_for):
+def test_a_throttled_call_ends_the_pass_instead_of_sleeping_in_botocore(config, good_metric, request_for):
+    """Regression: botocore's adaptive mode retried inside the call (up to 46 s on one GetFunction),
+    holding a worker; now a 429 ends the pass at once and kopf comes back after Retry-After."""
     client = lambda_api.make_client(config.region)
     throttle = ThrottleFirst(client, count=2)
     outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
-    assert outcome.phase is Phase.READY
-    assert throttle.remaining == 0
+    assert (outcome.phase, outcome.reason, outcome.retry_delay) == (Phase.RECONCILING, "TooManyRequestsException", 7.0)
+    assert throttle.remaining == 1
 
 
 def test_persistent_throttling_is_reconciling_and_honours_retry_after(config, good_metric, request_for):
-    client = lambda_api.make_client(config.region, max_attempts=1)
+    client = lambda_api.make_client(config.region)
     ThrottleFirst(client, count=100)
     outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
@@ -113,7 +115,7 @@ def test_error_taxonomy(error, kind, reason):
 def test_persistent_throttling_without_retry_after_backs_off_with_jitter(config, good_metric, request_for):
     delays = set()
     for attempt in range(5):
-        client = lambda_api.make_client(config.region, max_attempts=1)
+        client = lambda_api.make_client(config.region)
         ThrottleFirst(client, count=100, retry_after=None)
         outcome = reconcile.reconcile(request_for({"code": good_metric}, attempt=attempt),
                                       lambda_api.LambdaFunctions(client), config)

@@ -20,7 +20,7 @@ TEST = {"name": "same", "annotation1": {"result": []}, "annotation2": {"result":
 
 @pytest.fixture
 def client(config):
-    return lambda_api.make_client(config.region, max_attempts=1)
+    return lambda_api.make_client(config.region)
 
 
 @pytest.fixture

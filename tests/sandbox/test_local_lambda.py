@@ -138,22 +138,25 @@ def log_messages_or_none(aws, name: str) -> list[str]:
         return []
 
 
-def test_throttled_attempts_are_counted_with_the_call_that_succeeded(aws, monkeypatch):
+def test_each_throttled_call_is_counted_once_and_not_retried_inside_the_call(aws, monkeypatch):
+    from botocore.exceptions import ClientError
+
     from agreement_operator.controller import prometheus
     from agreement_operator.lambda_target import lambda_api
 
     for key, value in aws_emulator.CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     deploy(aws, "custom-metric-counted", "def agreement(a, b, per_label=False):\n    return 1.0\n")
-    client = prometheus.instrument(lambda_api.make_client(aws.region, aws.endpoint_url, retry_mode="standard"))
+    client = prometheus.instrument(lambda_api.make_client(aws.region, aws.endpoint_url))
     labels = {"service": "lambda", "operation": "Invoke"}
     throttled = prometheus.REGISTRY.get_sample_value("agreement_operator_aws_throttled_requests_total", labels) or 0
-    calls = prometheus.REGISTRY.get_sample_value("agreement_operator_aws_requests_total",
-                                                 {**labels, "error_code": ""}) or 0
+    refused = prometheus.REGISTRY.get_sample_value(
+        "agreement_operator_aws_requests_total", {**labels, "error_code": "TooManyRequestsException"}) or 0
     aws.front.throttle_invocations(2)
-    assert client.invoke(FunctionName="custom-metric-counted",
-                         Payload=b'{"annotation_1": {}, "annotation_2": {}}')["StatusCode"] == 200
+    with pytest.raises(ClientError, match="TooManyRequestsException"):
+        client.invoke(FunctionName="custom-metric-counted", Payload=b'{"annotation_1": {}, "annotation_2": {}}')
+    assert aws.front.invocations_to_throttle == 1  # one attempt: the second 429 is still waiting
     assert prometheus.REGISTRY.get_sample_value("agreement_operator_aws_throttled_requests_total",
-                                                labels) == throttled + 2
-    assert prometheus.REGISTRY.get_sample_value("agreement_operator_aws_requests_total",
-                                                {**labels, "error_code": ""}) == calls + 1
+                                                labels) == throttled + 1
+    assert prometheus.REGISTRY.get_sample_value(
+        "agreement_operator_aws_requests_total", {**labels, "error_code": "TooManyRequestsException"}) == refused + 1

@@ -53,6 +53,12 @@ def is_true(status: Mapping, kind: str, generation: int | None = None) -> bool:
     return condition.get("status") == "True" and at_generation
 
 
+def in_progress(status: Mapping, generation: int | None) -> bool:
+    """Whether kstatus sees the resource in progress: status describes an older generation, or says Reconciling."""
+    observed = status.get("observedGeneration")
+    return (observed is not None and observed != generation) or is_true(status, "Reconciling", generation)
+
+
 def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now: str | None = None) -> dict:
     """The status patch for `outcome`: the conditions, and the target's fields it carries."""
     return {

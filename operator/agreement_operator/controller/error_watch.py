@@ -75,6 +75,8 @@ class ErrorWatch:
             query = self._queries.get(uid)
         try:
             look = reader.look(query.pending if query else None)
+        except failures.QuotaWait:  # its turn at the quota comes on a later tick: still due
+            return Check()
         except failures.ReconcileFailure as failure:
             self._done(uid)
             return _unreadable(reader.scope, failure, previous)

@@ -17,33 +17,52 @@ from agreement_operator.target import Event, Outcome, Phase, Request, Target
 _RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
 # AWS refused to delete (e.g. AccessDenied): the finalizer holds the resource, so try again now and then.
 DELETE_RETRY_SECONDS = 60.0
+# A first wait for Lambda (or for the quota) this short writes no Reconciling status.
+QUIET_SECONDS = 2.0
 # Drift checks wait until a metric was left alone this long: its change handlers go first.
 RESYNC_IDLE_SECONDS = 10.0
 _locks_guard = threading.Lock()
+DEPLOYING = Outcome(Phase.RECONCILING, "Deploying", "deploying the metric")
 
 
 def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, reason: str = "", **_,
 ) -> None:
+    """`reason`: kopf's cause; "update" (a person changed the metric) goes ahead of bulk work at AWS."""
     generation, target = meta.get("generation"), _target(memo, spec)
     started = time.monotonic()
+    written: dict = {}  # what the target writes mid-pass
+    request = _request(spec, meta, status, memo, retry, urgent=reason == "update", written=written)
     try:
         with _lock_for(memo, meta["uid"]):
-            outcome = target.reconcile(_request(spec, meta, status, memo, retry))
+            outcome = target.reconcile(request)
     except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
         prometheus.observe_reconcile(target.name, None, time.monotonic() - started, meta)
         internal = Outcome(Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
         patch.status.update(conditions.status_for(internal, generation, status))
         raise
     prometheus.observe_reconcile(target.name, outcome, time.monotonic() - started, meta)
-    new_status = conditions.status_for(outcome, generation, status)
-    if any(status.get(key) != value for key, value in new_status.items()):  # a pass that changed nothing writes nothing
+    current = {**status, **written}
+    new_status = conditions.status_for(outcome, generation, current)
+    # A pass that changed nothing writes nothing; nor does a first short wait for Lambda, while the
+    # status already says the metric is in progress (see _settling_quietly).
+    if any(current.get(key) != value for key, value in new_status.items()) and not _settling_quietly(
+            outcome, retry, current, generation):
         patch.status.update(new_status)
         logger.info("%s: %s", outcome.reason, outcome.message)
     _post(memo, body, outcome.events)
     if outcome.retry_delay is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
+
+
+def _settling_quietly(outcome: Outcome, retry: int, status: Mapping, generation: int | None) -> bool:
+    """Whether this pass may leave status as it is: the target is applying the change (no failure), this is
+    the first look, the next comes within QUIET_SECONDS, and kstatus (and `kubectl wait`) already see the
+    metric in progress. A function that settles within a second then costs no more writes than one that is
+    Active at once."""
+    return (outcome.settling and retry == 0 and outcome.retry_delay is not None
+            and outcome.retry_delay <= QUIET_SECONDS and conditions.in_progress(status, generation))
 
 
 def _target(memo: kopf.Memo, spec: Mapping) -> Target:
@@ -110,7 +129,7 @@ def _check_usage(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping,
     previous = status.get(reader.field)
     with _lock_for(memo, meta["uid"]):
         look = reader.look(previous)
-    if look.status != previous:
+    if look.status != (previous or {}):
         patch.status[reader.field] = look.status
     _post(memo, body, look.events)
     prometheus.METRICS.invoked(meta["uid"], look.status.get("invocations"))
@@ -122,6 +141,8 @@ def delete_metric(
     try:
         with _lock_for(memo, meta["uid"]):
             events = _target(memo, spec).delete(_request(spec, meta, status, memo))
+    except failures.InProgress as waiting:  # the quota's turn, say: no error, no Event
+        raise kopf.TemporaryError(waiting.message, delay=waiting.delay) from waiting
     except failures.ReconcileFailure as failure:
         _post(memo, body, [Event(failure.reason, failure.message, warning=True)])
         if not isinstance(failure, failures.RetryableFailure):
@@ -161,19 +182,30 @@ def configmap_changed(
             memo.mark_revision(namespace, metric, code_from.REVISION_ANNOTATION, revision)
 
 
-def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, attempt: int = 0) -> Request:
+def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, attempt: int = 0, urgent: bool = False,
+             written: dict | None = None) -> Request:
+    """The metric as a target sees it; what the target writes mid-pass also lands in `written`."""
     annotations = meta.get("annotations") or {}
-    namespace, name = meta["namespace"], meta["name"]
+    namespace, name, generation = meta["namespace"], meta["name"], meta.get("generation")
+
+    def write_status(fields: dict) -> None:
+        if not conditions.in_progress(status, generation):  # a new metric: kstatus sees it in progress from now
+            fields = {**conditions.status_for(DEPLOYING, generation, status), **fields}
+        memo.write_status(namespace, name, fields)
+        if written is not None:
+            written.update(fields)
+
     return Request(
         spec=dict(spec),
         owner=Owner(memo.config.cluster_id, namespace, name, meta["uid"]),
         read_configmap=memo.read_configmap,
         status=status,
         adopt=annotations.get(crd.ADOPT_ANNOTATION, "").lower() == "true",
-        write_status=lambda patch: memo.write_status(namespace, name, patch),
+        write_status=write_status,
         attempt=attempt,
         created=meta.get("creationTimestamp"),
         metric_exists=memo.get("metric_exists"),
+        urgent=urgent,
     )
 
 

@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import prometheus_client
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from agreement_operator.lambda_target.aws_errors import THROTTLING_CODES
+from agreement_operator.lambda_target.budget import Budget
 from agreement_operator.target import Outcome
 
 # The _created series double every counter's output for a timestamp nobody graphs.
 prometheus_client.disable_created_metrics()
 REGISTRY = CollectorRegistry()
 PHASES = ("Ready", "Reconciling", "Stalled")
-THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling",
-                              "RequestLimitExceeded", "ThrottledException"})
 
 RECONCILES = prometheus_client.Counter(
     "agreement_operator_reconciles_total", "Reconcile passes, by target (lambda, label_studio), outcome "
@@ -38,8 +38,8 @@ AWS_REQUESTS = prometheus_client.Counter(
     "operation and error code (empty when the call succeeded).", ["service", "operation", "error_code"],
     registry=REGISTRY)
 AWS_THROTTLED = prometheus_client.Counter(
-    "agreement_operator_aws_throttled_requests_total", "AWS API attempts refused as throttled, including the "
-    "ones botocore retried, by service and operation.", ["service", "operation"], registry=REGISTRY)
+    "agreement_operator_aws_throttled_requests_total", "AWS API calls refused as throttled (429), by "
+    "service and operation.", ["service", "operation"], registry=REGISTRY)
 LABEL_STUDIO_REQUESTS = prometheus_client.Counter(
     "agreement_operator_label_studio_requests_total", "Requests to Label Studio's API, by endpoint and status "
     "class (2xx, 4xx, 5xx, or unreachable).", ["endpoint", "status"], registry=REGISTRY)
@@ -106,6 +106,42 @@ class _Resources(Collector):
 
 METRICS = _Resources()
 REGISTRY.register(METRICS)
+
+
+class _Budgets(Collector):
+    """The operator's shares of AWS quotas (lambda_target/budget.py): rate, tokens, queue and waits of each."""
+
+    def __init__(self) -> None:
+        self.budgets: list[Budget] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        stats = [budget.stats() for budget in self.budgets]
+        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "rate": GaugeMetricFamily("agreement_operator_aws_budget_requests_per_second", "The rate a budget "
+                                      "spends now (halved by each 429, back up after), by budget.", labels=["budget"]),
+            "configured": GaugeMetricFamily("agreement_operator_aws_budget_configured_requests_per_second",
+                                            "The rate each budget was given.", labels=["budget"]),
+            "tokens": GaugeMetricFamily("agreement_operator_aws_budget_tokens", "Calls a budget would let go at "
+                                        "once now.", labels=["budget"]),
+            "queued": GaugeMetricFamily("agreement_operator_aws_budget_queued_calls", "Calls holding a turn in a "
+                                        "budget's queue.", labels=["budget"]),
+            "waits": CounterMetricFamily("agreement_operator_aws_budget_waits", "Calls that got a later turn "
+                                         "instead of going at once, by budget.", labels=["budget"]),
+            "wait_seconds": CounterMetricFamily("agreement_operator_aws_budget_wait_seconds", "The turns' delays, "
+                                                "added up, by budget.", labels=["budget"]),
+        }
+        for stat in stats:
+            for field, family in families.items():
+                family.add_metric([stat.name], getattr(stat, field))
+        yield from families.values()
+
+
+BUDGETS = _Budgets()
+REGISTRY.register(BUDGETS)
+
+
+def watch_budgets(budgets: list[Budget]) -> None:
+    BUDGETS.budgets = list(budgets)
 
 
 def observe_reconcile(target: str, outcome: Outcome | None, seconds: float, resource: Mapping) -> None:

@@ -96,6 +96,6 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
 def targets(config: Config) -> dict[str, Target]:
     """Each target by name, with the clients it shares across metrics (their calls counted); one this
     operator has no connection for says what to set."""
-    built = (lambda_target.build(config, prometheus.instrument),
+    built = (lambda_target.build(config, prometheus.instrument, prometheus.watch_budgets),
              label_studio_target.build(config, prometheus.label_studio_request))
     return {target.name: target for target in built}

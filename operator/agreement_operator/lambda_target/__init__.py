@@ -9,6 +9,7 @@ from typing import Any
 from agreement_operator import target
 from agreement_operator.config import Config
 from agreement_operator.lambda_target import cloudwatch_logs, cloudwatch_metrics, lambda_api, reconcile
+from agreement_operator.lambda_target.budget import Budget
 from agreement_operator.lambda_target.cloudwatch_logs import FunctionLogs
 from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics
 from agreement_operator.lambda_target.error_query import FunctionErrorQuery
@@ -34,7 +35,7 @@ class LambdaTarget:
         self.functions, self.config, self.logs, self.usage = functions, config, logs, usage
 
     def reconcile(self, request: Request) -> Outcome:
-        outcome = reconcile.reconcile(request, self.functions, self.config)
+        outcome = reconcile.reconcile(request, self.functions.for_pass(request.urgent), self.config)
         self._keep(request.status.get("functionName"), outcome.status.get("functionName"))
         return outcome
 
@@ -53,7 +54,7 @@ class LambdaTarget:
         self.usage.keep(after)
 
     def delete(self, request: Request) -> list[Event]:
-        events = reconcile.delete(request, self.functions)
+        events = reconcile.delete(request, self.functions.for_pass(request.urgent))
         if self.usage is not None and (name := request.status.get("functionName")):
             self.usage.forget(name)
         return events
@@ -71,18 +72,25 @@ class LambdaTarget:
         return FunctionUsage(self.usage, name, request.created)
 
 
-def build(config: Config, instrument: Callable[[Any], Any] = lambda client: client) -> target.Target:
+def build(config: Config, instrument: Callable[[Any], Any] = lambda client: client,
+          watch_budgets: Callable[[list[Budget]], None] = lambda budgets: None) -> target.Target:
     """The target for this configuration, its AWS clients passed through `instrument` (to count their
-    calls); NOT_CONFIGURED without a region and execution role."""
+    calls) and the budgets they spend to `watch_budgets`; NOT_CONFIGURED without a region and execution role."""
     if config.region is None or not config.lambda_enabled:
         return NOT_CONFIGURED
+    control = Budget("lambda", config.lambda_requests_per_second)
+    reads = Budget("lambda-get-function", config.lambda_reads_per_second)
+    budgets = [control, reads]
     functions = LambdaFunctions(instrument(lambda_api.make_client(
-        config.region, config.endpoint_url, pool_connections=config.workers, retry_mode=config.retry_mode)))
+        config.region, config.endpoint_url, pool_connections=config.workers)), control, reads)
     logs, usage = None, None
     if config.function_errors_seconds:
+        budgets += [Budget("logs", config.logs_requests_per_second),
+                    Budget("cloudwatch", config.cloudwatch_requests_per_second)]
         logs = FunctionLogs(instrument(cloudwatch_logs.make_client(
-            config.region, config.endpoint_url, retry_mode=config.retry_mode, pool_connections=config.workers)))
+            config.region, config.endpoint_url, pool_connections=config.workers)), budgets[2])
         metrics = FunctionMetrics(instrument(cloudwatch_metrics.make_client(
-            config.region, config.endpoint_url, retry_mode=config.retry_mode, pool_connections=config.workers)))
+            config.region, config.endpoint_url, pool_connections=config.workers)), budgets[3])
         usage = UsageBoard(metrics, config.function_errors_window_seconds, config.function_errors_seconds)
+    watch_budgets(budgets)
     return LambdaTarget(functions, config, logs, usage)

@@ -9,7 +9,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from agreement_operator.failures import PermanentFailure, ReconcileFailure, RetryableFailure
+from agreement_operator.failures import PermanentFailure, QuotaWait, ReconcileFailure, RetryableFailure
+from agreement_operator.lambda_target.budget import Budget
 
 _RETRYABLE_CODES = {
     "TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded",
@@ -23,27 +24,49 @@ NOT_READY_FOR_INVOKE = frozenset({
     "ResourceNotReadyException", "ResourceConflictException", "CodeArtifactUserPendingException",
     "TooManyRequestsException",
 })
+THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling",
+                              "RequestLimitExceeded", "ThrottledException"})
 _ACCESS_DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation", "403"}
 _CREDENTIAL_CODES = ("UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
                      "ExpiredToken", "InvalidClientTokenId")
 _DENIED_ACTION = re.compile(r"not authorized to perform: ([\w-]+:\w+)")
 
 
-def client(service: str, region: str, endpoint_url: str | None, retry_mode: str, max_attempts: int,
-           pool_connections: int):
-    """A boto3 client of the operator's: its retry mode and attempts, a connection per worker, named in User-Agent."""
+# One attempt per call: a throttled or failed call ends the pass, which comes back after the budget's
+# slot or a backoff (failures.backoff) instead of sleeping in botocore while it holds a worker.
+ATTEMPTS_PER_CALL = 1
+
+
+def client(service: str, region: str, endpoint_url: str | None, pool_connections: int):
+    """A boto3 client of the operator's: one attempt per call, a connection per worker, named in User-Agent."""
     return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=BotoConfig(
-        retries={"mode": retry_mode, "total_max_attempts": max_attempts}, user_agent_extra="agreement-operator",
-        max_pool_connections=pool_connections))
+        retries={"mode": "standard", "total_max_attempts": ATTEMPTS_PER_CALL},
+        user_agent_extra="agreement-operator", max_pool_connections=pool_connections))
 
 
 @contextmanager
-def call(operation: str, target: str, service: str = "lambda") -> Iterator[None]:
-    """Around one AWS call: its botocore errors leave classified (from_aws)."""
+def call(operation: str, target: str, service: str = "lambda", budget: Budget | None = None,
+         urgent: bool = False, key: str | None = None) -> Iterator[None]:
+    """Around one AWS call: paid from `budget` (QuotaWait when it is spent: come back at the call's
+    slot, kept under `key`, the target by default); its botocore errors leave classified (from_aws),
+    and a 429 slows the budget down."""
+    if budget is not None and (wait := budget.take(key or target, urgent)):
+        raise QuotaWait(f"{service}:{operation} on {target} has its turn in {wait:.1f} s: waiting for the "
+                        f"operator's share of the AWS quota ({budget.describe()})", delay=wait)
     try:
         yield
     except (ClientError, BotoCoreError) as error:
+        if budget is not None and throttled(error):
+            budget.throttled()
         raise from_aws(error, operation, target, service) from error
+
+
+def throttled(error: Exception) -> bool:
+    """Whether AWS refused the call for its rate (429)."""
+    if not isinstance(error, ClientError):
+        return False
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return status == 429 or error.response.get("Error", {}).get("Code") in THROTTLING_CODES
 
 
 def not_found(error: ClientError) -> bool:

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from agreement_operator import failures
 from agreement_operator.function.log_errors import LOG_KEY, LogLine
 from agreement_operator.lambda_target import aws_errors
+from agreement_operator.lambda_target.budget import Budget
 
 MAX_RESULTS = 1000  # the query's limit: status.functionErrors says when the window held more
 ERROR_QUERY = (
@@ -34,19 +35,19 @@ def log_group(function_name: str) -> str:
     return f"/aws/lambda/{function_name}"
 
 
-def make_client(region: str, endpoint_url: str | None = None, retry_mode: str = "adaptive",
-                pool_connections: int = 10):
-    return aws_errors.client("logs", region, endpoint_url, retry_mode, 3, pool_connections)
+def make_client(region: str, endpoint_url: str | None = None, pool_connections: int = 10):
+    return aws_errors.client("logs", region, endpoint_url, pool_connections)
 
 
 class FunctionLogs:
-    def __init__(self, client) -> None:
-        self.client = client
+    def __init__(self, client, budget: Budget | None = None) -> None:
+        """`budget`: the operator's share of the service's quota (None: unpaced)."""
+        self.client, self.budget = client, budget
 
     def start_error_query(self, function_name: str, start: float, end: float) -> str | None:
         """Start the error query over [start, end] (epoch seconds): its id, or None without a log group."""
         group = log_group(function_name)
-        with aws_errors.call("StartQuery", group, service="logs"):
+        with aws_errors.call("StartQuery", group, service="logs", budget=self.budget):
             try:
                 # Whole seconds, rounded outwards: events of the current second are in.
                 answer = self.client.start_query(logGroupName=group, startTime=math.floor(start),
@@ -60,7 +61,7 @@ class FunctionLogs:
 
     def error_query_results(self, query_id: str, function_name: str) -> list[LogLine] | None:
         """The matched lines, oldest first; None while the query still runs."""
-        with aws_errors.call("GetQueryResults", log_group(function_name), service="logs"):
+        with aws_errors.call("GetQueryResults", log_group(function_name), service="logs", budget=self.budget):
             answer = self.client.get_query_results(queryId=query_id)
         status = answer.get("status")
         if status in _FAILED:
@@ -84,7 +85,7 @@ class FunctionLogs:
         if pattern:
             request["filterPattern"] = pattern
         while True:
-            with aws_errors.call("FilterLogEvents", group, service="logs"):
+            with aws_errors.call("FilterLogEvents", group, service="logs", budget=self.budget):
                 try:
                     answer = self.client.filter_log_events(**request)
                 except ClientError as error:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from agreement_operator.lambda_target import aws_errors
+from agreement_operator.lambda_target.budget import Budget
 
 MAX_QUERIES = 500  # GetMetricData's limit per call
 METRICS = ("Invocations", "Errors", "Throttles")
@@ -26,14 +27,14 @@ class Usage:
     throttles: int = 0
 
 
-def make_client(region: str, endpoint_url: str | None = None, retry_mode: str = "adaptive",
-                pool_connections: int = 10):
-    return aws_errors.client("cloudwatch", region, endpoint_url, retry_mode, 3, pool_connections)
+def make_client(region: str, endpoint_url: str | None = None, pool_connections: int = 10):
+    return aws_errors.client("cloudwatch", region, endpoint_url, pool_connections)
 
 
 class FunctionMetrics:
-    def __init__(self, client) -> None:
-        self.client = client
+    def __init__(self, client, budget: Budget | None = None) -> None:
+        """`budget`: the operator's share of the service's quota (None: unpaced)."""
+        self.client, self.budget = client, budget
 
     def usage(self, names: Sequence[str], window: float, end: datetime.datetime | None = None) -> dict[str, Usage]:
         """Each function's sums over the `window` seconds up to `end` (now), in as few calls as the limit allows."""
@@ -63,7 +64,7 @@ class FunctionMetrics:
                          "EndTime": end, "ScanBy": "TimestampDescending"}
         target = f"{len(names)} functions" if len(names) > 1 else names[0]
         while True:
-            with aws_errors.call("GetMetricData", target, service="cloudwatch"):
+            with aws_errors.call("GetMetricData", target, service="cloudwatch", budget=self.budget, key=names[0]):
                 answer = self.client.get_metric_data(**request)
             for result in answer.get("MetricDataResults") or []:
                 yield result["Id"], sum(result.get("Values") or [])

@@ -4,8 +4,13 @@
 error leaves as a PermanentFailure or RetryableFailure (see failures.py). Nothing here
 waits: create and update return the configuration Lambda answered with (its State and
 LastUpdateStatus included), and the caller comes back later while Lambda is busy.
+
+Every call but Invoke is paid from a budget (budget.py): GetFunction from `reads` (Lambda's
+100 requests/s), the others from `control` (the 15 requests/s Lambda's control plane allows
+the account). A call whose budget is spent raises QuotaWait with its turn.
 """
 
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,12 +19,9 @@ from botocore.exceptions import ClientError
 
 from agreement_operator.function.invocation import Invocation
 from agreement_operator.lambda_target import aws_errors
+from agreement_operator.lambda_target.budget import Budget
 
 CONFIGURATION_KEYS = ("Runtime", "Role", "Handler", "Timeout", "MemorySize", "Description")
-# Retries throttling and 5xx with exponential backoff and jitter, and (adaptive) slows the
-# client down when Lambda throttles it. Config.retry_mode chooses; this is the default.
-RETRY_MODE = "adaptive"
-MAX_ATTEMPTS = 5
 # One connection per worker thread that may call Lambda at once (botocore's default is 10).
 DEFAULT_POOL_CONNECTIONS = 10
 # An Inactive function whose StateReasonCode is Idle (or none, from older answers) was only left
@@ -72,17 +74,28 @@ class DeployedFunction:
                 "state": self.state, "lastUpdateStatus": self.last_update_status}
 
 
-def make_client(region: str, endpoint_url: str | None = None, max_attempts: int = MAX_ATTEMPTS,
-                pool_connections: int = DEFAULT_POOL_CONNECTIONS, retry_mode: str = RETRY_MODE):
-    return aws_errors.client("lambda", region, endpoint_url, retry_mode, max_attempts, pool_connections)
+def make_client(region: str, endpoint_url: str | None = None, pool_connections: int = DEFAULT_POOL_CONNECTIONS):
+    return aws_errors.client("lambda", region, endpoint_url, pool_connections)
 
 
 class LambdaFunctions:
-    def __init__(self, client) -> None:
-        self.client = client
+    def __init__(self, client, control: Budget | None = None, reads: Budget | None = None,
+                 urgent: bool = False) -> None:
+        """`control`, `reads`: the budgets (None: unpaced); `urgent`: calls go ahead of the queue."""
+        self.client, self.control, self.reads, self.urgent = client, control, reads, urgent
+
+    def for_pass(self, urgent: bool) -> "LambdaFunctions":
+        """The same client and budgets, for a pass that is `urgent` (a person changed the metric) or not."""
+        paced = copy.copy(self)
+        paced.urgent = urgent
+        return paced
+
+    def _call(self, operation: str, target: str):
+        budget = self.reads if operation == "GetFunction" else self.control
+        return aws_errors.call(operation, target, budget=budget, urgent=self.urgent)
 
     def read(self, name: str) -> DeployedFunction | None:
-        with aws_errors.call("GetFunction", name):
+        with self._call("GetFunction", name):
             try:
                 response = self.client.get_function(FunctionName=name)
             except ClientError as error:
@@ -92,7 +105,7 @@ class LambdaFunctions:
         return _deployed(response["Configuration"], response.get("Tags") or {})
 
     def create(self, name: str, zip_bytes: bytes, configuration: Mapping, tags: Mapping[str, str]) -> DeployedFunction:
-        with aws_errors.call("CreateFunction", name):
+        with self._call("CreateFunction", name):
             response = self.client.create_function(
                 FunctionName=name, Code={"ZipFile": zip_bytes}, Tags=dict(tags), Publish=False,
                 PackageType="Zip", **configuration,
@@ -100,26 +113,26 @@ class LambdaFunctions:
         return _deployed(response, tags)
 
     def update_code(self, current: DeployedFunction, zip_bytes: bytes) -> DeployedFunction:
-        with aws_errors.call("UpdateFunctionCode", current.name):
+        with self._call("UpdateFunctionCode", current.name):
             response = self.client.update_function_code(FunctionName=current.name, ZipFile=zip_bytes, Publish=False)
         return _deployed(response, current.tags)
 
     def update_configuration(self, current: DeployedFunction, configuration: Mapping) -> DeployedFunction:
-        with aws_errors.call("UpdateFunctionConfiguration", current.name):
+        with self._call("UpdateFunctionConfiguration", current.name):
             response = self.client.update_function_configuration(FunctionName=current.name, **configuration)
         return _deployed(response, current.tags)
 
     def tag(self, arn: str, tags: Mapping[str, str]) -> None:
-        with aws_errors.call("TagResource", arn):
+        with self._call("TagResource", arn):
             self.client.tag_resource(Resource=arn, Tags=dict(tags))
 
     def untag(self, arn: str, keys: list[str]) -> None:
-        with aws_errors.call("UntagResource", arn):
+        with self._call("UntagResource", arn):
             self.client.untag_resource(Resource=arn, TagKeys=keys)
 
     def delete(self, name: str) -> bool:
         """Delete the function; False when it was already gone."""
-        with aws_errors.call("DeleteFunction", name):
+        with self._call("DeleteFunction", name):
             try:
                 self.client.delete_function(FunctionName=name)
             except ClientError as error:

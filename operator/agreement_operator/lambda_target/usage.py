@@ -71,6 +71,8 @@ class FunctionUsage:
         window = describe_window(self.board.window)
         try:
             usage = self.board.usage(self.function_name)
+        except failures.QuotaWait:  # its turn at the quota comes on a later look: nothing new to say
+            return UsageLook(dict(previous), [])
         except failures.ReconcileFailure as failure:
             message = f"the function's invocations could not be read: {failure.message}"
             events = [] if previous.get("message") == message else [Event("UsageUnreadable", message, warning=True)]

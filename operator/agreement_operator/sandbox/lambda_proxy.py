@@ -2,7 +2,7 @@
 
 * Invoke runs the function's code for real (local_lambda), instead of moto's canned answers;
   `throttle_invocations(n)` makes the next n answer 429, a reply no real code gives.
-* Quotas, answered like Lambda (429, TooManyRequestsException, "Rate exceeded"): a token
+* Quotas, answered like Lambda (429, TooManyRequestsException, "Rate exceeded", Retry-After): a token
   bucket for control-plane calls (15 req/s) and one for GetFunction (100 req/s).
 * Lifecycle (lambda_lifecycle): moto makes every function Active at once, forever; here a
   function stays Pending after CreateFunction and InProgress after an update for
@@ -153,7 +153,10 @@ class _Forward(BaseHTTPRequestHandler):
         if operation and not self.server.admit(operation, name):
             if operation == "Invoke" and name and self.server.invoker is not None:
                 self.server.invoker.count(name, "Throttles")
-            return _error(429, "TooManyRequestsException", "Rate exceeded", Reason="CallerRateLimitExceeded")
+            # Lambda's 429 says when to come back: a Retry-After header and retryAfterSeconds in the body.
+            status, body, headers = _error(429, "TooManyRequestsException", "Rate exceeded",
+                                           Reason="CallerRateLimitExceeded", retryAfterSeconds="1")
+            return status, body, {**headers, "Retry-After": "1"}
         if operation == "Invoke" and name and (refusal := self.server.lifecycle.admit_invoke(name)):
             return _error(refusal.status, refusal.error_type, refusal.message)
         if operation == "DeleteFunction" and name:

@@ -1,0 +1,134 @@
+"""The operator's share of an AWS quota: a token bucket in front of a client that never makes a caller wait.
+
+Lambda allows 15 control-plane requests per second per account and region, shared by
+every tool in the account, Label Studio Enterprise's own deploys included. A Budget spends
+the operator's share (`rate` calls per second, `burst` at once). A call that finds it spent
+gets a slot instead of a sleep: the seconds until its turn, which the pass hands to kopf as
+the delay before it comes back (as it does while Lambda is busy). The slot is kept under the
+caller's key (the function's name), so a caller that comes back at its turn goes ahead
+without queueing again.
+
+Slots follow the generic cell rate algorithm: `_next_free` is the time from which the next
+slot is free (less `burst - 1` intervals), and it moves on by 1/rate with every call. So callers are served in the order
+they came, and however many wait, the calls go out at the rate.
+
+An urgent call (a person changed a metric) does not queue behind bulk work: it goes at once,
+drawing on an overdraft of its own (at most `urgent_rate` calls per second), and moves the
+bulk queue back by its slot, so the share is kept over any minute.
+
+Lambda's 429 halves the rate (not below `floor`); each calm second after `calm_seconds`
+without one gives back a tenth of the configured rate, up to it.
+"""
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# A slot is kept this long past its time for its caller to come back (kopf's delays are not exact).
+SLOT_GRACE_SECONDS = 60.0
+# A caller that comes back this little before its slot goes ahead: its delay is as good as the slot.
+EARLY_SECONDS = 0.05
+CALM_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class BudgetStats:
+    """What Prometheus shows of a budget (counters since the start)."""
+
+    name: str
+    rate: float  # calls per second now (below `configured` after a 429)
+    configured: float
+    tokens: float  # calls that could go at once now
+    queued: int  # callers holding a slot
+    waits: int  # calls that got a slot instead of going at once
+    wait_seconds: float  # total of the delays handed out
+    throttled: int  # 429s AWS answered despite the budget
+
+
+class Budget:
+    def __init__(self, name: str, rate: float, burst: float | None = None, urgent_rate: float | None = None,
+                 floor: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError(f"budget {name}: rate must be positive, not {rate}")
+        self.name, self.configured, self.rate = name, rate, rate
+        # Half a second of calls at once: two operators each at half the quota stay under it together.
+        self.burst = burst if burst is not None else max(1.0, rate / 2)
+        self.urgent_rate = urgent_rate if urgent_rate is not None else max(0.5, rate / 5)
+        self.floor = floor if floor is not None else min(rate, 1.0)
+        self.clock = clock
+        now = clock()
+        self._next_free = now
+        self._urgent_next_free = now
+        self._slots: dict[str, float] = {}
+        self._last_throttle: float | None = None
+        self._recovered_at = now
+        self._waits, self._wait_seconds, self._throttled = 0, 0.0, 0
+        self._guard = threading.Lock()
+
+    def take(self, key: str, urgent: bool = False) -> float:
+        """0.0: go now (the call is counted). Otherwise the seconds until `key`'s slot: come back then."""
+        with self._guard:
+            now = self.clock()
+            self._recover(now)
+            slot = self._slots.get(key)
+            if slot is not None and slot < now - SLOT_GRACE_SECONDS:
+                del self._slots[key]  # its caller never came back
+                slot = None
+            if slot is not None:
+                if slot <= now + EARLY_SECONDS:
+                    del self._slots[key]
+                    return 0.0
+                return slot - now
+            interval = 1.0 / self.rate
+            # GCRA: a call may go `burst - 1` intervals before the queue's next free time
+            next_free = max(self._next_free, now)
+            start = max(now, next_free - (self.burst - 1) * interval)
+            if urgent and start > now:  # ahead of the bulk queue, as soon as the overdraft allows
+                start = min(start, max(self._urgent_next_free, now))
+                self._urgent_next_free = start + 1.0 / self.urgent_rate
+            self._next_free = next_free + interval  # an urgent call moves the bulk queue back by its slot
+            if start <= now + 1e-9:  # floating point: a turn a rounding error away is now
+                return 0.0
+            self._slots[key] = start
+            if len(self._slots) > 1024 and len(self._slots) % 1024 == 0:
+                self._forget_expired(now)
+            self._waits += 1
+            self._wait_seconds += start - now
+            return start - now
+
+    def throttled(self) -> None:
+        """AWS answered 429: someone else in the account is using the quota; slow down."""
+        with self._guard:
+            now = self.clock()
+            self._throttled += 1
+            self._last_throttle = now
+            self.rate = max(self.floor, self.rate / 2)
+            self._recovered_at = now
+
+    def stats(self) -> BudgetStats:
+        with self._guard:
+            now = self.clock()
+            self._recover(now)
+            interval = 1.0 / self.rate
+            tokens = max(0.0, min(self.burst, self.burst - (self._next_free - now) / interval))
+            return BudgetStats(self.name, self.rate, self.configured, tokens, len(self._slots), self._waits,
+                               self._wait_seconds, self._throttled)
+
+    def describe(self) -> str:
+        with self._guard:
+            return f"{self.name}: {self.rate:g} of {self.configured:g} requests/s, {len(self._slots)} calls queued"
+
+    def _recover(self, now: float) -> None:
+        if self.rate >= self.configured or self._last_throttle is None:
+            return
+        calm_since = max(self._last_throttle + CALM_SECONDS, self._recovered_at)
+        seconds = math.floor(now - calm_since)
+        if seconds >= 1:
+            self.rate = min(self.configured, self.rate + seconds * self.configured / 10)
+            self._recovered_at = calm_since + seconds
+
+    def _forget_expired(self, now: float) -> None:
+        for key in [key for key, slot in self._slots.items() if slot < now - SLOT_GRACE_SECONDS]:
+            del self._slots[key]
