@@ -2,26 +2,38 @@
 
     .venv/bin/python benchmarks/scale.py                      # N = 1, 100, 300, 1000; Pending 0 s and 1 s
     .venv/bin/python benchmarks/scale.py --counts 300 --pending 1
-    .venv/bin/python benchmarks/scale.py --counts 1000 --quota  # Lambda's 15 req/s and 100 req/s quotas
+    .venv/bin/python benchmarks/scale.py --counts 300,1000 --pending 0 --quota --no-resync   # Lambda's quotas
+    .venv/bin/python benchmarks/scale.py --counts 1000 --pending 0 --quota --other-client 5 --no-resync
+    .venv/bin/python benchmarks/scale.py --counts 1000 --pending 0 --quota --operators 2 --no-resync
+    .venv/bin/python benchmarks/scale.py --counts 1000 --pending 0 --quota --interactive --no-resync
+    .venv/bin/python benchmarks/scale.py --memory 1000,5000   # memory per metric, one operator
 
 For each N and Pending time, a fresh operator process deploys N new metrics (one
 `kubectl apply`), and the script prints: apply-to-Ready wall time and metrics/s; Lambda
 calls by operation (through the sandbox's lambda_proxy.py) and throttled calls; the
 operator's writes to the apiserver (from the audit log); its peak and current memory
 (VmHWM, VmRSS). Then it restarts the operator with the N unchanged metrics and prints
-the same counts for the restart, and for one resync interval (how many GetFunction, and
-the peak GetFunction rate in any second). With --quota the floor is N / 15 s (every
-CreateFunction is a control-plane call) and the script prints the ratio to it and
-whether any metric was ever Stalled. Numbers, not assertions: these machines are noisy.
+the same counts for the restart, and for one resync interval. With --quota the proxy
+enforces Lambda's 15 and 100 req/s, and the script prints the ratio to the budget's floor
+(N / the operator's control-plane share: every CreateFunction is a control-plane call) and
+whether any metric was ever Stalled. --other-client takes that many control-plane calls
+per second from the same quota, as another tool in the account would; --operators K runs
+K operators on one account (each a cluster of its own), each with 1/K of the quota;
+--interactive changes the code of one existing metric just after the burst was applied
+and prints how long that change took to be Ready. Numbers, not assertions: these
+machines are noisy.
 """
 
 import argparse
+import itertools
 import json
+import threading
 import time
 from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
+from agreement_operator.config import DEFAULT_LAMBDA_REQUESTS_PER_SECOND
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.lambda_proxy import LambdaProxy, TokenBucket
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
@@ -58,12 +70,22 @@ def audit_position(box: Sandbox) -> int:
     return log.stat().st_size if log and log.exists() else 0
 
 
-def apply_metrics(box: Sandbox, namespace: str, count: int) -> None:
+def manifest(namespace: str, names: list[str], first: int = 0) -> str:
     items = [{"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
-              "metadata": {"name": f"m-{n}", "namespace": namespace},
-              "spec": {"code": CODE.format(n=n + 1), "tags": {"bench": "scale"}}} for n in range(count)]
-    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-    box.control_plane.kubectl("apply", "--server-side", "-f", "-", input=manifest)
+              "metadata": {"name": name, "namespace": namespace},
+              "spec": {"code": CODE.format(n=first + n + 1), "tags": {"bench": "scale"}}}
+             for n, name in enumerate(names)]
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
+
+
+def apply_metrics(box: Sandbox, namespace: str, count: int, first: int = 0) -> None:
+    names = [f"m-{n}" for n in range(first, first + count)]
+    box.control_plane.kubectl("apply", "--server-side", "-f", "-", input=manifest(namespace, names, first))
+
+
+def ready_at_generation(item: dict) -> bool:
+    ready = condition_of(item, "Ready")
+    return ready.get("status") == "True" and ready.get("observedGeneration") == item["metadata"]["generation"]
 
 
 def wait_ready(box: Sandbox, namespace: str, count: int, timeout: float, started: float) -> tuple[float, bool]:
@@ -72,7 +94,7 @@ def wait_ready(box: Sandbox, namespace: str, count: int, timeout: float, started
     while time.monotonic() - started < timeout:
         items = box.metrics(namespace)
         stalled |= any(condition_of(item, "Stalled").get("status") == "True" for item in items)
-        if len(items) == count and all(condition_of(item, "Ready").get("status") == "True" for item in items):
+        if len(items) >= count and all(ready_at_generation(item) for item in items):
             return time.monotonic() - started, stalled
         time.sleep(0.25)
     raise TimeoutError(f"not all {count} metrics Ready after {timeout} s")
@@ -81,60 +103,155 @@ def wait_ready(box: Sandbox, namespace: str, count: int, timeout: float, started
 def calls(proxy: LambdaProxy) -> str:
     total = sum(proxy.calls.values())
     parts = ", ".join(f"{op} {n}" for op, n in sorted(proxy.calls.items()))
-    throttled = sum(proxy.throttled.values())
-    return f"{total} ({parts}); throttled {throttled}"
+    return f"{total} ({parts}); throttled {sum(proxy.throttled.values())} {dict(proxy.throttled)}"
 
 
-def scenario(box: Sandbox, proxy: LambdaProxy, count: int, pending: float, quota: bool, resync: float,
-             retry_mode: str, extra_env: dict[str, str], measure_resync: bool) -> None:
-    namespace = f"scale-{count}-{int(pending * 1000)}-{'q' if quota else 'n'}-{int(time.time()) % 100000}"
-    box.control_plane.kubectl("create", "namespace", namespace)
+class OtherClient:
+    """Another tool in the account: `rate` control-plane calls per second from the proxy's quota."""
+
+    def __init__(self, proxy: LambdaProxy, rate: float) -> None:
+        self.proxy, self.rate, self.sent, self.refused = proxy, rate, 0, 0
+        self.stopped = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(1.0 / self.rate):
+            bucket = self.proxy.buckets["control"]
+            self.sent += 1
+            self.refused += 0 if bucket is None or bucket.take() else 1
+
+
+def operator_env(proxy: LambdaProxy, namespace: str, resync: float, extra_env: dict[str, str]) -> dict[str, str]:
+    return {"AWS_ENDPOINT_URL": proxy.url, "AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync),
+            "AGREEMENT_OPERATOR_NAMESPACES": namespace, "AGREEMENT_OPERATOR_CLUSTER_ID": namespace, **extra_env}
+
+
+def interactive_change(box: Sandbox, namespace: str) -> float:
+    """Seconds from `kubectl apply` of a code change to metric m-mine until it is Ready at the new generation."""
+    started = time.monotonic()
+    box.control_plane.kubectl("apply", "--server-side", "-f", "-",
+                              input=manifest(namespace, ["m-mine"], first=10_000))
+    while time.monotonic() - started < 600:
+        item = json.loads(box.control_plane.kubectl("get", "agreementmetric", "m-mine", "-n", namespace,
+                                                    "-o", "json").stdout)
+        if ready_at_generation(item):
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise TimeoutError("the interactive change never became Ready")
+
+
+def scenario(box: Sandbox, proxy: LambdaProxy, count: int, pending: float, args, extra_env: dict[str, str]) -> float:
+    """One burst of `count` new metrics (per operator); its metrics/s."""
+    tag = f"{count}-{int(pending * 1000)}-{'q' if args.quota else 'n'}-{int(time.time()) % 100000}"
+    namespaces = [f"scale-{tag}-{k}" for k in range(args.operators)]
     proxy.lifecycle.pending_seconds = pending
-    proxy.buckets = {"control": None, "get": None}
-    if quota:
-
-        proxy.buckets = {"control": TokenBucket(CONTROL_QUOTA), "get": TokenBucket(GET_QUOTA)}
-    env = {"AWS_ENDPOINT_URL": proxy.url, "AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync),
-           "AGREEMENT_OPERATOR_NAMESPACES": namespace, "AGREEMENT_OPERATOR_RETRY_MODE": retry_mode, **extra_env}
-    label = f"N={count} pending={pending:g}s{' quota 15/100 req/s' if quota else ''} retry={retry_mode}"
+    proxy.buckets = {"control": TokenBucket(CONTROL_QUOTA), "get": TokenBucket(GET_QUOTA)} if args.quota else \
+        {"control": None, "get": None}
+    share = float(extra_env.get("AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND", DEFAULT_LAMBDA_REQUESTS_PER_SECOND))
+    if args.operators > 1 and "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND" not in extra_env:
+        share = CONTROL_QUOTA / args.operators
+        extra_env = {**extra_env, "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND": str(share)}
+    label = (f"N={count} pending={pending:g}s{' quota 15/100 req/s' if args.quota else ''} share {share:g} req/s"
+             f"{f' x {args.operators} operators' if args.operators > 1 else ''}"
+             f"{f' other client {args.other_client:g} req/s' if args.other_client else ''}")
     with ExitStack() as stack:
-        operator = operator_process.start(box.workdir, stack, box.control_plane, box.aws, env,
-                                          log_name=f"operator-{namespace}.log")
+        operators = []
+        for namespace in namespaces:
+            box.control_plane.kubectl("create", "namespace", namespace)
+            operators.append(operator_process.start(box.workdir, stack, box.control_plane, box.aws,
+                                                    operator_env(proxy, namespace, args.resync, extra_env),
+                                                    log_name=f"operator-{namespace}.log"))
+        if args.interactive:
+            box.control_plane.kubectl("apply", "--server-side", "-f", "-", input=manifest(namespaces[0], ["m-mine"]))
+            wait_ready(box, namespaces[0], 1, 60, time.monotonic())
+        other = OtherClient(proxy, args.other_client) if args.other_client else None
         proxy.reset_counts()
         since = audit_position(box)
         started = time.monotonic()
-        apply_metrics(box, namespace, count)
+        appliers = [threading.Thread(target=apply_metrics, args=(box, namespace, count)) for namespace in namespaces]
+        for applier in appliers:
+            applier.start()
+        for applier in appliers:
+            applier.join()
         applied = time.monotonic() - started
-        seconds, stalled = wait_ready(box, namespace, count, timeout=max(120.0, count / 5), started=started)
+        change = interactive_change(box, namespaces[0]) if args.interactive else None
+        results = [wait_ready(box, namespace, count + bool(args.interactive), max(120.0, count / 2), started)
+                   for namespace in namespaces]
+        seconds, stalled = max(result[0] for result in results), any(result[1] for result in results)
+        if other:
+            other.stopped.set()
+        total = count * args.operators
+        floor = count / share
         print(f"\n{label}")
         print(f"  apply-to-Ready: {seconds:.1f} s from the start of kubectl apply ({applied:.1f} s of it applying), "
-              f"{count / seconds:.1f} metrics/s"
-              + (f", {seconds / (count / CONTROL_QUOTA):.2f}x the quota floor of {count / CONTROL_QUOTA:.1f} s"
-                 f", ever Stalled: {'yes' if stalled else 'no'}" if quota else ""))
+              f"{total / seconds:.1f} metrics/s"
+              + (f", {seconds / floor:.2f}x the budget's floor of {floor:.1f} s, "
+                 f"ever Stalled: {'yes' if stalled else 'no'}" if args.quota else ""))
+        if change is not None:
+            print(f"  a code change to one existing metric, applied as the burst's apply returned: Ready in "
+                  f"{change:.1f} s")
+        if other:
+            print(f"  the other client: {other.sent} calls, {other.refused} answered 429")
         print(f"  Lambda calls: {calls(proxy)}")
         print(f"  apiserver writes by the operator: {dict(operator_writes(box, since))}")
-        print(f"  memory: peak {memory(operator.process.pid)['VmHWM']:.0f} MiB, "
-              f"now {memory(operator.process.pid)['VmRSS']:.0f} MiB")
-        operator.stop()
+        for operator in operators:
+            print(f"  memory: peak {memory(operator.process.pid)['VmHWM']:.0f} MiB, "
+                  f"now {memory(operator.process.pid)['VmRSS']:.0f} MiB")
+            operator.stop()
+    if not args.no_restart:
+        restart(box, proxy, namespaces[0], count, args, extra_env)
+    return total / seconds
+
+
+def restart(box: Sandbox, proxy: LambdaProxy, namespace: str, count: int, args, extra_env: dict[str, str]) -> None:
     with ExitStack() as stack:
         proxy.reset_counts()
         since = audit_position(box)
-        operator = operator_process.start(box.workdir, stack, box.control_plane, box.aws, env,
+        operator = operator_process.start(box.workdir, stack, box.control_plane, box.aws,
+                                          operator_env(proxy, namespace, args.resync, extra_env),
                                           log_name=f"operator-{namespace}-restart.log")
         time.sleep(5 + count / 200)
         print(f"  restart with {count} unchanged: Lambda calls {calls(proxy)}; "
               f"apiserver writes {dict(operator_writes(box, since))}; "
               f"memory peak {memory(operator.process.pid)['VmHWM']:.0f} MiB")
-        if not measure_resync:
+        if args.no_resync:
             return
         proxy.reset_counts()
         proxy.get_times = []
         since = audit_position(box)
-        time.sleep(resync + RESYNC_IDLE + 2)  # the first checks wait until a metric was left alone that long
+        time.sleep(args.resync + RESYNC_IDLE + 2)  # the first checks wait until a metric was left alone that long
         per_second = Counter(int(t) for t in proxy.get_times)
-        print(f"  one resync interval ({resync:g} s, after {RESYNC_IDLE:g} s idle): Lambda calls {calls(proxy)}; "
+        print(f"  one resync interval ({args.resync:g} s, after {RESYNC_IDLE:g} s idle): Lambda calls {calls(proxy)}; "
               f"peak GetFunction {max(per_second.values(), default=0)}/s; "
               f"apiserver writes {dict(operator_writes(box, since))}")
+
+
+def memory_growth(box: Sandbox, proxy: LambdaProxy, counts: list[int], extra_env: dict[str, str]) -> None:
+    """One operator, metrics added in steps up to each count: its memory once each step has settled."""
+    namespace = f"memory-{int(time.time()) % 100000}"
+    box.control_plane.kubectl("create", "namespace", namespace)
+    proxy.lifecycle.pending_seconds = 0.0
+    proxy.buckets = {"control": None, "get": None}
+    unpaced = {"AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND": "1000", "AGREEMENT_OPERATOR_LAMBDA_READS_PER_SECOND": "1000"}
+    env = {**operator_env(proxy, namespace, 600.0, extra_env), **unpaced}
+    seen: list[tuple[int, float]] = []
+    with ExitStack() as stack:
+        operator = operator_process.start(box.workdir, stack, box.control_plane, box.aws, env,
+                                          log_name=f"operator-{namespace}.log")
+        print(f"\nmemory with 0 metrics: {memory(operator.process.pid)['VmRSS']:.0f} MiB")
+        done = 0
+        for count in counts:
+            started = time.monotonic()
+            apply_metrics(box, namespace, count - done, first=done)
+            seconds, _ = wait_ready(box, namespace, count, max(300.0, count), started)
+            done = count
+            time.sleep(15)  # let the burst's garbage go
+            rss = memory(operator.process.pid)
+            seen.append((count, rss["VmRSS"]))
+            print(f"memory with {count} metrics (Ready after {seconds:.0f} s): now {rss['VmRSS']:.0f} MiB, "
+                  f"peak {rss['VmHWM']:.0f} MiB")
+    for (low, low_rss), (high, high_rss) in itertools.pairwise(seen):
+        print(f"growth per metric from {low} to {high}: {(high_rss - low_rss) * 1024 / (high - low):.1f} KiB")
 
 
 def main() -> None:
@@ -142,19 +259,29 @@ def main() -> None:
     parser.add_argument("--counts", default="1,100,300,1000")
     parser.add_argument("--pending", default="0,1", help="seconds a function stays Pending after create/update")
     parser.add_argument("--quota", action="store_true", help="enforce Lambda's 15 and 100 req/s quotas")
+    parser.add_argument("--other-client", type=float, default=0.0, metavar="RPS",
+                        help="another client's control-plane calls per second from the same quota")
+    parser.add_argument("--operators", type=int, default=1, help="operators on one account, each 1/K of the quota")
+    parser.add_argument("--interactive", action="store_true", help="time one code change during the burst")
+    parser.add_argument("--memory", metavar="COUNTS", help="memory of one operator at these metric counts")
     parser.add_argument("--resync", type=float, default=60.0, help="the operator's resync interval for the run")
-    parser.add_argument("--retry-mode", default="adaptive", choices=["standard", "adaptive"])
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment for the operator, e.g. AGREEMENT_OPERATOR_WORKERS=8")
     parser.add_argument("--no-resync", action="store_true", help="skip the resync interval measurement")
+    parser.add_argument("--no-restart", action="store_true", help="skip the restart measurement")
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
     with sandbox(with_operator=False) as box:
         proxy = box.aws.proxy()
+        if args.memory:
+            memory_growth(box, proxy, [int(n) for n in args.memory.split(",")], extra_env)
+            return
         for count in (int(n) for n in args.counts.split(",")):
-            for pending in (float(p) for p in args.pending.split(",")):
-                scenario(box, proxy, count, pending, args.quota, args.resync, args.retry_mode, extra_env,
-                         not args.no_resync)
+            rates = {pending: scenario(box, proxy, count, pending, args, extra_env)
+                     for pending in (float(p) for p in args.pending.split(","))}
+            if 0.0 in rates and len(rates) > 1:
+                print("\n" + "; ".join(f"N={count}: Pending {pending:g} s at {rate / rates[0.0]:.2f}x the "
+                                       "no-Pending rate" for pending, rate in rates.items() if pending))
 
 
 if __name__ == "__main__":
