@@ -232,7 +232,8 @@ def memory_growth(box: Sandbox, proxy: LambdaProxy, counts: list[int], extra_env
     box.control_plane.kubectl("create", "namespace", namespace)
     proxy.lifecycle.pending_seconds = 0.0
     proxy.buckets = {"control": None, "get": None}
-    unpaced = {"AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND": "1000", "AGREEMENT_OPERATOR_LAMBDA_READS_PER_SECOND": "1000"}
+    unpaced = {"AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND": "1000",
+               "AGREEMENT_OPERATOR_LAMBDA_READS_PER_SECOND": "1000"}
     env = {**operator_env(proxy, namespace, 600.0, extra_env), **unpaced}
     seen: list[tuple[int, float]] = []
     with ExitStack() as stack:
