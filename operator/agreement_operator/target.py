@@ -205,8 +205,9 @@ def failed(failure: failures.ReconcileFailure, attempt: int, events: list[Event]
     """
     status = {**status, **failure.status}
     if isinstance(failure, failures.InProgress):
+        # A wait for the quota's turn may carry names to record before the create: always written.
         return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay, status,
-                       settling=True)
+                       settling=not isinstance(failure, failures.QuotaWait))
     events.append(Event(failure.reason, failure.message, warning=True))
     if isinstance(failure, failures.RetryableFailure):
         delay = failure.delay if failure.delay is not None else failures.backoff(attempt)

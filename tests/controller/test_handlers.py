@@ -65,10 +65,21 @@ def test_resync_skips_a_metric_stalled_at_its_generation(memo, posted, recorder,
     patch = kopf.Patch()
     call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=3), memo, patch)
     assert (dict(patch), posted, recorder.calls) == ({}, [], [])
-    # Stalled at an older generation: the user changed something, so it is reconciled.
+    # Stalled at an older generation: the user changed something, and the change handler reconciles it.
     memo.resync.done("uid-1", again_now=True)
     call(handlers.resync_metric, metric({"code": good_metric}, stalled, generation=4), memo, patch)
-    assert conditions.find(patch["status"], "Ready")["status"] == "True"
+    assert (dict(patch), posted, recorder.calls) == ({}, [], [])
+
+
+def test_resync_leaves_a_metric_waiting_for_its_turn_to_the_change_handler(memo, posted, recorder, good_metric):
+    """Regression: the timer reconciled metrics waiting for the quota beside kopf's retry of the change
+    handler, and each tick rewrote their status (1,000 metrics: 5.5 metric and 3.5 status patches each)."""
+    memo.resync.done("uid-1", again_now=True)
+    waiting = {"observedGeneration": 1, "functionNames": ["custom-metric-labeling-sentiment"],
+               "conditions": conditions.conditions(handlers.DEPLOYING.phase, "WaitingForQuota", "its turn in 50 s", 1)}
+    patch = kopf.Patch()
+    call(handlers.resync_metric, metric({"code": good_metric}, waiting), memo, patch)
+    assert (dict(patch), posted, recorder.calls) == ({}, [], [])
 
 
 def test_a_refused_delete_keeps_the_resource_and_says_why(memo, posted, good_metric, functions):

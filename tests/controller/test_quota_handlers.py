@@ -71,6 +71,8 @@ def test_a_new_metric_waits_its_turn_and_says_so(functions, config, posted, writ
     assert "CreateFunction on custom-metric-labeling-sentiment has its turn in" in reconciling["message"]
     assert posted == []  # waiting for a turn is no error: no Warning Event
     assert functions.read(NAME) is None
+    # the turn was taken before any read, and the same write records the name before the create
+    assert patch["status"]["functionNames"] == [NAME] and written == []
 
 
 def test_a_persons_change_to_an_existing_metric_goes_ahead_of_the_bulk_queue(functions, config, posted, written,

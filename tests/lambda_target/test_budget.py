@@ -62,6 +62,19 @@ def test_however_many_wait_the_calls_go_out_at_the_rate(clock):
         assert sum(start <= at < start + 1.0 for at in sent) <= 10 + budget.burst
 
 
+def test_callers_that_come_back_late_together_still_go_out_at_the_rate(clock):
+    """kopf may bring several callers back at once, after their turns: they are spaced again."""
+    budget = Budget("lambda", rate=10, burst=1, clock=clock)
+    turns = [budget.take(f"f{n}") for n in range(20)]
+    assert turns[-1] == pytest.approx(1.9)
+    clock.now += 5.0  # every turn has passed
+    waits = [budget.take(f"f{n}") for n in range(1, 20)]
+    assert waits[0] == 0.0
+    assert waits[1:] == pytest.approx([0.1 * n for n in range(1, 19)])
+    clock.now += 0.1
+    assert budget.take("f2") == 0.0  # its turn is kept: no queueing behind newcomers
+
+
 def test_an_urgent_call_goes_ahead_of_a_long_bulk_queue_and_the_queue_pays_it_back(clock):
     budget = Budget("lambda", rate=10, burst=1, urgent_rate=2, clock=clock)
     bulk = [budget.take(f"f{n}") for n in range(1000)]

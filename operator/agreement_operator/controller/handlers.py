@@ -88,16 +88,16 @@ def resync_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
-    """Drift repair and a look at the function's errors, each metric at its own moment of their intervals;
-    Stalled metrics wait for the user."""
+    """Drift repair and a look at the function's errors, each Ready metric at its own moment of their
+    intervals. A metric not Ready at its generation is the change handlers' (kopf retries them until
+    Ready, and Stalled waits for the user): a resync beside them would only read again, and rewrite the
+    status of a metric waiting for its turn at the quota."""
     generation, uid = meta.get("generation"), meta["uid"]
-    if conditions.is_true(status, "Stalled", generation):
+    if not conditions.is_true(status, "Ready", generation):
         return
     if memo.resync.take(uid):
         reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
                          retry=retry)
-    if not conditions.is_true(status, "Ready", generation):
-        return
     if memo.error_watch.wanted(uid):
         _check_function_errors(body, spec, meta, status, patch, memo)
     if memo.error_watch.enabled and memo.usage_looks.take(uid):

@@ -8,13 +8,16 @@ the delay before it comes back (as it does while Lambda is busy). The slot is ke
 caller's key (the function's name), so a caller that comes back at its turn goes ahead
 without queueing again.
 
-Slots follow the generic cell rate algorithm: `_next_free` is the time from which the next
-slot is free (less `burst - 1` intervals), and it moves on by 1/rate with every call. So callers are served in the order
-they came, and however many wait, the calls go out at the rate.
+Turns follow the generic cell rate algorithm (GCRA): `_next_free` is the time from which the
+next turn is free (less `burst - 1` intervals), and it moves on by 1/rate with every caller.
+So callers are served in the order they came, however many wait. kopf brings callers back
+a little late now and then, several at once; a second GCRA over the calls really sent
+(`_sent_next_free`) makes a caller whose turn has come wait the fraction of a second the
+rate needs, so that late callers never go out faster than the rate.
 
 An urgent call (a person changed a metric) does not queue behind bulk work: it goes at once,
 drawing on an overdraft of its own (at most `urgent_rate` calls per second), and moves the
-bulk queue back by its slot, so the share is kept over any minute.
+bulk queue back by its turn, so the share is kept over any minute.
 
 Lambda's 429 halves the rate (not below `floor`); each calm second after `calm_seconds`
 without one gives back a tenth of the configured rate, up to it.
@@ -59,44 +62,62 @@ class Budget:
         self.floor = floor if floor is not None else min(rate, 1.0)
         self.clock = clock
         now = clock()
-        self._next_free = now
-        self._urgent_next_free = now
+        self._next_free = self._sent_next_free = self._urgent_next_free = now
         self._slots: dict[str, float] = {}
+        self._sent_turns: set[str] = set()  # keys whose turn already counts against the calls sent
         self._last_throttle: float | None = None
         self._recovered_at = now
         self._waits, self._wait_seconds, self._throttled = 0, 0.0, 0
         self._guard = threading.Lock()
 
     def take(self, key: str, urgent: bool = False) -> float:
-        """0.0: go now (the call is counted). Otherwise the seconds until `key`'s slot: come back then."""
+        """0.0: go now (the call is counted). Otherwise the seconds until `key`'s turn: come back then."""
         with self._guard:
             now = self.clock()
             self._recover(now)
-            slot = self._slots.get(key)
-            if slot is not None and slot < now - SLOT_GRACE_SECONDS:
-                del self._slots[key]  # its caller never came back
-                slot = None
-            if slot is not None:
-                if slot <= now + EARLY_SECONDS:
-                    del self._slots[key]
+            turn = self._slots.get(key)
+            if turn is not None and turn < now - SLOT_GRACE_SECONDS:
+                turn = None  # its caller never came back
+                self._sent_turns.discard(key)
+            if turn is None:
+                turn = self._queue(now, urgent)
+                if turn > now + 1e-9:  # floating point: a turn a rounding error away is now
+                    self._waits += 1
+                    self._wait_seconds += turn - now
+            if turn <= now + EARLY_SECONDS:
+                if urgent or key in self._sent_turns:
+                    wait = 0.0
+                else:
+                    wait = self._sent_turn(now)
+                if wait <= 1e-9:
+                    self._slots.pop(key, None)
+                    self._sent_turns.discard(key)
                     return 0.0
-                return slot - now
-            interval = 1.0 / self.rate
-            # GCRA: a call may go `burst - 1` intervals before the queue's next free time
-            next_free = max(self._next_free, now)
-            start = max(now, next_free - (self.burst - 1) * interval)
-            if urgent and start > now:  # ahead of the bulk queue, as soon as the overdraft allows
-                start = min(start, max(self._urgent_next_free, now))
-                self._urgent_next_free = start + 1.0 / self.urgent_rate
-            self._next_free = next_free + interval  # an urgent call moves the bulk queue back by its slot
-            if start <= now + 1e-9:  # floating point: a turn a rounding error away is now
-                return 0.0
-            self._slots[key] = start
-            if len(self._slots) > 1024 and len(self._slots) % 1024 == 0:
+                self._sent_turns.add(key)
+                turn = now + wait
+            self._slots[key] = turn
+            if len(self._slots) % 1024 == 0:
                 self._forget_expired(now)
-            self._waits += 1
-            self._wait_seconds += start - now
-            return start - now
+            return turn - now
+
+    def _queue(self, now: float, urgent: bool) -> float:
+        """A new caller's turn: the queue's next free one, or for an urgent caller the overdraft's."""
+        interval = 1.0 / self.rate
+        next_free = max(self._next_free, now)
+        turn = max(now, next_free - (self.burst - 1) * interval)
+        if urgent and turn > now:
+            turn = min(turn, max(self._urgent_next_free, now))
+            self._urgent_next_free = turn + 1.0 / self.urgent_rate
+        self._next_free = next_free + interval  # an urgent caller moves the bulk queue back by its turn
+        return turn
+
+    def _sent_turn(self, now: float) -> float:
+        """Seconds until a call whose turn has come may really go out at the rate (0: now); either way it
+        is counted, so that callers back at once are spread out again."""
+        interval = 1.0 / self.rate
+        sent_next_free = max(self._sent_next_free, now)
+        self._sent_next_free = sent_next_free + interval
+        return max(0.0, sent_next_free - (self.burst - 1) * interval - now)
 
     def throttled(self) -> None:
         """AWS answered 429: someone else in the account is using the quota; slow down."""
@@ -132,3 +153,4 @@ class Budget:
     def _forget_expired(self, now: float) -> None:
         for key in [key for key, slot in self._slots.items() if slot < now - SLOT_GRACE_SECONDS]:
             del self._slots[key]
+            self._sent_turns.discard(key)

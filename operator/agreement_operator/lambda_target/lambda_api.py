@@ -83,15 +83,25 @@ class LambdaFunctions:
                  urgent: bool = False) -> None:
         """`control`, `reads`: the budgets (None: unpaced); `urgent`: calls go ahead of the queue."""
         self.client, self.control, self.reads, self.urgent = client, control, reads, urgent
+        self._prepaid: set[str] = set()
 
     def for_pass(self, urgent: bool) -> "LambdaFunctions":
-        """The same client and budgets, for a pass that is `urgent` (a person changed the metric) or not."""
+        """The same client and budgets, for one pass that is `urgent` (a person changed the metric) or not."""
         paced = copy.copy(self)
-        paced.urgent = urgent
+        paced.urgent, paced._prepaid = urgent, set()
         return paced
+
+    def prepay(self, operation: str, name: str) -> None:
+        """Take the turn of the control-plane call (`operation`) this pass expects to make on `name` before
+        reading it: QuotaWait now, rather than a read now and another at the turn."""
+        with aws_errors.call(operation, name, budget=self.control, urgent=self.urgent):
+            self._prepaid.add(name)
 
     def _call(self, operation: str, target: str):
         budget = self.reads if operation == "GetFunction" else self.control
+        if budget is self.control and target in self._prepaid:
+            self._prepaid.discard(target)
+            budget = None
         return aws_errors.call(operation, target, budget=budget, urgent=self.urgent)
 
     def read(self, name: str) -> DeployedFunction | None:

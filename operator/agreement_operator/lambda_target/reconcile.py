@@ -29,10 +29,13 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
     previous_tests = request.status.get("tests")
     try:
         resolved, spec, desired = _desired(request, config)
-        if desired.name not in owned:
+        new_name = desired.name not in owned
+        if new_name:
             owned.append(desired.name)
-            if request.write_status is not None:
-                request.write_status({"functionNames": owned})
+        if request.attempt == 0 and (expected := _change_expected(request, desired)):
+            functions.prepay(expected, desired.name)  # QuotaWait writes the names (below) with the turn
+        if new_name and request.write_status is not None:
+            request.write_status({"functionNames": owned})
         function = _converge(desired, request, config, functions, events)
         if spec.warnings and any(event.reason in ("Created", "CodeUpdated") for event in events):
             events.append(Event("CodeWarning", "; ".join(spec.warnings), warning=True))
@@ -82,6 +85,13 @@ def _desired(request: Request, config: Config) -> tuple[dict, MetricSpec, Desire
     resolved = target.resolved_spec(request)
     spec = target.parsed(resolved)
     return resolved, spec, desired_function(spec, request.owner, config)
+
+
+def _change_expected(request: Request, desired: DesiredFunction) -> str | None:
+    """The call a pass will likely make, when status says the function is not yet the desired code."""
+    if request.status.get("functionName") != desired.name:
+        return "CreateFunction"
+    return "UpdateFunctionCode" if request.status.get("codeSha256") != desired.code_sha256 else None
 
 
 def _known_names(request: Request) -> list[str]:
