@@ -117,7 +117,9 @@ class Budget:
         interval = 1.0 / self.rate
         sent_next_free = max(self._sent_next_free, now)
         self._sent_next_free = sent_next_free + interval
-        return max(0.0, sent_next_free - (self.burst - 1) * interval - now)
+        # One call more than the burst: a caller a moment late behind another goes (another pass would
+        # cost kopf four writes), a crowd of them is spread out.
+        return max(0.0, sent_next_free - self.burst * interval - now)
 
     def throttled(self) -> None:
         """AWS answered 429: someone else in the account is using the quota; slow down."""
