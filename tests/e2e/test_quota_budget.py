@@ -81,7 +81,7 @@ def test_a_change_to_an_existing_metric_goes_ahead_of_a_burst(cluster, budgeted)
 
 
 def test_someone_else_using_the_quota_slows_the_budget_and_nothing_stalls(cluster, budgeted):
-    """The budget (4 calls/s) is above what the account has left (2): Lambda answers 429, the budget halves."""
+    """The budget (4 calls/s) is above what the account has left (2): Lambda answers 429, the budget slows down."""
     proxy, operator = budgeted(rate=4.0, quota=2.0)
     names = [f"crowded-{n}" for n in range(10)]
     for n, name in enumerate(names):
@@ -92,5 +92,5 @@ def test_someone_else_using_the_quota_slows_the_budget_and_nothing_stalls(cluste
     throttled = sum(float(line.rsplit(" ", 1)[1]) for line in exported.splitlines()
                     if line.startswith("agreement_operator_aws_throttled_requests_total{"))
     assert throttled == sum(proxy.throttled.values()) > 0
-    # each 429 halves the budget: a few, not one per call Lambda refused again and again
+    # each second of 429s slows the budget: a few, not one per call Lambda refused again and again
     assert throttled <= 6

@@ -65,14 +65,14 @@ def test_however_many_wait_the_calls_go_out_at_the_rate(clock):
 def test_callers_that_come_back_late_together_still_go_out_at_the_rate(clock):
     """kopf may bring several callers back at once, after their turns: they are spaced again."""
     budget = Budget("lambda", rate=10, burst=1, clock=clock)
-    turns = [budget.take(f"f{n}") for n in range(20)]
-    assert turns[-1] == pytest.approx(1.9)
+    turns = [budget.take(f"f{n}") for n in range(30)]
+    assert turns[-1] == pytest.approx(2.9)
     clock.now += 5.0  # every turn has passed
-    waits = [budget.take(f"f{n}") for n in range(1, 20)]
-    assert waits[:2] == [0.0, 0.0]  # the burst, and one more: a caller a moment late goes
-    assert waits[2:] == pytest.approx([0.1 * n for n in range(1, 18)])
+    waits = [budget.take(f"f{n}") for n in range(1, 30)]
+    assert waits[:6] == [0.0] * 6  # half a second of calls (and the one ahead): late by a moment, they go
+    assert waits[6:] == pytest.approx([0.1 * n for n in range(1, 24)])
     clock.now += 0.1
-    assert budget.take("f3") == 0.0  # its turn is kept: no queueing behind newcomers
+    assert budget.take("f7") == 0.0  # its turn is kept: no queueing behind newcomers
 
 
 def test_an_urgent_call_goes_ahead_of_a_long_bulk_queue_and_the_queue_pays_it_back(clock):
@@ -85,15 +85,17 @@ def test_an_urgent_call_goes_ahead_of_a_long_bulk_queue_and_the_queue_pays_it_ba
     assert budget.take("person-2", urgent=True) == pytest.approx(0.5)
 
 
-def test_a_429_halves_the_rate_down_to_a_floor_and_calm_seconds_bring_it_back(clock):
+def test_429s_slow_the_rate_once_a_second_down_to_a_floor_and_calm_seconds_bring_it_back(clock):
     budget = Budget("lambda", rate=10, clock=clock)
     budget.throttled()
-    assert budget.stats().rate == 5
-    for _ in range(5):
+    budget.throttled()  # the same second: one signal
+    assert budget.stats().rate == 7.5
+    for _ in range(20):
+        clock.now += 1.0
         budget.throttled()
     assert budget.stats().rate == 1.0  # the floor
-    assert budget.stats().throttled == 6
-    clock.now += 9.9
+    assert budget.stats().throttled == 22
+    clock.now += 4.9
     assert budget.stats().rate == 1.0  # still within the calm period
     clock.now += 1.1
     assert budget.stats().rate == 2.0  # a tenth of the configured rate per calm second
@@ -131,7 +133,7 @@ def test_a_429_from_aws_slows_the_budget_and_still_says_when_to_come_back(clock)
     with pytest.raises(failures.RetryableFailure) as raised, aws_errors.call("CreateFunction", "f", budget=budget):
         raise error
     assert raised.value.delay == 3.0
-    assert budget.stats().rate == 5.0 and budget.stats().throttled == 1
+    assert budget.stats().rate == 7.5 and budget.stats().throttled == 1
 
 
 def test_a_rate_must_be_positive():

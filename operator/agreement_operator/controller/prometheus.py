@@ -118,7 +118,7 @@ class _Budgets(Collector):
         stats = [budget.stats() for budget in self.budgets]
         families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
             "rate": GaugeMetricFamily("agreement_operator_aws_budget_requests_per_second", "The rate a budget "
-                                      "spends now (halved by each 429, back up after), by budget.", labels=["budget"]),
+                                      "spends now (slowed by 429s, back up after), by budget.", labels=["budget"]),
             "configured": GaugeMetricFamily("agreement_operator_aws_budget_configured_requests_per_second",
                                             "The rate each budget was given.", labels=["budget"]),
             "tokens": GaugeMetricFamily("agreement_operator_aws_budget_tokens", "Calls a budget would let go at "

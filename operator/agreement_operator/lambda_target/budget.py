@@ -19,8 +19,8 @@ An urgent call (a person changed a metric) does not queue behind bulk work: it g
 drawing on an overdraft of its own (at most `urgent_rate` calls per second), and moves the
 bulk queue back by its turn, so the share is kept over any minute.
 
-Lambda's 429 halves the rate (not below `floor`); each calm second after `calm_seconds`
-without one gives back a tenth of the configured rate, up to it.
+Lambda's 429s take a quarter off the rate, once per second that has any (not below `floor`);
+each calm second after CALM_SECONDS without one gives back a tenth of the configured rate.
 """
 
 import math
@@ -33,7 +33,11 @@ from dataclasses import dataclass
 SLOT_GRACE_SECONDS = 60.0
 # A caller that comes back this little before its slot goes ahead: its delay is as good as the slot.
 EARLY_SECONDS = 0.05
-CALM_SECONDS = 10.0
+# Each second with 429s takes a quarter off the rate; after CALM_SECONDS without one, each second gives
+# back a tenth of the configured rate. Halving, and 10 s of calm, cost a burst of 1,000 metrics 2.6x its
+# floor beside another client taking 5 of the 15 calls/s (docs/performance.md).
+BACK_OFF = 0.75
+CALM_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,18 +121,20 @@ class Budget:
         interval = 1.0 / self.rate
         sent_next_free = max(self._sent_next_free, now)
         self._sent_next_free = sent_next_free + interval
-        # One call more than the burst: a caller a moment late behind another goes (another pass would
-        # cost kopf four writes), a crowd of them is spread out.
-        return max(0.0, sent_next_free - self.burst * interval - now)
+        # Half a second of calls at once (at least one more than the burst): callers a moment late go
+        # (another pass costs kopf three writes), a larger crowd is spread out. Two operators each at half
+        # the quota then stay under it together: a whole second each made Lambda throttle now and then.
+        tolerance = max(self.burst + 1, self.rate / 2) * interval
+        return max(0.0, sent_next_free - tolerance - now)
 
     def throttled(self) -> None:
         """AWS answered 429: someone else in the account is using the quota; slow down."""
         with self._guard:
             now = self.clock()
             self._throttled += 1
-            self._last_throttle = now
-            self.rate = max(self.floor, self.rate / 2)
-            self._recovered_at = now
+            if self._last_throttle is None or now - self._last_throttle >= 1.0:  # a second's 429s are one signal
+                self.rate = max(self.floor, self.rate * BACK_OFF)
+            self._last_throttle = self._recovered_at = now
 
     def stats(self) -> BudgetStats:
         with self._guard:
