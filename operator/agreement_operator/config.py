@@ -105,6 +105,7 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Config":
+        _no_retry_mode(env)
         label_studio_url, label_studio_api_key = label_studio(env)
         named = _named_connections(env, default_taken=bool(label_studio_url))
         lambda_wanted = not (label_studio_url or named) or any(
@@ -249,11 +250,14 @@ def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high
     return seconds
 
 
-def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+def _no_retry_mode(env: Mapping[str, str]) -> None:
     if env.get("AGREEMENT_OPERATOR_RETRY_MODE"):
         raise ConfigError("AGREEMENT_OPERATOR_RETRY_MODE is no longer read: the operator makes one attempt per "
                           "AWS call and paces its calls itself; remove it, and set "
                           "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND to change its share of Lambda's quota")
+
+
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default

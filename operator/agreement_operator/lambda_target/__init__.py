@@ -85,12 +85,13 @@ def build(config: Config, instrument: Callable[[Any], Any] = lambda client: clie
         config.region, config.endpoint_url, pool_connections=config.workers)), control, reads)
     logs, usage = None, None
     if config.function_errors_seconds:
-        budgets += [Budget("logs", config.logs_requests_per_second),
-                    Budget("cloudwatch", config.cloudwatch_requests_per_second)]
+        logs_budget = Budget("logs", config.logs_requests_per_second)
+        metrics_budget = Budget("cloudwatch", config.cloudwatch_requests_per_second)
+        budgets += [logs_budget, metrics_budget]
         logs = FunctionLogs(instrument(cloudwatch_logs.make_client(
-            config.region, config.endpoint_url, pool_connections=config.workers)), budgets[2])
+            config.region, config.endpoint_url, pool_connections=config.workers)), logs_budget)
         metrics = FunctionMetrics(instrument(cloudwatch_metrics.make_client(
-            config.region, config.endpoint_url, pool_connections=config.workers)), budgets[3])
+            config.region, config.endpoint_url, pool_connections=config.workers)), metrics_budget)
         usage = UsageBoard(metrics, config.function_errors_window_seconds, config.function_errors_seconds)
     watch_budgets(budgets)
     return LambdaTarget(functions, config, logs, usage)

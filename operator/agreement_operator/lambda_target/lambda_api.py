@@ -99,7 +99,7 @@ class LambdaFunctions:
 
     def _call(self, operation: str, target: str):
         budget = self.reads if operation == "GetFunction" else self.control
-        if budget is self.control and target in self._prepaid:
+        if operation != "GetFunction" and target in self._prepaid:  # its turn was taken before the read
             self._prepaid.discard(target)
             budget = None
         return aws_errors.call(operation, target, budget=budget, urgent=self.urgent)
