@@ -62,8 +62,10 @@ class Outcome:
     retry_delay: float | None = None
     # The target's fields of status (a merge patch: None removes a field).
     status: dict = field(default_factory=dict)
-    # The target is applying a change (or waiting its turn at the quota): no failure, look again soon.
+    # The target is applying a change: no failure, look again soon.
     settling: bool = False
+    # The pass waits for its turn at the quota: no failure either, and back at the turn.
+    quota_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,9 @@ def failed(failure: failures.ReconcileFailure, attempt: int, events: list[Event]
     status = {**status, **failure.status}
     if isinstance(failure, failures.InProgress):
         # A wait for the quota's turn may carry names to record before the create: always written.
+        waiting = isinstance(failure, failures.QuotaWait)
         return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, failure.delay, status,
-                       settling=not isinstance(failure, failures.QuotaWait))
+                       settling=not waiting, quota_turn=waiting)
     events.append(Event(failure.reason, failure.message, warning=True))
     if isinstance(failure, failures.RetryableFailure):
         delay = failure.delay if failure.delay is not None else failures.backoff(attempt)

@@ -58,9 +58,10 @@ app.kubernetes.io/component: operator
 
 {{/* Rules on resources in the watched namespaces. */}}
 {{- define "agreement-operator.namespacedRules" -}}
+# get: the periodic checks read a metric when one is due, and adoption asks whether an owner still exists.
 - apiGroups: ["agreement.dev"]
   resources: ["agreementmetrics"]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["agreement.dev"]
   resources: ["agreementmetrics/status"]
   verbs: ["patch"]

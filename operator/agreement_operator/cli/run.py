@@ -3,6 +3,7 @@
 import argparse
 import ctypes
 import secrets
+import socket
 import sys
 
 from agreement_operator.config import Config, ConfigError
@@ -11,8 +12,10 @@ from agreement_operator.config import Config, ConfigError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--namespace", action="append", default=[],
                         help="watch this namespace (repeatable); default: AGREEMENT_OPERATOR_NAMESPACES, else all")
-    parser.add_argument("--standalone", action="store_true", help="do not use kopf peering")
-    parser.add_argument("--peering", metavar="NAME", help="kopf peering object name, for several replicas")
+    parser.add_argument("--standalone", action="store_true",
+                        help="do not use kopf peering (the default without --peering)")
+    parser.add_argument("--peering", metavar="NAME",
+                        help="kopf peering object name, for several replicas: one of them is active at a time")
     parser.add_argument("--priority", type=int, help="kopf peering priority (default with --peering: random)")
     parser.add_argument("--liveness", metavar="URL", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
     parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
@@ -32,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from agreement_operator.controller import log_setup
     from agreement_operator.controller.handlers import build_registry
+    from agreement_operator.controller.peering import Peering
 
     log_setup.configure(args.log_format, verbose=args.verbose, debug=args.debug, quiet=args.quiet)
     _limit_malloc_arenas()
@@ -41,14 +45,22 @@ def run(args: argparse.Namespace) -> int:
         # kopf pauses every peer when priorities are equal, and replicas of one Deployment
         # share their arguments: a random priority makes exactly one of them active.
         priority = secrets.randbelow(2**31 - 2) + 1
+    # kopf would otherwise look for a peering named "default" whenever its CRD exists; the operator's
+    # own periodic work follows the peering it was given, so kopf is given the same one, or none.
+    peering = None
+    if args.peering and not args.standalone:
+        identity = f"{socket.gethostname()}/{secrets.token_hex(4)}"
+        peering = Peering(args.peering, identity, priority or 0, tuple(namespaces))
     kopf.run(
-        registry=build_registry(config),
-        memo=kopf.Memo(config=config),
+        registry=build_registry(),
+        memo=kopf.Memo(config=config, peering=peering),
         clusterwide=not namespaces,
         namespaces=namespaces,
-        standalone=args.standalone or None,
-        peering_name=args.peering,
+        standalone=peering is None,
+        peering_name=peering.name if peering else None,
         priority=priority,
+        # kopf's Identity is a NewType of str that kopf does not export.
+        identity=peering.identity if peering else None,  # type: ignore[arg-type]
         liveness_endpoint=args.liveness,
     )
     return 0

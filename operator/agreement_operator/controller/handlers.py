@@ -1,14 +1,17 @@
 """kopf handlers: they read the resource, call reconcile, and write status and Events back."""
 
+import asyncio
+import contextlib
+import functools
+import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 import kopf
 
 from agreement_operator import crd, failures
-from agreement_operator.config import Config
-from agreement_operator.controller import conditions, prometheus, startup
+from agreement_operator.controller import conditions, periodic, prometheus, startup
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
@@ -21,15 +24,20 @@ DELETE_RETRY_SECONDS = 60.0
 QUIET_SECONDS = 2.0
 # Drift checks wait until a metric was left alone this long: its change handlers go first.
 RESYNC_IDLE_SECONDS = 10.0
+# The periodic work's own threads: a few AWS reads a second at 1,000 metrics, each under 0.1 s.
+PERIODIC_THREADS = 4
 _locks_guard = threading.Lock()
 DEPLOYING = Outcome(Phase.RECONCILING, "Deploying", "deploying the metric")
 
 
 def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
-    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, reason: str = "", **_,
+    patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, reason: str = "",
+    drift_check: bool = False, **_,
 ) -> None:
-    """`reason`: kopf's cause; "update" (a person changed the metric) goes ahead of bulk work at AWS."""
+    """`reason`: kopf's cause; "update" (a person changed the metric) goes ahead of bulk work at AWS.
+    `drift_check`: a periodic pass over a metric deployed as specified, which changes no condition while
+    it waits for its turn at the quota (it knows nothing new yet)."""
     generation, target = meta.get("generation"), _target(memo, spec)
     started = time.monotonic()
     written: dict = {}  # what the target writes mid-pass
@@ -47,8 +55,8 @@ def reconcile_metric(
     new_status = conditions.status_for(outcome, generation, current)
     # A pass that changed nothing writes nothing; nor does a first short wait for Lambda, while the
     # status already says the metric is in progress (see _settling_quietly).
-    if any(current.get(key) != value for key, value in new_status.items()) and not _settling_quietly(
-            outcome, retry, current, generation):
+    quiet = _settling_quietly(outcome, retry, current, generation) or (drift_check and outcome.quota_turn)
+    if any(current.get(key) != value for key, value in new_status.items()) and not quiet:
         patch.status.update(new_status)
         logger.info("%s: %s", outcome.reason, outcome.message)
     _post(memo, body, outcome.events)
@@ -88,20 +96,87 @@ def resync_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, **_,
 ) -> None:
-    """Drift repair and a look at the function's errors, each Ready metric at its own moment of their
-    intervals. A metric not Ready at its generation is the change handlers' (kopf retries them until
-    Ready, and Stalled waits for the user): a resync beside them would only read again, and rewrite the
-    status of a metric waiting for its turn at the quota."""
+    """Drift repair and a look at the function's errors and usage, each Ready metric at its own moment of
+    their intervals (controller/periodic.py calls this when one is due). A metric not Ready at its
+    generation is the change handlers' (kopf retries them until Ready, and Stalled waits for the user): a
+    resync beside them would only read again, and rewrite the status of a metric waiting for its turn at
+    the quota."""
     generation, uid = meta.get("generation"), meta["uid"]
-    if not conditions.is_true(status, "Ready", generation):
-        return
+    if not conditions.is_true(status, "Ready", generation) and retry == 0:
+        return  # (a retry is the resync's own repair, still being applied)
     if memo.resync.take(uid):
         reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
-                         retry=retry)
+                         retry=retry, drift_check=True)
     if memo.error_watch.wanted(uid):
         _check_function_errors(body, spec, meta, status, patch, memo)
     if memo.error_watch.enabled and memo.usage_looks.take(uid):
         _check_usage(body, spec, meta, status, patch, memo)
+
+
+def periodic_work_due(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> bool:
+    """Whether resync_metric has anything to do for this metric now: a repair of its own back at its time;
+    else, for a Ready metric left alone for RESYNC_IDLE_SECONDS (its change handlers go first), a check due."""
+    if uid in memo.periodic_attempts:
+        return memo.resync.due(uid)
+    if not summary.ready or time.monotonic() - summary.changed < min(RESYNC_IDLE_SECONDS, memo.config.resync_seconds):
+        return False
+    return (memo.resync.due(uid) or memo.error_watch.wanted(uid)
+            or (memo.error_watch.enabled and memo.usage_looks.due(uid)))
+
+
+def look_after_metric(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> None:
+    """resync_metric on the metric as the apiserver has it now; its status written, its Events posted by the
+    operator itself (this runs outside kopf's handlers), and a pass that must come back scheduled again."""
+    prometheus.PERIODIC_LOOKS.inc()
+    found = memo.read_metric(summary.namespace, summary.name)
+    if found is None or found["metadata"].get("uid") != uid:
+        return  # deleted (or deleted and made again) since the index saw it
+    body, patch = kopf.Body(found), kopf.Patch()
+    attempt = memo.periodic_attempts.get(uid, 0)
+    outside_kopf = kopf.Memo({**memo, "post_event": memo.post_event_outside_kopf})
+    try:
+        resync_metric(body=body, spec=body.spec, meta=body.meta, status=body.status, patch=patch,
+                      memo=outside_kopf, logger=_MetricLogger(summary), retry=attempt)
+        memo.periodic_attempts.pop(uid, None)
+    except kopf.TemporaryError as again:  # drift being repaired: Lambda is applying it, or the quota's turn
+        memo.periodic_attempts[uid] = attempt + 1
+        memo.resync.again_in(uid, again.delay if again.delay is not None else failures.backoff(attempt))
+    finally:
+        if patch.get("status"):
+            memo.write_status(summary.namespace, summary.name, dict(patch["status"]))
+
+
+class _MetricLogger(logging.LoggerAdapter):
+    """Lines prefixed with the metric, as kopf's own handler loggers write them."""
+
+    def __init__(self, summary: periodic.Summary) -> None:
+        super().__init__(logging.getLogger("agreement_operator.periodic"), {})
+        self.prefix = f"[{summary.namespace}/{summary.name}]"
+
+    def process(self, msg: object, kwargs: MutableMapping) -> tuple[object, MutableMapping]:
+        return f"{self.prefix} {msg}", kwargs
+
+
+async def metric_summaries(meta: kopf.Meta, status: kopf.Status, **_) -> dict:
+    """Index: uid -> what the periodic work needs to know of a metric before it reads it."""
+    ready = conditions.is_true(status, "Ready", meta.get("generation"))
+    return {meta["uid"]: periodic.Summary(meta["namespace"], meta["name"], ready, time.monotonic())}
+
+
+async def start_periodic_work(memo: kopf.Memo, metric_summaries: kopf.Index, **_) -> None:
+    memo.periodic_attempts = {}
+    work = periodic.PeriodicWork(metric_summaries, due=functools.partial(periodic_work_due, memo),
+                                 work=functools.partial(look_after_metric, memo), active=memo.active_replica.active,
+                                 threads=PERIODIC_THREADS)
+    memo.periodic_task = asyncio.create_task(work.run(), name="periodic work on Ready metrics")
+
+
+async def stop_periodic_work(memo: kopf.Memo, **_) -> None:
+    task = memo.get("periodic_task")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def _check_function_errors(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping, patch: kopf.Patch,
@@ -159,6 +234,7 @@ def delete_metric(
     memo.resync.forget(meta["uid"])
     memo.usage_looks.forget(meta["uid"])
     memo.error_watch.forget(meta["uid"])
+    memo.get("periodic_attempts", {}).pop(meta["uid"], None)
     prometheus.METRICS.forget(meta["uid"])
 
 
@@ -210,7 +286,7 @@ def _request(spec: Mapping, meta: Mapping, status: Mapping, memo: kopf.Memo, att
 
 
 def _lock_for(memo: kopf.Memo, uid: str) -> threading.Lock:
-    """One reconcile at a time per resource: the resync timer runs beside the change handlers."""
+    """One reconcile at a time per resource: the periodic work runs beside the change handlers."""
     with _locks_guard:
         return memo.locks.setdefault(uid, threading.Lock())
 
@@ -220,27 +296,21 @@ def _post(memo: kopf.Memo, body: Mapping, events: list[Event]) -> None:
         memo.post_event(body, event)
 
 
-def build_registry(config: Config) -> kopf.OperatorRegistry:
-    """All handlers, registered against the AgreementMetric resource; the timer's tick from the config."""
+def build_registry() -> kopf.OperatorRegistry:
+    """All handlers, registered against the AgreementMetric resource."""
     registry = kopf.OperatorRegistry()
     # A registry of our own starts without kopf's default login: in-cluster or kubeconfig.
     kopf.on.login(registry=registry)(startup.log_in)
+    # kopf runs startup handlers one at a time, in this order: the periodic work needs the clients.
     kopf.on.startup(registry=registry)(startup.configure)
+    # kopf passes indexes as keyword arguments that its handler protocol does not name.
+    kopf.on.startup(registry=registry)(start_periodic_work)  # type: ignore[arg-type]
+    kopf.on.cleanup(registry=registry)(stop_periodic_work)
     for on_change in (kopf.on.create, kopf.on.update):
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)
     kopf.on.resume(*_RESOURCE, registry=registry)(resume_metric)
     kopf.on.delete(*_RESOURCE, registry=registry)(delete_metric)
     kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
-    # kopf passes indexes as keyword arguments that its handler protocol does not name.
+    kopf.index(*_RESOURCE, registry=registry)(metric_summaries)
     kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
-    # The timer ticks 60 times per resync interval and each metric's check is due once per interval
-    # (see Schedule.take): the checks due within one tick go out together, so N metrics send bursts of
-    # about N / 60 reads, under Lambda's 100 GetFunction/s up to ~6,000 metrics. The looks at
-    # function errors ride on the same ticks: a tick of their own, shorter, would call the
-    # handler of every metric more often, whether anything is due or not.
-    tick = max(1.0, min(30.0, config.resync_seconds / 60))
-    kopf.timer(
-        *_RESOURCE, registry=registry, interval=tick, initial_delay=tick,
-        idle=min(RESYNC_IDLE_SECONDS, config.resync_seconds),
-    )(resync_metric)
     return registry

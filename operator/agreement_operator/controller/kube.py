@@ -6,11 +6,13 @@ whenever it is installed), for three calls.
 """
 
 import base64
+import datetime
 import http.client
 import json
 import os
 import ssl
 import tempfile
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +21,9 @@ from agreement_operator.http_connections import KeptAliveConnections
 
 _MERGE_PATCH = "application/merge-patch+json"
 _TIMEOUT_SECONDS = 30.0
+# The apiserver refuses an Event message longer than this.
+_EVENT_MESSAGE_LIMIT = 1024
+REPORTING_COMPONENT = "agreement-operator"
 
 
 @dataclass(frozen=True)
@@ -99,14 +104,46 @@ class KubeAPI:
         status, body = self._request("PATCH", _metric_path(namespace, metric) + "/status", {"status": patch})
         _raise_for(status, body, f"patch the status of AgreementMetric {namespace}/{metric}")
 
-    def _request(self, method: str, path: str, payload: dict | None = None) -> tuple[int, dict]:
+    def peering_status(self, namespace: str | None, name: str) -> Mapping | None:
+        """The status of a kopf peering object (ClusterKopfPeering, or KopfPeering in `namespace`): each
+        operator's identity -> its priority, lifetime and last keep-alive. None when the object does not exist.
+        Listed by name: the chart grants list and watch on peering objects, not get."""
+        plural = "clusterkopfpeerings" if namespace is None else f"namespaces/{namespace}/kopfpeerings"
+        selector = urllib.parse.quote(f"metadata.name={name}")
+        status, body = self._request("GET", f"/apis/kopf.dev/v1/{plural}?fieldSelector={selector}")
+        _raise_for(status, body, f"list the kopf peering {name}")
+        items = body.get("items") or []
+        return (items[0].get("status") or {}) if items else None
+
+    def post_event(self, involved: Mapping, reason: str, message: str, warning: bool) -> None:
+        """An Event about a metric, as kopf posts them (the operator's periodic work runs outside kopf's handlers)."""
+        metadata = involved.get("metadata") or {}
+        namespace = metadata["namespace"]
+        if len(message) > _EVENT_MESSAGE_LIMIT:
+            message = message[:_EVENT_MESSAGE_LIMIT - 3] + "..."
+        now = datetime.datetime.now(datetime.UTC).isoformat()
+        event = {
+            "metadata": {"namespace": namespace, "generateName": f"{metadata['name']}."},
+            "type": "Warning" if warning else "Normal", "reason": reason, "message": message,
+            "action": "Reconcile", "reportingComponent": REPORTING_COMPONENT, "reportingInstance": REPORTING_COMPONENT,
+            "source": {"component": REPORTING_COMPONENT},
+            "involvedObject": {"apiVersion": involved.get("apiVersion"), "kind": involved.get("kind"),
+                               "name": metadata["name"], "namespace": namespace, "uid": metadata.get("uid"),
+                               "resourceVersion": metadata.get("resourceVersion")},
+            "firstTimestamp": now, "lastTimestamp": now, "eventTime": now,
+        }
+        status, body = self._request("POST", f"/api/v1/namespaces/{namespace}/events", event, "application/json")
+        _raise_for(status, body, f"post an Event about AgreementMetric {namespace}/{metadata['name']}")
+
+    def _request(self, method: str, path: str, payload: dict | None = None,
+                 content_type: str = _MERGE_PATCH) -> tuple[int, dict]:
         if self.credentials is None or self._connections is None:
             raise failures.RetryableFailure("KubernetesAPIError", "the operator has not logged in to Kubernetes yet")
         headers = {"Accept": "application/json", "User-Agent": "agreement-operator", **_auth(self.credentials)}
         data = None
         if payload is not None:
             data = json.dumps(payload).encode()
-            headers["Content-Type"] = _MERGE_PATCH
+            headers["Content-Type"] = content_type
         try:
             answer = self._connections.request(method, path, data, headers)
         except (http.client.HTTPException, OSError) as error:

@@ -46,6 +46,9 @@ LABEL_STUDIO_REQUESTS = prometheus_client.Counter(
 SMOKE_TESTS = prometheus_client.Counter(
     "agreement_operator_smoke_tests_total", "Smoke tests run against deployed functions, by result (passed, "
     "failed).", ["result"], registry=REGISTRY)
+PERIODIC_LOOKS = prometheus_client.Counter(
+    "agreement_operator_periodic_looks_total", "Ready metrics read for their periodic checks (drift, function "
+    "errors, usage); only the active replica of a peering counts up.", registry=REGISTRY)
 FUNCTION_ERRORS = prometheus_client.Counter(
     "agreement_operator_function_errors_total", "New errors found in deployed functions' logs, by target.",
     ["target"], registry=REGISTRY)

@@ -35,6 +35,11 @@ class Schedule:
         with self._guard:
             self._due[key] = time.monotonic() + (0.0 if again_now else self.interval)
 
+    def again_in(self, key: str, seconds: float) -> None:
+        """The work of `key` must be done once more, `seconds` from now."""
+        with self._guard:
+            self._due[key] = time.monotonic() + seconds
+
     def forget(self, key: str) -> None:
         with self._guard:
             self._due.pop(key, None)

@@ -2,24 +2,38 @@
 every handler shares through kopf's memo (Lambda, CloudWatch Logs, Label Studio, the apiserver)."""
 
 import dataclasses
+import logging
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import aiohttp
 import kopf
 
-from agreement_operator import crd, label_studio_target, lambda_target
+from agreement_operator import crd, failures, label_studio_target, lambda_target
 from agreement_operator.config import Config
-from agreement_operator.controller import kopf_storage, kube, prometheus
+from agreement_operator.controller import kopf_storage, kube, peering, prometheus
 from agreement_operator.controller.error_watch import ErrorWatch
 from agreement_operator.controller.schedule import Schedule
 from agreement_operator.target import Event, Target
+
+logger = logging.getLogger(__name__)
 
 
 def post_with_kopf(body: Mapping, event: Event) -> None:
     post = kopf.warn if event.warning else kopf.info
     post(body, reason=event.reason, message=event.message)
+
+
+def poster_outside_kopf(api: kube.KubeAPI) -> Callable[[Mapping, Event], None]:
+    """Events from work that runs outside kopf's handlers, where kopf's posting has no queue to post to.
+    As with kopf's, an Event that cannot be posted is logged and does not fail the work."""
+    def post(body: Mapping, event: Event) -> None:
+        try:
+            api.post_event(body, event.reason, event.message, event.warning)
+        except failures.ReconcileFailure as failure:
+            logger.warning("could not post the Event %s (%s): %s", event.reason, event.message, failure.message)
+    return post
 
 
 async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
@@ -66,7 +80,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     config: Config = memo.config
     kopf_storage.configure(settings)
     # Events name this operator, not "kopf".
-    settings.posting.reporting_component = "agreement-operator"
+    settings.posting.reporting_component = kube.REPORTING_COMPONENT
     # Only ConfigMaps labelled as metric code reach the operator (filtered by the apiserver).
     settings.watching.label_selectors["", "v1", "configmaps"] = f"{crd.CODE_LABEL}={crd.CODE_LABEL_VALUE}"
     # A pass never sleeps on Lambda, so a handler holds a thread only for a few API calls. kopf's
@@ -82,8 +96,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.read_configmap = memo.kube.read_configmap
     memo.write_status = memo.kube.patch_status
     memo.mark_revision = memo.kube.mark_revision
+    memo.read_metric = memo.kube.read_metric
     memo.metric_exists = lambda namespace, name: memo.kube.read_metric(namespace, name) is not None
     memo.post_event = post_with_kopf
+    memo.post_event_outside_kopf = poster_outside_kopf(memo.kube)
+    memo.active_replica = peering.ActiveReplica(memo.get("peering"), memo.kube.peering_status)
     memo.locks = {}
     if config.metrics_port:
         try:

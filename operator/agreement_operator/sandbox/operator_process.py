@@ -19,11 +19,11 @@ class OperatorProcess(Child):
 def start(
     workdir: Path, stack: ExitStack, control_plane: ControlPlane, aws: AwsEmulator,
     extra_env: dict[str, str] | None = None, log_name: str = "operator.log", peering: str | None = None,
-    aws_environment: bool = True,
+    aws_environment: bool = True, priority: int | None = None,
 ) -> OperatorProcess:
     """The operator, healthy, with its metrics on a free port. `aws_environment`: its region, role,
     endpoint and keys from the AWS emulator (False: only what `extra_env` gives, as for an operator
-    that deploys through Label Studio alone)."""
+    that deploys through Label Studio alone). `priority`: its kopf peering priority (default random)."""
     health = f"http://127.0.0.1:{free_port()}/healthz"
     env = {
         "PATH": os.environ.get("PATH", os.defpath),
@@ -34,6 +34,8 @@ def start(
         **(extra_env or {}),
     }
     coordination = ["--peering", peering] if peering else ["--standalone"]
+    if priority is not None:
+        coordination += ["--priority", str(priority)]
     operator = OperatorProcess("agreement-operator", [
         sys.executable, "-m", "agreement_operator", "run", *coordination, "--liveness", health, "--verbose",
     ], workdir / log_name, env=env)
