@@ -27,6 +27,7 @@ machines are noisy.
 import argparse
 import itertools
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -36,16 +37,30 @@ from pathlib import Path
 from agreement_operator.config import DEFAULT_LAMBDA_REQUESTS_PER_SECOND
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.lambda_proxy import LambdaProxy, TokenBucket
+from agreement_operator.sandbox.processes import http_get
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return {n}.0 / {n}\n"
 CONTROL_QUOTA, GET_QUOTA = 15.0, 100.0
 RESYNC_IDLE = 10.0  # handlers.RESYNC_IDLE_SECONDS
+IDLE_SAMPLE_SECONDS = 30.0
 
 
 def memory(pid: int) -> dict[str, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return {key: int(fields[key].split()[0]) / 1024 for key in ("VmHWM", "VmRSS")}
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def periodic_looks(url: str) -> float:
+    exported = http_get(url) or ""
+    return sum(float(line.split()[-1]) for line in exported.splitlines()
+               if line.startswith("agreement_operator_periodic_looks_total "))
 
 
 def operator_writes(box: Sandbox, since: int) -> Counter:
@@ -251,6 +266,11 @@ def memory_growth(box: Sandbox, proxy: LambdaProxy, counts: list[int], extra_env
             seen.append((count, rss["VmRSS"]))
             print(f"memory with {count} metrics (Ready after {seconds:.0f} s): now {rss['VmRSS']:.0f} MiB, "
                   f"peak {rss['VmHWM']:.0f} MiB")
+            cpu, looks = cpu_seconds(operator.process.pid), periodic_looks(operator.metrics_url)
+            time.sleep(IDLE_SAMPLE_SECONDS)
+            print(f"  then, {IDLE_SAMPLE_SECONDS:.0f} s left alone: CPU "
+                  f"{(cpu_seconds(operator.process.pid) - cpu) / IDLE_SAMPLE_SECONDS * 100:.1f}% of a core, "
+                  f"{(periodic_looks(operator.metrics_url) - looks) / IDLE_SAMPLE_SECONDS:.1f} periodic looks/s")
     for (low, low_rss), (high, high_rss) in itertools.pairwise(seen):
         print(f"growth per metric from {low} to {high}: {(high_rss - low_rss) * 1024 / (high - low):.1f} KiB")
 

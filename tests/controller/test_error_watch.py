@@ -4,10 +4,13 @@ function logs over HTTP; status.functionErrors and the Events each look writes."
 
 import json
 import time
+from typing import ClassVar
 
 import boto3
 import pytest
 
+from agreement_operator import failures
+from agreement_operator.controller import error_watch
 from agreement_operator.controller.error_watch import ErrorWatch
 from agreement_operator.function import log_errors
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
@@ -22,6 +25,22 @@ NAME = "custom-metric-labeling-fragile"
 @pytest.fixture
 def logs(config) -> cloudwatch_logs.FunctionLogs:
     return cloudwatch_logs.FunctionLogs(cloudwatch_logs.make_client(config.region))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch) -> Clock:
+    """The error watch's own clock (the query's poll times), moved by the tests."""
+    fake = Clock()
+    monkeypatch.setattr(error_watch, "time", fake)
+    return fake
 
 
 @pytest.fixture
@@ -45,12 +64,39 @@ def wrapper_line(**error) -> str:
 
 
 def look(watch, logs, previous=None, uid="uid-1"):
-    """A full look as the timer makes it: ticks until one writes a status (the query start writes none)."""
+    """A full look as the periodic loop makes it: rounds until one writes a status (the query start writes
+    none)."""
     started = watch.check(uid, FunctionErrorQuery(logs, NAME, 3600), previous)
     if started.status is not None:
         return started
-    assert watch.wanted(uid), "a running query is looked at on the next tick"
+    assert not watch.wanted(uid), "a running query's results are not asked for at every round"
+    error_watch.time.now += error_watch.QUERY_POLL_SECONDS
+    assert watch.wanted(uid), "a running query's results are asked for after QUERY_POLL_SECONDS"
     return watch.check(uid, FunctionErrorQuery(logs, NAME, 3600), previous)
+
+
+class WaitingForItsTurn:
+    """A reader whose Logs budget is spent: its turn is 40 s away."""
+
+    scope: ClassVar[dict] = {}
+
+    def look(self, pending):
+        raise failures.QuotaWait("StartQuery has its turn in 40 s", 40.0)
+
+
+def test_a_look_waiting_for_its_turn_at_the_logs_budget_comes_back_at_it_and_not_before(watch, monkeypatch):
+    """Regression: a look whose turn was later stayed due, so every round (one a second) read the metric
+    and asked the budget again: 336 reads a second with 5,000 metrics."""
+    from agreement_operator.controller import schedule
+
+    now = [5000.0]
+    monkeypatch.setattr(schedule.time, "monotonic", lambda: now[0])
+    assert watch.wanted("uid-1")
+    assert watch.check("uid-1", WaitingForItsTurn(), None).status is None
+    now[0] += 39
+    assert not watch.wanted("uid-1")
+    now[0] += 1
+    assert watch.wanted("uid-1")
 
 
 def test_a_function_never_invoked_writes_nothing_until_its_status_needs_correcting(watch, logs):

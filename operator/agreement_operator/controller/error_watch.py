@@ -8,8 +8,9 @@ one; a Label Studio project's function logs, in one request.
 
 Ready keeps meaning "deployed as specified": errors change status.functionErrors, never the
 conditions. A function never invoked (no log group) writes nothing; logs the operator may not
-read are said in status.functionErrors.message; neither fails the metric. The looks ride on the
-resync timer's ticks (1/60 of the resync interval, 1 to 30 s).
+read are said in status.functionErrors.message; neither fails the metric. The looks are rounds of
+the periodic loop (controller/periodic.py): a running query's results are asked for every
+QUERY_POLL_SECONDS, and a look that must wait for its turn at the Logs budget comes back at it.
 """
 
 import threading
@@ -22,8 +23,11 @@ from agreement_operator.controller.schedule import Schedule
 from agreement_operator.function import log_errors
 from agreement_operator.target import ErrorReader, Event
 
-# A query still not done this long after it started is dropped, and the next tick starts another.
+# A query still not done this long after it started is dropped, and the next round starts another.
 _QUERY_PATIENCE_SECONDS = 120.0
+# How often a running query's results are asked for: Logs Insights takes a few seconds, and each ask
+# is a call against the Logs budget (and a read of the metric).
+QUERY_POLL_SECONDS = 5.0
 
 
 @dataclass
@@ -39,6 +43,7 @@ class Check:
 class _Query:
     pending: str
     started: float
+    next_poll: float
 
 
 class ErrorWatch:
@@ -60,8 +65,9 @@ class ErrorWatch:
         if not self.enabled:
             return False
         with self._guard:
-            if uid in self._queries:
-                return True
+            query = self._queries.get(uid)
+        if query is not None:
+            return time.monotonic() >= query.next_poll
         return self._schedule.due(uid)
 
     def forget(self, uid: str) -> None:
@@ -75,22 +81,33 @@ class ErrorWatch:
             query = self._queries.get(uid)
         try:
             look = reader.look(query.pending if query else None)
-        except failures.QuotaWait:  # its turn at the quota comes on a later tick: still due
+        except failures.QuotaWait as waiting:  # back at its turn, not at every round before it
+            self._later(uid, query, waiting.delay or 0.0)
             return Check()
         except failures.ReconcileFailure as failure:
             self._done(uid)
             return _unreadable(reader.scope, failure, previous)
         if look.pending is not None:
+            now = time.monotonic()
             if query is None:
                 with self._guard:
-                    self._queries[uid] = _Query(look.pending, time.monotonic())
-            elif time.monotonic() - query.started > _QUERY_PATIENCE_SECONDS:
+                    self._queries[uid] = _Query(look.pending, now, now + QUERY_POLL_SECONDS)
+            elif now - query.started > _QUERY_PATIENCE_SECONDS:
                 self._done(uid, again_now=True)
+            else:
+                self._later(uid, query, QUERY_POLL_SECONDS)
             return Check()
         self._done(uid)
         if look.summary is None or (look.never_invoked and not previous):
             return Check()  # never invoked: nothing to say, unless status says otherwise
         return _check({**reader.scope, **look.summary}, previous)
+
+    def _later(self, uid: str, query: _Query | None, seconds: float) -> None:
+        """Look again in `seconds`: a new look, or the running query's results."""
+        if query is None:
+            self._schedule.again_in(uid, seconds)
+        else:
+            query.next_poll = time.monotonic() + seconds
 
     def _done(self, uid: str, again_now: bool = False) -> None:
         with self._guard:
