@@ -1,7 +1,6 @@
 """The periodic work: one loop over kopf's index of metrics, and what one look at a metric writes and posts."""
 
 import asyncio
-import dataclasses
 import logging
 import time
 
@@ -162,29 +161,14 @@ def test_a_look_waiting_for_the_quota_comes_back_at_its_turn_and_the_metric_stay
     assert (written, posted) == ([], [])
 
 
-class UpdatingAtFirst:
-    """Lambda still applying a configuration update at its first answer, as it does for a few seconds."""
-
-    def __init__(self, functions) -> None:
-        self.functions = functions
-
-    def __getattr__(self, name):
-        return getattr(self.functions, name)
-
-    def for_pass(self, urgent):
-        return self
-
-    def update_configuration(self, *args):
-        return dataclasses.replace(self.functions.update_configuration(*args), last_update_status="InProgress")
-
-
 def test_a_drift_repair_lambda_is_still_applying_is_followed_until_ready(functions, config, written, posted,
-                                                                         good_metric):
+                                                                         good_metric, still_applying):
     """Regression: the resync's repair said Reconciling, and its next look skipped the metric (not Ready),
     so that it stayed Reconciling until someone changed it."""
     found: dict = {}
     spec = {"code": good_metric, "memoryMB": 256}
-    memo = memo_for(UpdatingAtFirst(functions), config, found, written, posted)
+    updating = still_applying(functions, "update_configuration", last_update_status="InProgress")
+    memo = memo_for(updating, config, found, written, posted)
     found["sentiment"] = body(spec, deployed(memo, spec))
     written.clear()
     functions.client.update_function_configuration(FunctionName=NAME, MemorySize=1024)

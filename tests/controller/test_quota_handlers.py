@@ -1,6 +1,5 @@
 """The handlers with the quota budget and Lambda's Pending state: who goes first, what is written, what is posted."""
 
-import dataclasses
 import logging
 
 import kopf
@@ -105,25 +104,13 @@ def test_a_delete_waiting_for_its_turn_comes_back_then_without_a_warning(functio
     assert functions.read(NAME) is not None
 
 
-class PendingAtFirst:
-    """Lambda keeps a new function Pending for a moment: the first answer says so."""
-
-    def __init__(self, functions) -> None:
-        self.functions = functions
-
-    def __getattr__(self, name):
-        return getattr(self.functions, name)
-
-    def for_pass(self, urgent):
-        return self
-
-    def create(self, *args):
-        return dataclasses.replace(self.functions.create(*args), state="Pending", last_update_status="InProgress")
+def pending(still_applying, functions):
+    return still_applying(functions, "create", state="Pending", last_update_status="InProgress")
 
 
 def test_a_function_pending_for_a_moment_costs_no_reconciling_write_of_its_own(functions, config, posted, written,
-                                                                                good_metric):
-    memo = memo_for(PendingAtFirst(functions), config, posted, written)
+                                                                                good_metric, still_applying):
+    memo = memo_for(pending(still_applying, functions), config, posted, written)
     with pytest.raises(kopf.TemporaryError) as raised:
         patch = kopf.Patch()
         handlers.reconcile_metric(body=metric({"code": good_metric}), spec={"code": good_metric},
@@ -137,8 +124,9 @@ def test_a_function_pending_for_a_moment_costs_no_reconciling_write_of_its_own(f
     assert conditions.is_true(ready["status"], "Ready", 1)
 
 
-def test_a_wait_that_is_not_the_first_look_says_so_in_status(functions, config, posted, written, good_metric):
-    memo = memo_for(PendingAtFirst(functions), config, posted, written)
+def test_a_wait_that_is_not_the_first_look_says_so_in_status(functions, config, posted, written, good_metric,
+                                                             still_applying):
+    memo = memo_for(pending(still_applying, functions), config, posted, written)
     in_progress = {"observedGeneration": 1, "conditions": conditions.conditions(
         handlers.DEPLOYING.phase, "Deploying", "deploying", 1), "functionNames": [NAME]}
     with pytest.raises(kopf.TemporaryError):
