@@ -97,7 +97,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.write_status = memo.kube.patch_status
     memo.mark_revision = memo.kube.mark_revision
     memo.read_metric = memo.kube.read_metric
-    memo.metric_exists = lambda namespace, name: memo.kube.read_metric(namespace, name) is not None
+    memo.metric_exists = lambda namespace, name: memo.read_metric(namespace, name) is not None
     memo.post_event = post_with_kopf
     memo.post_event_outside_kopf = poster_outside_kopf(memo.kube)
     memo.active_replica = peering.ActiveReplica(memo.get("peering"), memo.kube.peering_status)
