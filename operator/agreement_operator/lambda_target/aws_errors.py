@@ -5,11 +5,11 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from agreement_operator.failures import PermanentFailure, QuotaWait, ReconcileFailure, RetryableFailure
+from agreement_operator.lambda_target import aws_session
 from agreement_operator.lambda_target.budget import Budget
 
 _RETRYABLE_CODES = {
@@ -39,7 +39,7 @@ ATTEMPTS_PER_CALL = 1
 
 def client(service: str, region: str, endpoint_url: str | None, pool_connections: int):
     """A boto3 client of the operator's: one attempt per call, a connection per worker, named in User-Agent."""
-    return boto3.client(service, region_name=region, endpoint_url=endpoint_url, config=BotoConfig(
+    return aws_session.session().client(service, region_name=region, endpoint_url=endpoint_url, config=BotoConfig(
         retries={"mode": "standard", "total_max_attempts": ATTEMPTS_PER_CALL},
         user_agent_extra="agreement-operator", max_pool_connections=pool_connections))
 
