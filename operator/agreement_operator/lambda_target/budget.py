@@ -11,9 +11,9 @@ without queueing again.
 Turns follow the generic cell rate algorithm (GCRA): `_next_free` is the time from which the
 next turn is free (less `burst - 1` intervals), and it moves on by 1/rate with every caller.
 So callers are served in the order they came, however many wait. kopf brings callers back
-a little late now and then, several at once; a second GCRA over the calls really sent
-(`_sent_next_free`) makes a caller whose turn has come wait the fraction of a second the
-rate needs, so that late callers never go out faster than the rate.
+a little late now and then, several at once; a token bucket over the calls really sent makes
+a caller whose turn has come wait the fraction of a second the rate needs, so that late
+callers never go out faster than the rate.
 
 An urgent call (a person changed a metric) does not queue behind bulk work: it goes at once,
 drawing on an overdraft of its own (at most `urgent_rate` calls per second), and moves the
@@ -68,7 +68,7 @@ class Budget:
         now = clock()
         self._next_free = self._sent_next_free = self._urgent_next_free = now
         self._slots: dict[str, float] = {}
-        self._sent_turns: set[str] = set()  # keys whose turn already counts against the calls sent
+        self._sent_tokens, self._sent_tokens_at = self.burst, now
         self._last_throttle: float | None = None
         self._recovered_at = now
         self._waits, self._wait_seconds, self._throttled = 0, 0.0, 0
@@ -82,22 +82,17 @@ class Budget:
             turn = self._slots.get(key)
             if turn is not None and turn < now - SLOT_GRACE_SECONDS:
                 turn = None  # its caller never came back
-                self._sent_turns.discard(key)
             if turn is None:
                 turn = self._queue(now, urgent)
                 if turn > now + 1e-9:  # floating point: a turn a rounding error away is now
                     self._waits += 1
                     self._wait_seconds += turn - now
             if turn <= now + EARLY_SECONDS:
-                if urgent or key in self._sent_turns:
-                    wait = 0.0
-                else:
-                    wait = self._sent_turn(now)
+                wait = 0.0 if urgent else self._sent_wait(now)
                 if wait <= 1e-9:
+                    self._sent_tokens -= 1.0  # below zero after urgent calls: the bulk pays them back
                     self._slots.pop(key, None)
-                    self._sent_turns.discard(key)
                     return 0.0
-                self._sent_turns.add(key)
                 turn = now + wait
             self._slots[key] = turn
             if len(self._slots) % 1024 == 0:
@@ -115,17 +110,21 @@ class Budget:
         self._next_free = next_free + interval  # an urgent caller moves the bulk queue back by its turn
         return turn
 
-    def _sent_turn(self, now: float) -> float:
-        """Seconds until a call whose turn has come may really go out at the rate (0: now); either way it
-        is counted, so that callers back at once are spread out again."""
-        interval = 1.0 / self.rate
-        sent_next_free = max(self._sent_next_free, now)
-        self._sent_next_free = sent_next_free + interval
-        # Half a second of calls at once (at least one more than the burst): callers a moment late go
-        # (another pass costs kopf three writes), a larger crowd is spread out. Two operators each at half
-        # the quota then stay under it together: a whole second each made Lambda throttle now and then.
-        tolerance = max(self.burst + 1, self.rate / 2) * interval
-        return max(0.0, sent_next_free - tolerance - now)
+    def _sent_wait(self, now: float) -> float:
+        """Seconds a caller whose turn has come still waits before its call really goes out (0: now).
+
+        A call goes out with a token of the sent calls' bucket (`burst` deep, filled at the rate), so
+        that what really goes out in any window of T seconds stays within rate x T + burst. kopf brings
+        callers back late and in bunches; two operators each at half of Lambda's quota stay under it
+        together only so (docs/performance.md). A caller that finds no token gets the next free moment
+        of the sent calls, so that a crowd back at once is spread out again."""
+        self._sent_tokens = min(self.burst, self._sent_tokens + (now - self._sent_tokens_at) * self.rate)
+        self._sent_tokens_at = now
+        if self._sent_tokens >= 1.0 - 1e-9:
+            return 0.0
+        at = max(self._sent_next_free, now + (1.0 - self._sent_tokens) / self.rate)
+        self._sent_next_free = at + 1.0 / self.rate
+        return at - now
 
     def throttled(self) -> None:
         """AWS answered 429: someone else in the account is using the quota; slow down."""
@@ -161,4 +160,3 @@ class Budget:
     def _forget_expired(self, now: float) -> None:
         for key in [key for key, slot in self._slots.items() if slot < now - SLOT_GRACE_SECONDS]:
             del self._slots[key]
-            self._sent_turns.discard(key)
