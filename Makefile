@@ -34,6 +34,7 @@ lint: $(INSTALLED)
 # test: the operator at its floors logs in to the apiserver and deploys a metric).
 test: lint $(LOWEST)
 	scripts/control-plane-binaries --if-go >/dev/null
+	scripts/node-binaries --if-go >/dev/null
 	scripts/label-studio >/dev/null
 	$(VENV)/bin/python -m pytest
 	@echo "unit tier (and one e2e test) with the lowest allowed dependencies: $$(tr '\n' ' ' < $(LOWEST_VENV)/constraints.txt)"

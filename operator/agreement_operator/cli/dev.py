@@ -11,11 +11,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-seconds", type=float, metavar="SECONDS",
                         help="make a function Inactive after this long without an invoke, as Lambda does with idle "
                              "functions (default: AGREEMENT_SANDBOX_IDLE_SECONDS, else never)")
+    parser.add_argument("--node", action="store_true",
+                        help="also run one real node (containerd, kubelet, scheduler, controller-manager, kube-proxy, "
+                             "CoreDNS): needs root; docs/node.md")
 
 
 def run(args: argparse.Namespace) -> int:
     commands = sandbox_commands()
-    return commands.dev(args.resync_seconds, args.idle_seconds) if commands else 1
+    return commands.dev(args.resync_seconds, args.idle_seconds, args.node) if commands else 1
 
 
 def sandbox_commands() -> ModuleType | None:

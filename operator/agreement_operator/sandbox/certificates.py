@@ -34,8 +34,9 @@ def service_account_keys(directory: Path) -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
-def serving_certificate(directory: Path) -> tuple[Path, Path, Path]:
-    """ca.crt, and apiserver.crt / apiserver.key signed by it for SERVING_NAMES and SERVING_ADDRESSES."""
+def serving_certificate(directory: Path, addresses: tuple[str, ...] = ()) -> tuple[Path, Path, Path]:
+    """ca.crt, and apiserver.crt / apiserver.key signed by it for SERVING_NAMES, SERVING_ADDRESSES and
+    `addresses`."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key, serving_key = _key(), _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "agreement-operator sandbox CA")])
@@ -48,7 +49,7 @@ def serving_certificate(directory: Path) -> tuple[Path, Path, Path]:
                                        key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
           .sign(ca_key, hashes.SHA256()))
     alternatives = [x509.DNSName(name) for name in SERVING_NAMES] + [
-        x509.IPAddress(ipaddress.ip_address(address)) for address in SERVING_ADDRESSES]
+        x509.IPAddress(ipaddress.ip_address(address)) for address in dict.fromkeys(SERVING_ADDRESSES + addresses)]
     serving = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
                .issuer_name(ca_name).public_key(serving_key.public_key()).serial_number(x509.random_serial_number())

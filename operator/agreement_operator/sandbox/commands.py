@@ -12,6 +12,7 @@ import yaml
 
 from agreement_operator import failures
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
+from agreement_operator.sandbox import node
 from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import StartupFailed
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
@@ -22,12 +23,16 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-def dev(resync_seconds: float, idle_seconds: float | None = None) -> int:
+def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: bool = False) -> int:
     _stop_on_sigterm()
-    print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator...", flush=True)
+    print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator"
+          f"{', and a node' if with_node else ''}...", flush=True)
     try:
-        with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds) as box:
+        with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds, with_node=with_node) as box:
             print("\n".join(box.exports()))
+            if box.node is not None:
+                print(f"# a node ({node.NODE_NAME}) on bridge {box.node.network.bridge}, "
+                      f"{box.node.network.subnet}: kubectl get pods -A")
             operator = box.operator
             assert operator is not None  # sandbox() starts one unless told not to
             print(f"# the operator's Prometheus metrics: {operator.metrics_url}")

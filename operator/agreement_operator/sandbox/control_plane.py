@@ -19,6 +19,8 @@ from agreement_operator.sandbox import certificates
 from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
 
 REQUIRED = ("kube-apiserver", "etcd", "kubectl")
+# Services' addresses: the first is the `kubernetes` Service, the apiserver's address for pods.
+SERVICE_RANGE, SERVICE_ADDRESS = "10.0.0.0/24", "10.0.0.1"
 # What marks a checkout of the agreement-operator repository, which the sandbox runs from.
 _CHECKOUT_MARKERS = ("crds/agreementmetrics.yaml", "scripts/control-plane-binaries", "examples")
 
@@ -70,8 +72,11 @@ class ControlPlane:
         return result
 
 
-def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> ControlPlane:
-    """Start etcd and kube-apiserver; `stack` stops them."""
+def start(workdir: Path, stack: ExitStack, binaries: Path | None = None, address: str = "127.0.0.1",
+          service_accounts: bool = False) -> ControlPlane:
+    """Start etcd and kube-apiserver; `stack` stops them. `address`: where the apiserver answers (a real
+    node's bridge: pods reach it there). `service_accounts`: admit pods with their ServiceAccount's token
+    (a node's controller-manager makes the accounts; without one, no pod could be admitted)."""
     binaries = binaries or binaries_dir()
     etcd_dir, cert_dir = workdir / "etcd", workdir / "certs"
     cert_dir.mkdir(parents=True)
@@ -91,24 +96,26 @@ def start(workdir: Path, stack: ExitStack, binaries: Path | None = None) -> Cont
     token = secrets.token_hex(16)
     (workdir / "tokens.csv").write_text(f'{token},admin,admin-uid,"system:masters"\n')
     certificates.service_account_keys(cert_dir)
-    ca, serving, serving_key = certificates.serving_certificate(cert_dir)
+    ca, serving, serving_key = certificates.serving_certificate(cert_dir, (address, SERVICE_ADDRESS))
     (workdir / "audit-policy.yaml").write_text(_AUDIT_WRITES)
     apiserver = Child("kube-apiserver", [
         str(binaries / "kube-apiserver"),
         "--audit-policy-file", str(workdir / "audit-policy.yaml"), "--audit-log-path", str(workdir / "audit.log"),
         "--etcd-servers", f"http://127.0.0.1:{etcd_port}",
-        "--bind-address", "127.0.0.1", "--secure-port", str(api_port),
+        "--bind-address", address, "--secure-port", str(api_port),
+        *([] if address == "127.0.0.1" else ["--advertise-address", address]),
         "--tls-cert-file", str(serving), "--tls-private-key-file", str(serving_key),
         "--authorization-mode", "RBAC",
         "--token-auth-file", str(workdir / "tokens.csv"),
         "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
         "--service-account-key-file", str(cert_dir / "sa.pub"),
         "--service-account-signing-key-file", str(cert_dir / "sa.key"),
-        "--service-cluster-ip-range", "10.0.0.0/24",
-        "--disable-admission-plugins", "ServiceAccount",
+        "--service-cluster-ip-range", SERVICE_RANGE,
+        "--kubelet-preferred-address-types", "InternalIP",  # a node's name resolves nowhere
+        *([] if service_accounts else ["--disable-admission-plugins", "ServiceAccount"]),
     ], workdir / "kube-apiserver.log")
     stack.callback(apiserver.stop)
-    url = f"https://127.0.0.1:{api_port}"
+    url = f"https://{address}:{api_port}"
     apiserver.wait_until(lambda: http_get(f"{url}/readyz", token) == "ok", 120, "ready")
     kubeconfig = workdir / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(_kubeconfig(url, token, ca)))

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agreement_operator.controller import conditions
-from agreement_operator.sandbox import aws_emulator, control_plane, operator_process
+from agreement_operator.sandbox import aws_emulator, control_plane, node, operator_process
 from agreement_operator.sandbox.aws_emulator import AwsEmulator
 from agreement_operator.sandbox.control_plane import ControlPlane, repository
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
+from agreement_operator.sandbox.node import Node
+from agreement_operator.sandbox.node_network import NodeNetwork
 from agreement_operator.sandbox.operator_process import OperatorProcess
+from agreement_operator.sandbox.processes import StartupFailed
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Sandbox:
     # Ours when LABEL_STUDIO_URL was not set; the one named by LABEL_STUDIO_URL otherwise.
     label_studio: LabelStudioServer | None
     label_studio_environment: dict[str, str]
+    node: Node | None = None  # a real node (with_node): containerd, the kubelet and the rest
 
     def command_environment(self) -> dict[str, str]:
         """What the command line (kubectl, `agreement-operator logs`) needs to reach the sandbox."""
@@ -80,14 +84,23 @@ def label_studio(stack: ExitStack, local: bool = False) -> tuple[LabelStudioServ
 @contextmanager
 def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: Path | None = None,
             local_label_studio: bool = False, function_errors_seconds: float = 10,
-            idle_seconds: float | None = None) -> Iterator[Sandbox]:
+            idle_seconds: float | None = None, with_node: bool = False) -> Iterator[Sandbox]:
     """`function_errors_seconds`: how often the operator reads Ready metrics' function errors (short
     here, so that an error shows on the resource seconds after it happened). `idle_seconds`: the
     sandbox's Lambda makes a function Inactive after this long without an invoke (None: see
-    aws_emulator.lifecycle_from)."""
+    aws_emulator.lifecycle_from). `with_node`: one real node (sandbox/node.py), whose pods reach the
+    apiserver on the node's bridge."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
-        plane = control_plane.start(workdir, stack, binaries)
+        network = None
+        if with_node:
+            if reason := node.unavailable():
+                raise StartupFailed(f"no node on this machine: {reason}")
+            network = NodeNetwork.create()
+            stack.callback(network.remove)
+        plane = control_plane.start(workdir, stack, binaries, address=network.gateway if network else "127.0.0.1",
+                                    service_accounts=network is not None)
+        the_node = node.start(workdir, stack, plane, network) if network else None
         aws = aws_emulator.start(workdir, stack, idle_seconds)
         studio, studio_environment = label_studio(stack, local_label_studio)
         plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
@@ -98,4 +111,4 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: P
                 workdir, stack, plane, aws,
                 {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds),
                  "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": str(function_errors_seconds), **studio_environment})
-        yield Sandbox(workdir, plane, aws, operator, studio, studio_environment)
+        yield Sandbox(workdir, plane, aws, operator, studio, studio_environment, the_node)
