@@ -1,5 +1,7 @@
 """The operator's share of an AWS quota (budget.py), on a clock the tests move."""
 
+from collections.abc import Callable
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -42,20 +44,26 @@ def test_a_caller_that_comes_back_at_its_turn_goes_without_queueing_again(clock)
     assert budget.stats().queued == 2
 
 
-def test_however_many_wait_the_calls_go_out_at_the_rate(clock):
-    """1,000 callers, each coming back at the turn it was given: never more than rate x T + burst in T."""
-    budget = Budget("lambda", rate=10, clock=clock)
-    due = {f"f{n}": clock.now for n in range(1000)}
+def serve(budget: Budget, clock: Clock, callers: int, back_at: Callable[[float, float], float]) -> list[float]:
+    """`callers` calls at once, each coming back at `back_at(now, wait)` until it may go: when they went."""
+    due = {f"f{n}": clock.now for n in range(callers)}
     sent: list[float] = []
     while due:
         clock.now = min(due.values())
         for key in [key for key, at in due.items() if at <= clock.now]:
             wait = budget.take(key)
             if wait:
-                due[key] = clock.now + wait
+                due[key] = back_at(clock.now, wait)
             else:
                 sent.append(clock.now)
                 del due[key]
+    return sent
+
+
+def test_however_many_wait_the_calls_go_out_at_the_rate(clock):
+    """1,000 callers, each coming back at the turn it was given: never more than rate x T + burst in T."""
+    budget = Budget("lambda", rate=10, clock=clock)
+    sent = serve(budget, clock, 1000, back_at=lambda now, wait: now + wait)
     assert len(sent) == 1000
     assert sent[-1] - sent[0] == pytest.approx(999 / 10 - 4 / 10, abs=0.01)  # the first 5 at once
     for start in sent:
@@ -82,17 +90,7 @@ def test_callers_kopf_brings_back_in_bunches_never_go_out_faster_than_rate_and_b
     quota then stay under it together (this once let a second's worth through at once: 2 to 9 of 1,000
     calls throttled, docs/performance.md)."""
     budget = Budget("lambda", rate=7.5, clock=clock)
-    due = {f"f{n}": clock.now for n in range(300)}
-    sent: list[float] = []
-    while due:
-        clock.now = min(due.values())
-        for key in [key for key, at in due.items() if at <= clock.now]:
-            wait = budget.take(key)
-            if wait:
-                due[key] = float(int(clock.now + wait) + 1)
-            else:
-                sent.append(clock.now)
-                del due[key]
+    sent = serve(budget, clock, 300, back_at=lambda now, wait: float(int(now + wait) + 1))
     assert len(sent) == 300
     for start in sent:
         for window in (0.0, 0.5, 1.0, 2.0):

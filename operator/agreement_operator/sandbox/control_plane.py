@@ -42,7 +42,13 @@ def binaries_dir() -> Path:
     assets = os.environ.get("KUBEBUILDER_ASSETS")
     if assets and all((Path(assets) / name).exists() for name in REQUIRED):
         return Path(assets)
-    script = repository() / "scripts" / "control-plane-binaries"
+    return setup_script("control-plane-binaries")
+
+
+def setup_script(name: str) -> Path:
+    """Run scripts/`name`, which provides something cached outside the repository (building it the first
+    time) and prints its path last."""
+    script = repository() / "scripts" / name
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise StartupFailed(f"{script.name} failed (exit {result.returncode}): {result.stderr[-1500:].strip()}")

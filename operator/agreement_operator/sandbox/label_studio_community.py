@@ -9,7 +9,6 @@ through the owner's invite link, as people do, and read their own token from the
 import http.cookiejar
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agreement_operator.sandbox.control_plane import repository
+from agreement_operator.sandbox.control_plane import setup_script
 from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
 
 OWNER_EMAIL = "owner@example.com"
@@ -29,11 +28,7 @@ START_TIMEOUT_SECONDS = 180.0
 
 def executable() -> Path:
     """The `label-studio` command, installed into its own cached venv if needed (about a minute, once)."""
-    script = repository() / "scripts" / "label-studio"
-    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise StartupFailed(f"{script.name} failed (exit {result.returncode}): {result.stderr[-1500:].strip()}")
-    return Path(result.stdout.strip().splitlines()[-1])
+    return setup_script("label-studio")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from agreement_operator.sandbox import oci_image
-from agreement_operator.sandbox.control_plane import ControlPlane, repository
+from agreement_operator.sandbox.control_plane import ControlPlane, repository, setup_script
 from agreement_operator.sandbox.node_network import NodeNetwork
 from agreement_operator.sandbox.processes import Child, StartupFailed, free_port
 
@@ -44,14 +44,6 @@ def unavailable() -> str | None:
     return None
 
 
-def binaries_dir() -> Path:
-    script = repository() / "scripts" / "node-binaries"
-    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise StartupFailed(f"{script.name} failed (exit {result.returncode}): {result.stderr[-1500:].strip()}")
-    return Path(result.stdout.strip().splitlines()[-1])
-
-
 @dataclass
 class Node:
     network: NodeNetwork
@@ -73,7 +65,7 @@ class Node:
 
 def start(workdir: Path, stack: ExitStack, plane: ControlPlane, network: NodeNetwork) -> Node:
     """The node, Ready, with CoreDNS answering; `stack` takes it all down again."""
-    binaries = binaries_dir()
+    binaries = setup_script("node-binaries")
     root = workdir / "node"
     for folder in ("cni/net.d", "cni/ipam", "kubelet", "containerd"):
         (root / folder).mkdir(parents=True)
