@@ -77,8 +77,8 @@ def test_callers_that_come_back_late_together_still_go_out_at_the_rate(clock):
     assert turns[-1] == pytest.approx(2.9)
     clock.now += 5.0  # every turn has passed
     waits = [budget.take(f"f{n}") for n in range(1, 30)]
-    assert waits[0] == 0.0  # the burst (one call): late by a moment, it goes
-    assert waits[1:] == pytest.approx([0.1 * n for n in range(1, 29)])
+    assert waits[:2] == [0.0, 0.0]  # the sent calls' bucket (two deep): late by a moment, they go
+    assert waits[2:] == pytest.approx([0.1 * n for n in range(1, 28)])
     clock.now += waits[6]
     assert budget.take("f7") == 0.0  # back at its turn, it goes: no queueing behind newcomers
 
@@ -96,6 +96,14 @@ def test_callers_kopf_brings_back_in_bunches_never_go_out_faster_than_rate_and_b
         for window in (0.0, 0.5, 1.0, 2.0):
             in_window = sum(start <= at <= start + window for at in sent)
             assert in_window <= 7.5 * window + budget.burst, (start, window, in_window)
+
+
+def test_callers_back_on_whole_second_ticks_still_use_the_whole_rate(clock):
+    """The periodic loop brings its callers back on whole seconds: at 2 calls/s (the Logs budget) two go
+    each second. With a sent-calls bucket one call deep, one did, and the error looks got half their share."""
+    budget = Budget("logs", rate=2, clock=clock)
+    sent = serve(budget, clock, 40, back_at=lambda now, wait: float(int(now + wait) + 1))
+    assert sent[-1] - sent[0] <= 40 / 2 + 1
 
 
 def test_an_urgent_call_is_paid_back_by_the_calls_after_it(clock):

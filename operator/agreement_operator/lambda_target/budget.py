@@ -38,6 +38,9 @@ EARLY_SECONDS = 0.05
 # floor beside another client taking 5 of the 15 calls/s (docs/performance.md).
 BACK_OFF = 0.75
 CALM_SECONDS = 5.0
+# The sent calls' bucket holds at least two calls: the periodic loop brings callers back on whole
+# seconds, and at 2 calls/s (the Logs budget) a bucket one call deep let only one of each second's two go.
+SENT_DEPTH_MIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ class Budget:
         now = clock()
         self._next_free = self._sent_next_free = self._urgent_next_free = now
         self._slots: dict[str, float] = {}
-        self._sent_tokens, self._sent_tokens_at = self.burst, now
+        self._sent_depth = max(self.burst, SENT_DEPTH_MIN)
+        self._sent_tokens, self._sent_tokens_at = self._sent_depth, now
         self._last_throttle: float | None = None
         self._recovered_at = now
         self._waits, self._wait_seconds, self._throttled = 0, 0.0, 0
@@ -113,12 +117,13 @@ class Budget:
     def _sent_wait(self, now: float) -> float:
         """Seconds a caller whose turn has come still waits before its call really goes out (0: now).
 
-        A call goes out with a token of the sent calls' bucket (`burst` deep, filled at the rate), so
-        that what really goes out in any window of T seconds stays within rate x T + burst. kopf brings
+        A call goes out with a token of the sent calls' bucket (`burst` deep, at least SENT_DEPTH_MIN,
+        filled at the rate), so that what really goes out in any window of T seconds stays within
+        rate x T + that depth. kopf brings
         callers back late and in bunches; two operators each at half of Lambda's quota stay under it
         together only so (docs/performance.md). A caller that finds no token gets the next free moment
         of the sent calls, so that a crowd back at once is spread out again."""
-        self._sent_tokens = min(self.burst, self._sent_tokens + (now - self._sent_tokens_at) * self.rate)
+        self._sent_tokens = min(self._sent_depth, self._sent_tokens + (now - self._sent_tokens_at) * self.rate)
         self._sent_tokens_at = now
         if self._sent_tokens >= 1.0 - 1e-9:
             return 0.0
