@@ -7,6 +7,8 @@ it with a notice.
 
 import json
 import os
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from agreement_operator.sandbox.control_plane import binaries_dir
 from agreement_operator.sandbox.processes import StartupFailed
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
 
+ROOT = Path(__file__).parents[2]
 RESYNC_SECONDS = 3
 FUNCTION_ERRORS_SECONDS = 2
 
@@ -32,6 +35,28 @@ def control_plane_binaries() -> Path:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI requires the end-to-end tier, but the control plane is unavailable: {error}")
         pytest.skip(f"end-to-end tier skipped: {error} (install Go or set KUBEBUILDER_ASSETS to run it)")
+
+
+def _image_unavailable() -> str | None:
+    if shutil.which("podman") is None:
+        return "podman is not installed (apt-get install podman buildah runc debootstrap)"
+    if os.geteuid() != 0:
+        return "podman needs root here (rootless podman lacks the kernel features on this machine)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    if problem := _image_unavailable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI requires the image tier, but {problem}")
+        pytest.skip(f"image tier skipped: {problem}")
+    started = time.monotonic()
+    built = subprocess.run([str(ROOT / "scripts" / "build-image")], capture_output=True, text=True, timeout=1800)
+    assert built.returncode == 0, built.stderr[-3000:]
+    name = built.stdout.strip().splitlines()[-1]
+    print(f"\nimage {name} built in {time.monotonic() - started:.1f} s")
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,12 @@ elsewhere, without podman or root, skipped with a notice.
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
 import yaml
 
 from agreement_operator.sandbox.podman_pod import PodmanPod, pod_manifest, podman, write_credentials, write_hosts
@@ -29,28 +27,6 @@ CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 
 TESTS = [{"name": "same", "annotation1": {"result": []}, "annotation2": {"result": []}, "expect": 1.0}]
 # What the operator's log must never show: RBAC refusals, writes the pod's filesystem refuses, crashes.
 BAD_LOG_LINES = ("forbidden", "read-only file system", "permission denied", "traceback")
-
-
-def _unavailable() -> str | None:
-    if shutil.which("podman") is None:
-        return "podman is not installed (apt-get install podman buildah runc debootstrap)"
-    if os.geteuid() != 0:
-        return "podman needs root here (rootless podman lacks the kernel features on this machine)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def image() -> str:
-    if problem := _unavailable():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI requires the image tier, but {problem}")
-        pytest.skip(f"image tier skipped: {problem}")
-    started = time.monotonic()
-    built = subprocess.run([str(ROOT / "scripts" / "build-image")], capture_output=True, text=True, timeout=1800)
-    assert built.returncode == 0, built.stderr[-3000:]
-    name = built.stdout.strip().splitlines()[-1]
-    print(f"\nimage {name} built in {time.monotonic() - started:.1f} s")
-    return name
 
 
 def run(image: str, *args: str, entrypoint: str | None = None) -> subprocess.CompletedProcess:

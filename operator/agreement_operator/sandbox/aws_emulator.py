@@ -58,9 +58,10 @@ class AwsEmulator:
         }
 
 
-def start(workdir: Path, stack: ExitStack, idle_seconds: float | None = None) -> AwsEmulator:
+def start(workdir: Path, stack: ExitStack, idle_seconds: float | None = None, host: str = "127.0.0.1") -> AwsEmulator:
     """`idle_seconds`: functions go Inactive after this long without an invoke (None: as the
-    environment says, see lifecycle_from)."""
+    environment says, see lifecycle_from). `host`: where the front door answers (a node's bridge, for
+    pods); moto itself stays on loopback behind it."""
     port = free_port()
     server = Child("moto_server", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                    workdir / "moto.log")
@@ -74,7 +75,7 @@ def start(workdir: Path, stack: ExitStack, idle_seconds: float | None = None) ->
     lifecycle = lifecycle_from(os.environ)
     if idle_seconds is not None:
         lifecycle["idle_seconds"] = idle_seconds
-    front = LambdaProxy(endpoint, invoker, **lifecycle).start()
+    front = LambdaProxy(endpoint, invoker, host=host, **lifecycle).start()
     stack.callback(front.stop)
     emulator = AwsEmulator(endpoint_url=front.url, region=REGION, role_arn="", moto_url=endpoint, invoker=invoker,
                            front=front)

@@ -69,8 +69,10 @@ class LambdaProxy(ThreadingHTTPServer):
 
     def __init__(self, upstream: str, invoker: LocalLambda | None = None, control_rate: float | None = None,
                  get_rate: float | None = None, pending_seconds: float = 0.0, idle_seconds: float | None = None,
-                 restore_seconds: float = 2.0, code_pending_seconds: float = 0.0) -> None:
-        super().__init__(("127.0.0.1", 0), _Forward)
+                 restore_seconds: float = 2.0, code_pending_seconds: float = 0.0, host: str = "127.0.0.1") -> None:
+        """`host`: where it answers (a node's bridge, for pods)."""
+        super().__init__((host, 0), _Forward)
+        self.host = host
         self.upstream = upstream.rstrip("/")
         self.invoker = invoker
         self.invocations_to_throttle = 0
@@ -85,7 +87,7 @@ class LambdaProxy(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        return f"http://{self.host}:{self.server_address[1]}"
 
     def start(self) -> "LambdaProxy":
         threading.Thread(target=self.serve_forever, daemon=True).start()

@@ -101,7 +101,7 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: P
         plane = control_plane.start(workdir, stack, binaries, address=network.gateway if network else "127.0.0.1",
                                     service_accounts=network is not None)
         the_node = node.start(workdir, stack, plane, network) if network else None
-        aws = aws_emulator.start(workdir, stack, idle_seconds)
+        aws = aws_emulator.start(workdir, stack, idle_seconds, host=network.gateway if network else "127.0.0.1")
         studio, studio_environment = label_studio(stack, local_label_studio)
         plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
