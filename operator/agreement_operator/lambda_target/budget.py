@@ -69,7 +69,7 @@ class Budget:
         self.floor = floor if floor is not None else min(rate, 1.0)
         self.clock = clock
         now = clock()
-        self._next_free = self._sent_next_free = self._urgent_next_free = now
+        self._next_free = self._urgent_next_free = now
         self._slots: dict[str, float] = {}
         self._sent_depth = max(self.burst, SENT_DEPTH_MIN)
         self._sent_tokens, self._sent_tokens_at = self._sent_depth, now
@@ -121,15 +121,14 @@ class Budget:
         filled at the rate), so that what really goes out in any window of T seconds stays within
         rate x T + that depth. kopf brings
         callers back late and in bunches; two operators each at half of Lambda's quota stay under it
-        together only so (docs/performance.md). A caller that finds no token gets the next free moment
-        of the sent calls, so that a crowd back at once is spread out again."""
+        together only so (docs/performance.md). A caller that finds no token comes back when one is due."""
         self._sent_tokens = min(self._sent_depth, self._sent_tokens + (now - self._sent_tokens_at) * self.rate)
         self._sent_tokens_at = now
         if self._sent_tokens >= 1.0 - 1e-9:
             return 0.0
-        at = max(self._sent_next_free, now + (1.0 - self._sent_tokens) / self.rate)
-        self._sent_next_free = at + 1.0 / self.rate
-        return at - now
+        # Only until the next token: a moment reserved further ahead would add up while the queue is
+        # saturated (each caller without a token pushing the next one back), and starve some callers.
+        return (1.0 - self._sent_tokens) / self.rate
 
     def throttled(self) -> None:
         """AWS answered 429: someone else in the account is using the quota; slow down."""
