@@ -64,11 +64,7 @@ def cluster(control_plane_binaries, image):
 
 
 def helm(box, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    home = box.workdir / "helm-home"
-    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-           "HELM_DATA_HOME": str(home / "data")}
-    result = subprocess.run([str(box.control_plane.binaries / "helm"), "--kubeconfig",
-                             str(box.control_plane.kubeconfig), *args], capture_output=True, text=True, env=env)
+    result = box.control_plane.helm(*args)
     assert result.returncode == 0 or not check, result.stderr
     return result
 

@@ -4,8 +4,6 @@ and delete, with the RBAC granting nothing more."""
 
 import base64
 import json
-import os
-import subprocess
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -51,11 +49,7 @@ def plane(control_plane_binaries, tmp_path_factory):
 
 
 def helm(box, *args, check=True):
-    home = box.workdir / "helm-home"
-    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-           "HELM_DATA_HOME": str(home / "data")}
-    result = subprocess.run([str(box.control_plane.binaries / "helm"), "--kubeconfig",
-                             str(box.control_plane.kubeconfig), *args], capture_output=True, text=True, env=env)
+    result = box.control_plane.helm(*args)
     if check:
         assert result.returncode == 0, result.stderr
     return result

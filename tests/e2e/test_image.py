@@ -9,7 +9,6 @@ elsewhere, without podman or root, skipped with a notice.
 """
 
 import json
-import os
 import subprocess
 import time
 import urllib.request
@@ -133,10 +132,6 @@ def apply(box, namespace: str, name: str, spec: dict) -> None:
 
 
 def helm(box, *args: str) -> subprocess.CompletedProcess:
-    home = box.workdir / "helm-home"
-    env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
-           "HELM_DATA_HOME": str(home / "data")}
-    result = subprocess.run([str(box.control_plane.binaries / "helm"), "--kubeconfig",
-                             str(box.control_plane.kubeconfig), *args], capture_output=True, text=True, env=env)
+    result = box.control_plane.helm(*args)
     assert result.returncode == 0, result.stderr
     return result

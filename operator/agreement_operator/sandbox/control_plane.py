@@ -77,6 +77,14 @@ class ControlPlane:
             raise KubectlFailed(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result
 
+    def helm(self, *args: str) -> subprocess.CompletedProcess:
+        """helm against this apiserver, with its cache and configuration beside the kubeconfig."""
+        home = self.kubeconfig.parent / "helm-home"
+        env = {**os.environ, "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
+               "HELM_DATA_HOME": str(home / "data")}
+        return subprocess.run([str(self.binaries / "helm"), "--kubeconfig", str(self.kubeconfig), *args],
+                              capture_output=True, text=True, env=env, check=False)
+
 
 def start(workdir: Path, stack: ExitStack, binaries: Path | None = None, address: str = "127.0.0.1",
           service_accounts: bool = False) -> ControlPlane:

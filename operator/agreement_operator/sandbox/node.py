@@ -9,6 +9,7 @@ kube-proxy's iptables rules and the cgroups; node_network.py and `_remove_cgroup
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from contextlib import ExitStack
@@ -35,7 +36,7 @@ def unavailable() -> str | None:
     if os.geteuid() != 0:
         return "a node needs root (containerd, the bridge and iptables)"
     for tool in ("ip", "iptables", "ip6tables", "iptables-save"):
-        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
+        if shutil.which(tool) is None:
             return f"a node needs {tool} (Debian: apt-get install iproute2 iptables)"
     if not Path(RUNC).exists():
         return f"a node needs runc at {RUNC} (Debian: apt-get install runc)"

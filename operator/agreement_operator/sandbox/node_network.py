@@ -69,11 +69,13 @@ class NodeNetwork:
         kube-proxy's rules are removed here: `kube-proxy --cleanup` leaves chains behind."""
         for command in ("iptables", "ip6tables"):
             for table in _TABLES:
-                for chain in _kube_chains(command, table):
+                listing = _listing(command, table)
+                chains = _kube_chains(listing)
+                for chain in chains:
                     _run(command, "-t", table, "-F", chain, check=False)
-                for rule in _rules_jumping_to_kube_chains(command, table):
+                for rule in _rules_jumping_to_kube_chains(listing):
                     _run(command, "-t", table, "-D", *rule, check=False)
-                for chain in _kube_chains(command, table):
+                for chain in chains:
                     _run(command, "-t", table, "-X", chain, check=False)
         while _run("iptables", "-D", "FORWARD", *self._drop_leaving(), check=False).returncode == 0:
             pass
@@ -89,7 +91,7 @@ class NodeNetwork:
             found.append(f"bridge {self.bridge}")
         for command in ("iptables", "ip6tables"):
             for table in _TABLES:
-                found += [f"{command} -t {table} chain {chain}" for chain in _kube_chains(command, table)]
+                found += [f"{command} -t {table} chain {chain}" for chain in _kube_chains(_listing(command, table))]
         rules = _run("iptables-save", check=False).stdout
         found += [f"iptables rule: {line}" for line in rules.splitlines() if _COMMENT in line or self.bridge in line]
         if IP_FORWARD.read_text().strip() != self.ip_forward_before:
@@ -101,15 +103,17 @@ def _netns() -> set[str]:
     return {path.name for path in NETNS_DIR.iterdir()} if NETNS_DIR.is_dir() else set()
 
 
-def _kube_chains(command: str, table: str) -> list[str]:
-    listing = _run(command, "-t", table, "-S", check=False).stdout
-    return [line.split()[1] for line in listing.splitlines() if line.startswith("-N KUBE-")]
+def _listing(command: str, table: str) -> list[str]:
+    return _run(command, "-t", table, "-S", check=False).stdout.splitlines()
 
 
-def _rules_jumping_to_kube_chains(command: str, table: str) -> list[list[str]]:
-    listing = _run(command, "-t", table, "-S", check=False).stdout
+def _kube_chains(listing: list[str]) -> list[str]:
+    return [line.split()[1] for line in listing if line.startswith("-N KUBE-")]
+
+
+def _rules_jumping_to_kube_chains(listing: list[str]) -> list[list[str]]:
     rules = []
-    for line in listing.splitlines():
+    for line in listing:
         words = shlex.split(line)
         if words[:1] == ["-A"] and not words[1].startswith("KUBE-") and any(w.startswith("KUBE-") for w in words[2:]):
             rules.append(words[1:])

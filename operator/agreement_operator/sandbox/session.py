@@ -98,10 +98,11 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: P
                 raise StartupFailed(f"no node on this machine: {reason}")
             network = NodeNetwork.create()
             stack.callback(network.remove)
-        plane = control_plane.start(workdir, stack, binaries, address=network.gateway if network else "127.0.0.1",
-                                    service_accounts=network is not None)
+        # With a node, pods reach the apiserver and AWS on its bridge; otherwise everything is on loopback.
+        address = network.gateway if network else "127.0.0.1"
+        plane = control_plane.start(workdir, stack, binaries, address=address, service_accounts=network is not None)
         the_node = node.start(workdir, stack, plane, network) if network else None
-        aws = aws_emulator.start(workdir, stack, idle_seconds, host=network.gateway if network else "127.0.0.1")
+        aws = aws_emulator.start(workdir, stack, idle_seconds, host=address)
         studio, studio_environment = label_studio(stack, local_label_studio)
         plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
         plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
