@@ -102,6 +102,20 @@ class Operator:
         self._stack.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used the session operator shows what the operator was doing: CI keeps no
+    sandbox (its folder goes with the session), so the report carries the operator's last lines and the
+    metrics the cluster held."""
+    report = yield
+    running = item.funcargs.get("operator") if hasattr(item, "funcargs") else None
+    if report.failed and call.when == "call" and isinstance(running, Operator):
+        report.sections.append(("session operator log (last lines)", running.process.log_tail(20000)))
+        listed = running.box.control_plane.kubectl("get", "am", "-A", "--no-headers", check=False)
+        report.sections.append(("AgreementMetrics in the cluster", listed.stdout or listed.stderr))
+    return report
+
+
 @pytest.fixture(scope="session")
 def resync_seconds() -> float:
     """The session operator's resync interval."""
