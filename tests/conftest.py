@@ -147,16 +147,22 @@ def good_metric() -> str:
 
 @pytest.fixture
 def lambda_client_for_policy(config, monkeypatch):
-    """A factory: a client (Lambda unless told) whose IAM user holds only the given policy; moto enforces it."""
+    """A factory: a client (Lambda unless told) whose IAM user holds only the given policy; moto enforces it.
+    Clients made in one test for one policy are the same user's."""
     from moto import settings as moto_settings
     from moto.core.authorization import ActionAuthenticatorMixin
     from moto.iam.access_control import IAMRequestBase
 
+    keys: dict[str, dict] = {}  # policy -> the user's key: after its first client, moto enforces it on us too
+
     def make(policy: dict, service: str = "lambda"):
-        iam = boto3.client("iam", region_name=config.region)
-        iam.create_user(UserName="agreement-operator")
-        iam.put_user_policy(UserName="agreement-operator", PolicyName="operator", PolicyDocument=json.dumps(policy))
-        key = iam.create_access_key(UserName="agreement-operator")["AccessKey"]
+        document = json.dumps(policy)
+        if document not in keys:
+            iam = boto3.client("iam", region_name=config.region)
+            iam.create_user(UserName="agreement-operator")
+            iam.put_user_policy(UserName="agreement-operator", PolicyName="operator", PolicyDocument=document)
+            keys[document] = iam.create_access_key(UserName="agreement-operator")["AccessKey"]
+        key = keys[document]
         # moto miscomputes SigV4 for Lambda's GET requests; policy evaluation, what we test, stays real.
         monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)
         monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)

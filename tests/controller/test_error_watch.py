@@ -15,8 +15,10 @@ from agreement_operator.controller.error_watch import ErrorWatch
 from agreement_operator.function import log_errors
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
 from agreement_operator.label_studio_target.reconcile import ProjectLogs
-from agreement_operator.lambda_target import cloudwatch_logs
+from agreement_operator.lambda_target import cloudwatch_logs, cloudwatch_metrics
+from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics
 from agreement_operator.lambda_target.error_query import FunctionErrorQuery
+from agreement_operator.lambda_target.usage import UsageBoard
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
 
 NAME = "custom-metric-labeling-fragile"
@@ -157,6 +159,59 @@ def test_logs_the_operator_may_not_read_are_said_in_status_naming_the_action(con
     assert [event.reason for event in check.events] == ["FunctionErrorsUnreadable"]
     watch._schedule.done("uid-1", again_now=True)
     assert watch.check("uid-1", FunctionErrorQuery(denied, NAME, 3600), check.status).events == []  # said once
+
+
+def logs_calls(logs: cloudwatch_logs.FunctionLogs) -> list[str]:
+    """The operations the Logs client sends, in order."""
+    sent: list[str] = []
+    logs.client.meta.events.register("before-call.cloudwatch-logs", lambda model, **_: sent.append(model.name))
+    return sent
+
+
+def invocations(config, name: str, count: int) -> None:
+    """Lambda's Invocations metric of `name`, as Lambda publishes it for each invocation."""
+    boto3.client("cloudwatch", region_name=config.region).put_metric_data(Namespace="AWS/Lambda", MetricData=[
+        {"MetricName": "Invocations", "Dimensions": [{"Name": "FunctionName", "Value": name}], "Value": 1.0}
+        for _ in range(count)])
+
+
+@pytest.fixture
+def board(config) -> UsageBoard:
+    return UsageBoard(FunctionMetrics(cloudwatch_metrics.make_client(config.region)), 3600, 300)
+
+
+def test_a_function_lambda_counted_no_invocation_of_costs_no_logs_call(config, watch, logs, board):
+    """Regression: every Ready metric's look started a Logs Insights query, idle or not; with the session's
+    metrics each looked at every 2 s, the Logs budget (2 calls/s) put a called function's look a minute out."""
+    sent = logs_calls(logs)
+    stale = {"window": "1h", "count": 2, "recent": [{"time": "t", "type": "KeyError", "message": "'x'"}]}
+    check = watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600, board), stale)
+    assert check.status == {"window": "1h", "count": 0, "recent": []}  # no invocation: no error in the window
+    assert (check.events, sent) == ([], [])
+    watch._schedule.done("uid-1", again_now=True)
+    assert watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600, board), None).status is None  # a new metric
+
+
+def test_a_function_lambda_counted_invocations_of_is_queried(config, logs, board):
+    write(config, [wrapper_line(type="KeyError", message="'choices'", line=3)])
+    invocations(config, NAME, 1)
+    sent = logs_calls(logs)
+    watch = ErrorWatch(300, spread_first=False)
+    check = watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600, board), None)
+    assert check.status is None and sent == ["StartQuery"]
+    check = watch.check("uid-1", FunctionErrorQuery(logs, NAME, 3600, board), None)
+    assert check.status["count"] == 1 and sent == ["StartQuery", "GetQueryResults"]
+
+
+def test_invocations_it_may_not_read_leave_the_query_to_say(config, lambda_client_for_policy):
+    write(config, [wrapper_line(type="KeyError", message="'x'", line=1)])
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
+    denied = UsageBoard(FunctionMetrics(lambda_client_for_policy(policy, service="cloudwatch")), 3600, 300)
+    logs = cloudwatch_logs.FunctionLogs(lambda_client_for_policy(policy, service="logs"))
+    sent = logs_calls(logs)
+    assert ErrorWatch(300, spread_first=False).check("uid-1", FunctionErrorQuery(logs, NAME, 3600, denied),
+                                                     None).status is None
+    assert sent == ["StartQuery"]
 
 
 def test_turned_off_it_never_looks():

@@ -63,7 +63,7 @@ class LambdaTarget:
         name = request.status.get("functionName")
         if self.logs is None or not name:
             return None
-        return FunctionErrorQuery(self.logs, name, self.config.function_errors_window_seconds)
+        return FunctionErrorQuery(self.logs, name, self.config.function_errors_window_seconds, self.usage)
 
     def usage_reader(self, request: Request) -> FunctionUsage | None:
         name = request.status.get("functionName")
