@@ -75,6 +75,9 @@ class Config:
     # Prometheus metrics: the port (0: not served) and the path.
     metrics_port: int = DEFAULT_METRICS_PORT
     metrics_path: str = "/metrics"
+    # A test-only switch (AGREEMENT_OPERATOR_TEST_UNHEALTHY_FILE): touching this file fails the liveness
+    # probe of the process running then, so a test can watch the kubelet restart it (controller/health.py).
+    unhealthy_file: str | None = None
     # Namespaces whose metrics may deploy through the Label Studio connection; ("*",): every namespace.
     label_studio_namespaces: tuple[str, ...] = ("*",)
     # The Label Studio that spec.labelStudio metrics deploy through; the key never appears in repr or logs.
@@ -137,6 +140,7 @@ class Config:
                                                  DEFAULT_CLOUDWATCH_REQUESTS_PER_SECOND),
             metrics_port=_metrics_port(env),
             metrics_path=_metrics_path(env),
+            unhealthy_file=env.get("AGREEMENT_OPERATOR_TEST_UNHEALTHY_FILE") or None,
         )
 
 

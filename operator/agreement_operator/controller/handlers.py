@@ -11,7 +11,7 @@ from collections.abc import Mapping, MutableMapping
 import kopf
 
 from agreement_operator import crd, failures
-from agreement_operator.controller import conditions, periodic, prometheus, startup
+from agreement_operator.controller import conditions, health, periodic, prometheus, startup
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
@@ -306,6 +306,8 @@ def build_registry() -> kopf.OperatorRegistry:
     # kopf passes indexes as keyword arguments that its handler protocol does not name.
     kopf.on.startup(registry=registry)(start_periodic_work)  # type: ignore[arg-type]
     kopf.on.cleanup(registry=registry)(stop_periodic_work)
+    kopf.on.probe(registry=registry)(health.periodic_work_running)
+    kopf.on.probe(registry=registry)(health.test_switch)
     for on_change in (kopf.on.create, kopf.on.update):
         on_change(*_RESOURCE, registry=registry)(reconcile_metric)
     kopf.on.resume(*_RESOURCE, registry=registry)(resume_metric)
