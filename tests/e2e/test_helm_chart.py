@@ -129,6 +129,21 @@ def test_pod_is_locked_down(plane):
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
 
 
+def test_probes_grace_period_and_extra_environment_come_from_values(plane):
+    documents = render(plane, [*VALUE_SETS["defaults"], "--set", "livenessProbe.periodSeconds=2",
+                               "--set", "livenessProbe.failureThreshold=2", "--set", "terminationGracePeriodSeconds=45",
+                               "--set", "extraEnv[0].name=EXTRA", "--set", "extraEnv[0].value=1"])
+    pod = next(d for d in documents if d and d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    probe = pod["containers"][0]["livenessProbe"]
+    assert (probe["periodSeconds"], probe["failureThreshold"], probe["initialDelaySeconds"]) == (2, 2, 10)
+    assert probe["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert pod["terminationGracePeriodSeconds"] == 45
+    assert container_env(documents)["EXTRA"] == {"name": "EXTRA", "value": "1"}
+    refused = helm(plane, "template", "rel", str(CHART), *VALUE_SETS["defaults"], "--set",
+                   "livenessProbe.period=2", check=False)
+    assert refused.returncode != 0 and "period" in refused.stderr
+
+
 def container_env(documents: list[dict]) -> dict[str, dict]:
     deployment = next(d for d in documents if d and d["kind"] == "Deployment")
     return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
