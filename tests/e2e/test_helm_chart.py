@@ -132,7 +132,7 @@ def test_pod_is_locked_down(plane):
 def test_probes_grace_period_and_extra_environment_come_from_values(plane):
     documents = render(plane, [*VALUE_SETS["defaults"], "--set", "livenessProbe.periodSeconds=2",
                                "--set", "livenessProbe.failureThreshold=2", "--set", "terminationGracePeriodSeconds=45",
-                               "--set", "extraEnv[0].name=EXTRA", "--set", "extraEnv[0].value=1"])
+                               "--set", "extraEnv[0].name=EXTRA", "--set-string", "extraEnv[0].value=1"])
     pod = next(d for d in documents if d and d["kind"] == "Deployment")["spec"]["template"]["spec"]
     probe = pod["containers"][0]["livenessProbe"]
     assert (probe["periodSeconds"], probe["failureThreshold"], probe["initialDelaySeconds"]) == (2, 2, 10)
