@@ -85,20 +85,26 @@ def post_renderer(folder: Path) -> Path:
 
 
 def install(box, release: str, namespace: str, image: str, metrics_ns: str, folder: Path, *values: str,
-            endpoint: str | None = None, wait: bool = True) -> None:
+            endpoint: str | None = None) -> None:
     repository, tag = image.rsplit(":", 1)
-    helm(box, "install", release, str(CHART), "-n", namespace, "--create-namespace",
-         *(["--wait", "--timeout", "180s"] if wait else []), "--post-renderer", str(post_renderer(folder)),
+    helm(box, "install", release, str(CHART), "-n", namespace, "--create-namespace", "--wait", "--timeout", "180s",
+         "--post-renderer", str(post_renderer(folder)),
          "--set", "aws.region=us-east-1", "--set-string", "aws.accountId=123456789012",
          "--set", f"aws.endpointUrl={endpoint or box.aws.endpoint_url}", "--set", f"image.repository={repository}",
          "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never", "--set", f"watchNamespaces={{{metrics_ns}}}",
          *values)
 
 
-def apply_metric(box, name: str, namespace: str) -> None:
+def apply_metric(box, name: str, namespace: str, spec: dict | None = None) -> None:
     box.control_plane.kubectl("apply", "-f", "-", input=json.dumps({
         "apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
-        "metadata": {"name": name, "namespace": namespace}, "spec": {"code": CODE, "tests": TESTS}}))
+        "metadata": {"name": name, "namespace": namespace}, "spec": spec or {"code": CODE, "tests": TESTS}}))
+
+
+def functions_of(box, metrics_ns: str) -> list[str]:
+    """The names of the Lambda functions of the metrics in `metrics_ns`."""
+    return [function["FunctionName"] for function in box.aws.client("lambda").list_functions()["Functions"]
+            if metrics_ns in function["FunctionName"]]
 
 
 def pods(box, namespace: str) -> list[dict]:
@@ -146,10 +152,7 @@ def test_the_chart_on_a_real_node_runs_the_operator_deploys_a_metric_and_passes_
     assert "'aud': ['sts.amazonaws.com']" in claims
 
     # A code and configuration change, applied by the operator in the pod.
-    kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
-        "metadata": {"name": "on-node", "namespace": metrics_ns},
-        "spec": {"code": CODE + "# v2\n", "tests": TESTS, "memoryMB": 512}}))
+    apply_metric(box, "on-node", metrics_ns, {"code": CODE + "# v2\n", "tests": TESTS, "memoryMB": 512})
     kubectl("wait", "--for=jsonpath={.status.observedGeneration}=2", "-n", metrics_ns, "am/on-node", "--timeout=60s")
     kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, "am/on-node", "--timeout=60s")
     item = json.loads(kubectl("get", "am", "on-node", "-n", metrics_ns, "-o", "json").stdout)
@@ -241,21 +244,36 @@ class PodLogs:
             process.terminate()
 
 
-def test_two_replicas_hand_over_when_the_active_pod_is_deleted_mid_lifecycle(cluster, image, tmp_path):
+def two_replicas(box, release: str, image: str, folder: Path, request: pytest.FixtureRequest):
+    """A release of 2 replicas (kopf peering) watching a namespace of its own, whose Lambda keeps a new
+    function Pending and refuses its Invoke while the code is settling (a metric's lifecycle spans several
+    passes, as on AWS): its namespace, that namespace, the Lambda proxy, and the pods' logs (followed until
+    the test ends, whatever its outcome)."""
+    namespace, metrics_ns = f"agreement-{uuid.uuid4().hex[:5]}", f"{release}-{uuid.uuid4().hex[:5]}"
+    box.control_plane.kubectl("create", "namespace", metrics_ns)
+    slow = box.aws.proxy(host=box.aws.front.host, pending_seconds=3, code_pending_seconds=4)
+    install(box, release, namespace, image, metrics_ns, folder, "--set", "replicaCount=2", endpoint=slow.url)
+    logs = PodLogs(box, namespace, folder)
+    request.addfinalizer(logs.stop)
+    return namespace, metrics_ns, slow, logs
+
+
+def wait_ready(box, name: str, metrics_ns: str, logs: PodLogs) -> None:
+    """The metric Ready within 120 s; else its status and what every pod logged about it."""
+    kubectl = box.control_plane.kubectl
+    ready = kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, f"am/{name}", "--timeout=120s", check=False)
+    assert ready.returncode == 0, (kubectl("get", "am", name, "-n", metrics_ns, "-o", "yaml").stdout
+                                   + logs.lines_about(name)[-6000:])
+
+
+def test_two_replicas_hand_over_when_the_active_pod_is_deleted_mid_lifecycle(cluster, image, tmp_path, request):
     """With 2 replicas (kopf peering): the active pod deleted while its metric's function is still Pending
     hands over to the other within its grace period, with one function and no stuck finalizer."""
     box, kubectl = cluster, cluster.control_plane.kubectl
-    namespace, metrics_ns = f"agreement-{uuid.uuid4().hex[:5]}", f"pair-{uuid.uuid4().hex[:5]}"
-    kubectl("create", "namespace", metrics_ns)
-    # Lambda keeps a new function Pending, and refuses its Invoke while the code is settling: a metric's
-    # lifecycle spans several passes, as on AWS.
-    slow = box.aws.proxy(host=box.aws.front.host, pending_seconds=3, code_pending_seconds=4)
-    install(box, "pair", namespace, image, metrics_ns, tmp_path, "--set", "replicaCount=2", endpoint=slow.url)
-    logs = PodLogs(box, namespace, tmp_path)
-    lam = box.aws.client("lambda")
+    namespace, metrics_ns, slow, logs = two_replicas(box, "pair", image, tmp_path, request)
 
     apply_metric(box, "first", metrics_ns)
-    kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, "am/first", "--timeout=120s")
+    wait_ready(box, "first", metrics_ns, logs)
     active = next(pod["metadata"]["name"] for pod in pods(box, namespace)
                   if f"[{metrics_ns}/first] Deployed" in operator_log(box, namespace, pod["metadata"]["name"]))
 
@@ -266,34 +284,28 @@ def test_two_replicas_hand_over_when_the_active_pod_is_deleted_mid_lifecycle(clu
     kubectl("delete", "pod", "-n", namespace, active, "--wait=true", "--timeout=60s")
     terminated = time.monotonic() - deleted
     assert terminated < 30, f"the pod took {terminated:.1f} s to stop: past its grace period"  # not SIGKILLed
-    kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, "am/mid", "--timeout=120s")
+    wait_ready(box, "mid", metrics_ns, logs)
     handed_over = time.monotonic() - deleted
     mid = json.loads(kubectl("get", "am", "mid", "-n", metrics_ns, "-o", "json").stdout)
-    assert lam.get_function(FunctionName=mid["status"]["functionName"])
-    named = [f["FunctionName"] for f in lam.list_functions()["Functions"] if metrics_ns in f["FunctionName"]]
+    assert box.aws.client("lambda").get_function(FunctionName=mid["status"]["functionName"])
+    named = functions_of(box, metrics_ns)
     assert len(named) == 2, named  # first and mid, no half-made second one
 
     print(f"\nactive pod deleted mid-lifecycle: stopped in {terminated:.1f} s, its metric Ready on the other "
           f"replica {handed_over:.1f} s after the delete")
     for name in ("first", "mid"):
         kubectl("delete", "am", name, "-n", metrics_ns, "--timeout=60s")  # no finalizer stuck
-    assert not [f for f in lam.list_functions()["Functions"] if metrics_ns in f["FunctionName"]]
-    logs.stop()
+    assert not functions_of(box, metrics_ns)
     helm(box, "uninstall", "pair", "-n", namespace, "--wait")
 
 
 @pytest.mark.xfail(strict=False, reason="open defect: in 3 of 4 runs (2026-12-03) a metric applied during the "
                    "rollout was not Ready 120 s later; not yet diagnosed (docs/node.md)")
-def test_a_rolling_upgrade_to_a_new_tag_while_metrics_are_applied(cluster, image, tmp_path):
+def test_a_rolling_upgrade_to_a_new_tag_while_metrics_are_applied(cluster, image, tmp_path, request):
     """With 2 replicas, `helm upgrade` to a new image tag while metrics are applied: each goes Ready, with
     one function each, no write error in the new pods' logs and no Warning Event."""
     box, kubectl = cluster, cluster.control_plane.kubectl
-    namespace, metrics_ns = f"agreement-{uuid.uuid4().hex[:5]}", f"roll-{uuid.uuid4().hex[:5]}"
-    kubectl("create", "namespace", metrics_ns)
-    slow = box.aws.proxy(host=box.aws.front.host, pending_seconds=3, code_pending_seconds=4)
-    install(box, "roll", namespace, image, metrics_ns, tmp_path, "--set", "replicaCount=2", endpoint=slow.url)
-    logs = PodLogs(box, namespace, tmp_path)
-    lam = box.aws.client("lambda")
+    namespace, metrics_ns, _, logs = two_replicas(box, "roll", image, tmp_path, request)
 
     # A rolling upgrade to a new tag, with metrics applied while the pods are replaced.
     repository, _ = image.rsplit(":", 1)
@@ -312,13 +324,11 @@ def test_a_rolling_upgrade_to_a_new_tag_while_metrics_are_applied(cluster, image
         upgraded_chart = upgrade.result(timeout=240)
     assert upgraded_chart.returncode == 0, upgraded_chart.stderr
     for name in names:
-        ready = kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, f"am/{name}", "--timeout=120s", check=False)
-        assert ready.returncode == 0, (kubectl("get", "am", name, "-n", metrics_ns, "-o", "yaml").stdout
-                                       + logs.lines_about(name)[-6000:])
+        wait_ready(box, name, metrics_ns, logs)
     upgraded = time.monotonic() - rolled
     current = pods(box, namespace)
     assert {pod["spec"]["containers"][0]["image"].rsplit(":", 1)[1] for pod in current} == {"next"}
-    named = [f["FunctionName"] for f in lam.list_functions()["Functions"] if metrics_ns in f["FunctionName"]]
+    named = functions_of(box, metrics_ns)
     assert len(named) == len(names) == len(set(named)), named  # one function each, no duplicate
     for pod in current:
         log = operator_log(box, namespace, pod["metadata"]["name"])
@@ -329,6 +339,5 @@ def test_a_rolling_upgrade_to_a_new_tag_while_metrics_are_applied(cluster, image
     print(f"\nrolling upgrade with {len(names)} metrics applied: {upgraded:.1f} s to all Ready")
     for name in names:
         kubectl("delete", "am", name, "-n", metrics_ns, "--timeout=60s")  # no finalizer stuck
-    assert not [f for f in lam.list_functions()["Functions"] if metrics_ns in f["FunctionName"]]
-    logs.stop()
+    assert not functions_of(box, metrics_ns)
     helm(box, "uninstall", "roll", "-n", namespace, "--wait")
