@@ -143,3 +143,13 @@ def test_a_busy_function_is_looked_at_again_after_growing_delays():
     assert all(0.9 <= delay <= 1.1 for delay in firsts)
     assert 1.35 <= failures.progress_delay(1) <= 1.65
     assert failures.progress_delay(20) <= 11.0
+
+
+@pytest.mark.parametrize("message, exists", [
+    ("Function already exist: custom-metric-a", True),
+    ("The operation cannot be performed at this time. An update is in progress for resource: arn:...", False),
+])
+def test_only_a_create_refused_for_an_existing_name_counts_as_already_existing(message, exists):
+    error = ClientError({"Error": {"Code": "ResourceConflictException", "Message": message},
+                         "ResponseMetadata": {"HTTPStatusCode": 409}}, "CreateFunction")
+    assert aws_errors.already_exists(error) is exists

@@ -123,6 +123,41 @@ def test_function_deleted_out_of_band_is_recreated(spec, owner, functions, confi
     assert recorder.mutating == ["CreateFunction"]
 
 
+class ReadBeforeTheOtherReplicasCreate:
+    """The first read of a pass answers "no function", as it did before another writer's create landed."""
+
+    def __init__(self, functions) -> None:
+        self.functions, self.first = functions, True
+
+    def __getattr__(self, name):
+        return getattr(self.functions, name)
+
+    def read(self, name):
+        if self.first:
+            self.first = False
+            return None
+        return self.functions.read(name)
+
+
+def test_a_function_created_since_the_read_by_the_replica_handing_over_is_taken_as_deployed(
+        spec, owner, functions, config, recorder):
+    run(spec, owner, functions, config)  # the replica that was active, stopped before it wrote status
+    recorder.clear()
+    outcome = run(spec, owner, ReadBeforeTheOtherReplicasCreate(functions), config)
+    assert outcome.phase is Phase.READY, outcome.message
+    assert recorder.calls == ["CreateFunction", "GetFunction"]  # refused "already exist", then read
+    assert outcome.events == []  # nothing to warn about: it is this metric's function
+
+
+def test_a_function_of_someone_else_created_since_the_read_is_not_touched(spec, owner, functions, config, recorder):
+    other = dataclasses.replace(owner, uid="uid-9", cluster="other-cluster")
+    run(spec, other, functions, config)
+    recorder.clear()
+    outcome = run(spec, owner, ReadBeforeTheOtherReplicasCreate(functions), config)
+    assert outcome.phase is Phase.STALLED and outcome.reason == "FunctionOwnedElsewhere", outcome.message
+    assert recorder.mutating == ["CreateFunction"]  # the refused create; nothing after it
+
+
 def test_recreated_resource_with_a_new_uid_takes_its_function_back(spec, owner, functions, config, client):
     run(spec, owner, functions, config)
     outcome = run(spec, dataclasses.replace(owner, uid="uid-2"), functions, config)

@@ -74,6 +74,13 @@ def not_found(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "ResourceNotFoundException"
 
 
+def already_exists(error: ClientError) -> bool:
+    """Whether CreateFunction was refused because a function of that name exists (Lambda answers 409
+    ResourceConflictException "Function already exist"; other 409s mean a function busy with an update)."""
+    body = error.response.get("Error", {})
+    return body.get("Code") == "ResourceConflictException" and "already exist" in str(body.get("Message", ""))
+
+
 def from_aws(error: Exception, operation: str, target: str, service: str = "lambda") -> ReconcileFailure:
     """Classify an error raised by an AWS call; `operation` is the API name, e.g. CreateFunction."""
     if isinstance(error, NoCredentialsError):

@@ -114,12 +114,19 @@ class LambdaFunctions:
                 raise
         return _deployed(response["Configuration"], response.get("Tags") or {})
 
-    def create(self, name: str, zip_bytes: bytes, configuration: Mapping, tags: Mapping[str, str]) -> DeployedFunction:
+    def create(self, name: str, zip_bytes: bytes, configuration: Mapping, tags: Mapping[str, str]
+               ) -> DeployedFunction | None:
+        """The function as Lambda created it; None when a function of that name already exists."""
         with self._call("CreateFunction", name):
-            response = self.client.create_function(
-                FunctionName=name, Code={"ZipFile": zip_bytes}, Tags=dict(tags), Publish=False,
-                PackageType="Zip", **configuration,
-            )
+            try:
+                response = self.client.create_function(
+                    FunctionName=name, Code={"ZipFile": zip_bytes}, Tags=dict(tags), Publish=False,
+                    PackageType="Zip", **configuration,
+                )
+            except ClientError as error:
+                if aws_errors.already_exists(error):
+                    return None
+                raise
         return _deployed(response, tags)
 
     def update_code(self, current: DeployedFunction, zip_bytes: bytes) -> DeployedFunction:

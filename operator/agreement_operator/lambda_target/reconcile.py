@@ -107,8 +107,15 @@ def _converge(
     current = functions.read(desired.name)
     if current is None:
         created = functions.create(desired.name, desired.zip_bytes, desired.configuration, desired.tags)
-        events.append(Event("Created", f"created function {desired.name} with CodeSha256 {desired.code_sha256}"))
-        return _settled(created, request.attempt)
+        if created is not None:
+            events.append(Event("Created", f"created function {desired.name} with CodeSha256 {desired.code_sha256}"))
+            return _settled(created, request.attempt)
+        # Created since the read: by the replica this one took over from, mid-pass, or by someone else,
+        # whose function the ownership check below refuses.
+        current = functions.read(desired.name)
+        if current is None:
+            raise failures.RetryableFailure("FunctionConflict", f"function {desired.name} was created and "
+                                            "deleted by someone else while this pass deployed it")
     ownership.claim(current, request, config, events)
     change = _next_change(current, desired)
     if change is None and current.restoring and current.last_update_status == "Successful":
