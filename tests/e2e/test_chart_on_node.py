@@ -299,8 +299,6 @@ def test_two_replicas_hand_over_when_the_active_pod_is_deleted_mid_lifecycle(clu
     helm(box, "uninstall", "pair", "-n", namespace, "--wait")
 
 
-@pytest.mark.xfail(strict=False, reason="open defect: in 3 of 4 runs (2026-12-03) a metric applied during the "
-                   "rollout was not Ready 120 s later; not yet diagnosed (docs/node.md)")
 def test_a_rolling_upgrade_to_a_new_tag_while_metrics_are_applied(cluster, image, tmp_path, request):
     """With 2 replicas, `helm upgrade` to a new image tag while metrics are applied: each goes Ready, with
     one function each, no write error in the new pods' logs and no Warning Event."""
