@@ -142,6 +142,10 @@ def test_probes_grace_period_and_extra_environment_come_from_values(plane):
     refused = helm(plane, "template", "rel", str(CHART), *VALUE_SETS["defaults"], "--set",
                    "livenessProbe.period=2", check=False)
     assert refused.returncode != 0 and "period" in refused.stderr
+    # --set makes 1 an integer, which the apiserver would refuse in an env value: the schema says so first.
+    number = helm(plane, "template", "rel", str(CHART), *VALUE_SETS["defaults"], "--set", "extraEnv[0].name=N",
+                  "--set", "extraEnv[0].value=1", check=False)
+    assert number.returncode != 0 and "extraEnv" in number.stderr and "string" in number.stderr, number.stderr
 
 
 def container_env(documents: list[dict]) -> dict[str, dict]:
