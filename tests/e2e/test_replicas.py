@@ -33,10 +33,11 @@ def test_two_peered_replicas_elect_exactly_one_active(plane, tmp_path):
     with ExitStack() as stack:
         replicas = [operator_process.start(tmp_path, stack, plane.control_plane, plane.aws, None,
                                            f"replica-{n}.log", peering="replicas") for n in (1, 2)]
-        deadline = time.monotonic() + 60
-        while sum(_active(replica.log_tail(200000)) for replica in replicas) != 1:
-            assert time.monotonic() < deadline, "the replicas did not settle on one active operator"
-            time.sleep(0.5)
+        # Both in the peering, one active, the other's metric watch paused: a metric applied while the
+        # second is still starting would be a hand-over, with both at work for a moment.
+        _wait_for(lambda: len(_peers(kubectl, "replicas")) == 2 and _one_active_the_other_paused(
+                  [replica.log_tail(200000) for replica in replicas]),
+                  "the replicas did not settle on one active operator")
         kubectl("apply", "-f", "-", input=json.dumps({
             "apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
             "metadata": {"name": "peered", "namespace": "peered"}, "spec": {"code": CODE}}))
@@ -102,6 +103,21 @@ def _wait_for(condition, failure: str, timeout: float = 60) -> None:
     while not condition():
         assert time.monotonic() < deadline, failure
         time.sleep(0.5)
+
+
+def _peers(kubectl, name: str) -> dict:
+    return json.loads(kubectl("get", "clusterkopfpeering", name, "-o", "json").stdout).get("status") or {}
+
+
+def _watch_paused(log: str) -> bool:
+    """kopf pauses a replica's watch of the metrics some time after it decides to pause."""
+    return log.rfind("Pausing the watch-stream for agreementmetrics") > log.rfind("Pausing operations")
+
+
+def _one_active_the_other_paused(logs: list[str]) -> bool:
+    active = [_active(log) for log in logs]
+    settled = [is_active or _watch_paused(log) for is_active, log in zip(active, logs, strict=True)]
+    return sum(active) == 1 and all(settled)
 
 
 def _active(log: str) -> bool:
