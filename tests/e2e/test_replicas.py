@@ -42,7 +42,7 @@ def test_two_peered_replicas_elect_exactly_one_active(plane, tmp_path):
             "apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
             "metadata": {"name": "peered", "namespace": "peered"}, "spec": {"code": CODE}}))
         kubectl("wait", "--for=condition=Ready", "-n", "peered", "am/peered", "--timeout=90s")
-        peers = json.loads(kubectl("get", "clusterkopfpeering", "replicas", "-o", "json").stdout)["status"]
+        peers = _peers(kubectl, "replicas")
         logs = [replica.log_tail(200000) for replica in replicas]
         kubectl("delete", "am", "peered", "-n", "peered", "--timeout=60s")
     priorities = [peer["priority"] for peer in peers.values()]
