@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from agreement_operator import __version__
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -82,7 +84,7 @@ def test_the_build_steps_install_a_working_entrypoint(stages, tmp_path):
            "PIP_DISABLE_PIP_VERSION_CHECK": "1", **{name: value.strip('"') for name, value in arguments.items()}}
     result = subprocess.run(["sh", "-c", script], cwd=context, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "agreement-operator 0.1.0" in result.stdout
+    assert f"agreement-operator {__version__}" in result.stdout
     help_text = subprocess.run([str(venv / "bin" / "agreement-operator"), "run", "--help"],
                                capture_output=True, text=True, check=True).stdout
     assert "--liveness URL" in help_text and "--peering NAME" in help_text

@@ -1,3 +1,3 @@
 """agreement-operator: Label Studio Enterprise custom agreement metrics on AWS Lambda."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

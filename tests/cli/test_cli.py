@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from agreement_operator import __version__
+
 pytestmark = pytest.mark.slow
 
 GOOD = """\
@@ -135,7 +137,7 @@ def test_run_stops_at_once_naming_a_missing_setting():
 def test_console_script_is_installed():
     script = Path(sys.executable).with_name("agreement-operator")
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
-    assert result.stdout.strip() == "agreement-operator 0.1.0"
+    assert result.stdout.strip() == f"agreement-operator {__version__}"
 
 
 def test_examples_validate_except_the_deliberately_broken_one():

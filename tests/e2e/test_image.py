@@ -9,6 +9,7 @@ when no registry answers).
 import json
 import subprocess
 
+from agreement_operator import __version__
 from agreement_operator.sandbox.podman import podman
 
 
@@ -24,7 +25,7 @@ def test_the_image_runs_as_its_own_user_on_a_read_only_root(image):
     configuration = json.loads(podman("image", "inspect", image).stdout)[0]["Config"]
     assert configuration["User"] == "10001:10001"
     assert configuration["Entrypoint"] == ["agreement-operator"] and configuration["Cmd"] == ["run"]
-    assert run(image, "--version").stdout.strip() == "agreement-operator 0.1.0"
+    assert run(image, "--version").stdout.strip() == f"agreement-operator {__version__}"
     inside = run(image, "-c", "id -u; id -g; touch /probe 2>&1; python -c 'import agreement_operator.sandbox'",
                  entrypoint="sh")
     assert inside.stdout.splitlines()[:2] == ["10001", "10001"]
