@@ -45,6 +45,12 @@ def test_the_shares_of_the_aws_quotas_leave_room_for_the_rest_of_the_account():
     assert (half.lambda_requests_per_second, half.cloudwatch_requests_per_second) == (7.5, 25)
 
 
+def test_the_operator_keeps_its_crd_current_unless_told_not_to():
+    assert Config.from_env(BASE).manage_crd is True
+    assert Config.from_env({**BASE, "AGREEMENT_OPERATOR_MANAGE_CRD": "False"}).manage_crd is False
+    assert Config.from_env({**BASE, "AGREEMENT_OPERATOR_MANAGE_CRD": "true"}).manage_crd is True
+
+
 def test_label_studio_region_wins_over_aws_region():
     assert Config.from_env({**BASE, "AWS_REGION": "us-east-1"}).region == "eu-west-1"
 
@@ -65,6 +71,7 @@ def test_label_studio_region_wins_over_aws_region():
     ({**BASE, "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND": "fast"},
      "AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND='fast' must be a number of requests per second"),
     ({**BASE, "AGREEMENT_OPERATOR_LOGS_REQUESTS_PER_SECOND": "0"}, "from 0.1 to 10000 (default 2)"),
+    ({**BASE, "AGREEMENT_OPERATOR_MANAGE_CRD": "yes"}, "AGREEMENT_OPERATOR_MANAGE_CRD='yes' must be true or false"),
     ({**BASE, "AGREEMENT_OPERATOR_RETRY_MODE": "adaptive"},
      "AGREEMENT_OPERATOR_RETRY_MODE is no longer read: the operator makes one attempt per AWS call"),
 ])

@@ -85,6 +85,9 @@ class Config:
     label_studio_api_key: str | None = field(default=None, repr=False)
     # Named connections besides the default one (AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS).
     label_studio_named: tuple[LabelStudioConnection, ...] = ()
+    # Whether the operator updates the AgreementMetric CRD when the cluster's is older than its own
+    # (AGREEMENT_OPERATOR_MANAGE_CRD); off, it only checks it (controller/crd_upkeep.py).
+    manage_crd: bool = True
 
     @property
     def label_studio_connections(self) -> dict[str, LabelStudioConnection]:
@@ -141,6 +144,7 @@ class Config:
             metrics_port=_metrics_port(env),
             metrics_path=_metrics_path(env),
             unhealthy_file=env.get("AGREEMENT_OPERATOR_TEST_UNHEALTHY_FILE") or None,
+            manage_crd=_switch(env, "AGREEMENT_OPERATOR_MANAGE_CRD", True),
         )
 
 
@@ -273,6 +277,15 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name}={raw!r} must be a number of requests per second from 0.1 to 10000 "
                           f"(default {default:g})")
     return rate
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name}={env[name]!r} must be true or false (default {str(default).lower()})")
+    return raw == "true"
 
 
 def _metrics_port(env: Mapping[str, str]) -> int:

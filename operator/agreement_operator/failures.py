@@ -8,6 +8,8 @@ RetryableFailure -> Reconciling, retried after `delay` seconds (None: a jittered
 InProgress       -> Reconciling while Lambda or Label Studio applies a change: not an error, come back soon.
 QuotaWait        -> Reconciling (WaitingForQuota): the operator's share of an AWS quota is spent; come back
                     at the call's turn.
+FieldsPruned     -> Reconciling (StatusFieldPruned): the apiserver dropped status fields its CRD lacks; the
+                    operator checks the CRD at once, and tries again when it is current.
 """
 
 import random
@@ -47,6 +49,20 @@ class QuotaWait(InProgress):
 
     def __init__(self, message: str, delay: float) -> None:
         super().__init__("WaitingForQuota", message, delay)
+
+
+class FieldsPruned(RetryableFailure):
+    """A status write was answered without some of its fields: the CRD in the cluster does not declare them
+    (it is older than the operator), and the apiserver pruned them. `answer`: the object as written."""
+
+    RETRY_SECONDS = 30.0
+
+    def __init__(self, fields: list[str], answer: dict) -> None:
+        self.fields, self.answer = fields, answer
+        metadata = answer.get("metadata") or {}
+        super().__init__("StatusFieldPruned", f"the apiserver dropped {', '.join(fields)} from the status of "
+                         f"{metadata.get('namespace')}/{metadata.get('name')}: its CRD does not declare "
+                         f"{'them' if len(fields) > 1 else 'it'}", self.RETRY_SECONDS)
 
 
 def backoff(attempt: int) -> float:

@@ -8,6 +8,7 @@ import pytest
 
 from agreement_operator import label_studio_target, lambda_target
 from agreement_operator.controller import conditions, error_watch, handlers, kopf_storage, startup
+from agreement_operator.controller import registry as registry_of_the_operator
 from agreement_operator.controller.schedule import Schedule
 from agreement_operator.failures import PermanentFailure
 
@@ -57,6 +58,37 @@ def test_reconcile_writes_status_and_posts_events(memo, posted, good_metric):
     assert conditions.find(patch["status"], "Ready")["status"] == "True"
     assert patch["status"]["functionNames"] == ["custom-metric-labeling-sentiment"]
     assert [event.reason for event in posted] == ["Created"]
+
+
+def test_a_restart_does_not_announce_again_a_metric_still_stalled_for_the_same_reason(memo, posted):
+    """Regression: every restart (and every upgrade) of the operator posted the InvalidCode Warning of each
+    Stalled metric again, though nothing had changed."""
+    broken = metric({"code": "def agreement(annotation_1, annotation_2, per_label=False):\n    return [\n"})
+    patch = kopf.Patch()
+    call(handlers.reconcile_metric, broken, memo, patch)
+    assert [(event.reason, event.warning) for event in posted] == [("InvalidCode", True)]
+    stalled = metric(dict(broken.spec), dict(patch["status"]))
+    posted.clear()
+    restart = kopf.Patch()
+    call(handlers.resume_metric, stalled, memo, restart)
+    assert (dict(restart), posted) == ({}, [])
+    # A person's change that leaves it Stalled is answered, as before.
+    call(handlers.reconcile_metric, stalled, memo, kopf.Patch())
+    assert [event.reason for event in posted] == ["InvalidCode"]
+
+
+def test_kopfs_handlers_write_status_through_the_operators_checked_write(memo, good_metric):
+    """kopf's own patch carries no status: memo.write_status checks every status write for pruned fields."""
+    writes: list[tuple[str, str, dict]] = []
+    checked = kopf.Memo({**memo, "write_status": lambda namespace, name, fields: writes.append((namespace, name,
+                                                                                                 fields))})
+    patch = kopf.Patch()
+    call(handlers.status_written_by_the_operator(handlers.reconcile_metric), metric({"code": good_metric}), checked,
+         patch)
+    assert "status" not in patch
+    assert {(namespace, name) for namespace, name, _ in writes} == {("labeling", "sentiment")}
+    assert writes[0][2] == {**writes[0][2], "functionNames": ["custom-metric-labeling-sentiment"]}  # before create
+    assert conditions.find(writes[-1][2], "Ready")["status"] == "True"
 
 
 def test_resync_skips_a_metric_stalled_at_its_generation(memo, posted, recorder, good_metric):
@@ -278,7 +310,7 @@ def test_no_handler_holds_a_task_per_metric():
     """Regression: a kopf timer on every metric (the resync and the looks at errors and usage) kept an
     asyncio task and the last body of each, about 54 KiB of memory per metric; the periodic work is one
     loop of the operator's own, fed by an index."""
-    registry = handlers.build_registry()
+    registry = registry_of_the_operator.build_registry()
     assert registry._spawning.get_all_handlers() == []
     assert "metric_summaries" in {handler.id for handler in registry._indexing.get_all_handlers()}
 

@@ -2,7 +2,6 @@
 then the operator run under the chart's ServiceAccount (its own token) through create, update
 and delete, with the RBAC granting nothing more."""
 
-import base64
 import json
 from contextlib import ExitStack
 from pathlib import Path
@@ -35,6 +34,8 @@ VALUE_SETS = {
                    "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack"],
 }
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
+CRD_PATCH_RULE = {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+                  "resourceNames": ["agreementmetrics.agreement.dev"], "verbs": ["patch"]}
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +102,7 @@ def test_value_sets_shape_rbac_irsa_and_peering(plane):
     cluster_role = next(d for d in scoped if d["kind"] == "ClusterRole")
     assert cluster_role["rules"] == [
         {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"], "verbs": ["list", "watch"]},
+        CRD_PATCH_RULE,
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
     ]
 
@@ -117,6 +119,19 @@ def test_value_sets_shape_rbac_irsa_and_peering(plane):
         assert "get" not in rule["verbs"] or rule["resources"] in (["configmaps"], ["agreementmetrics"]), rule
 
 
+def test_the_operator_may_patch_its_own_crd_by_name_unless_crds_are_managed_elsewhere(plane):
+    managed = {d["kind"]: d for d in render(plane, VALUE_SETS["defaults"]) if d}
+    crd_rules = [rule for rule in managed["ClusterRole"]["rules"] if rule["apiGroups"] == ["apiextensions.k8s.io"]]
+    assert crd_rules == [{"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+                          "verbs": ["list", "watch"]}, CRD_PATCH_RULE]
+    assert container_env(list(managed.values()))["AGREEMENT_OPERATOR_MANAGE_CRD"]["value"] == "true"
+    unmanaged = [d for d in render(plane, [*BASE, "--set", "crds.manage=false"]) if d]
+    rules = next(d for d in unmanaged if d["kind"] == "ClusterRole")["rules"]
+    assert CRD_PATCH_RULE not in rules and not [rule for rule in rules if "patch" in rule["verbs"]
+                                                 and rule["resources"] == ["customresourcedefinitions"]]
+    assert container_env(unmanaged)["AGREEMENT_OPERATOR_MANAGE_CRD"]["value"] == "false"
+
+
 def test_pod_is_locked_down(plane):
     deployment = next(d for d in render(plane, VALUE_SETS["defaults"]) if d and d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
@@ -126,7 +141,7 @@ def test_pod_is_locked_down(plane):
     assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
                                             "capabilities": {"drop": ["ALL"]}}
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
 def test_probes_grace_period_and_extra_environment_come_from_values(plane):
@@ -243,10 +258,16 @@ def test_installed_chart_runs_the_operator_with_its_own_rbac(plane, watch, tmp_p
                            ("delete", "agreementmetrics.agreement.dev"), ("create", "deployments.apps"),
                            ("create", "pods"), ("delete", "events")]:
         assert can(verb, resource) == "no", f"{account} may {verb} {resource}"
+    # Its own CRD, to keep it current: patch it by name, and nothing else of any CRD.
+    assert can("patch", "customresourcedefinitions/agreementmetrics.agreement.dev") == "yes"
+    for verb, resource in [("patch", "customresourcedefinitions/servicemonitors.monitoring.coreos.com"),
+                           ("create", "customresourcedefinitions"), ("update", "customresourcedefinitions"),
+                           ("delete", "customresourcedefinitions/agreementmetrics.agreement.dev")]:
+        assert can(verb, resource) == "no", f"{account} may {verb} {resource}"
     if watch == "namespace-list":
         assert can("list", "agreementmetrics.agreement.dev", where="default") == "no"
 
-    identity = _service_account_identity(plane, tmp_path, namespace, f"{release}-agreement-operator")
+    identity = plane.control_plane.as_service_account(namespace, f"{release}-agreement-operator", tmp_path)
     assert identity.kubectl("auth", "whoami", "-o", "jsonpath={.status.userInfo.username}").stdout == account
 
     env = {"AGREEMENT_OPERATOR_NAMESPACES": metrics_ns} if watch == "namespace-list" else {}
@@ -289,15 +310,12 @@ def test_installed_for_label_studio_only_the_operator_deploys_through_a_project(
         helm(plane, "install", release, str(CHART), "-n", namespace, "--set", f"labelStudio.url={studio.url}",
              "--set", "labelStudio.existingSecret=ls-key", "--set", f"watchNamespaces={{{metrics_ns}}}",
              "--set", f"labelStudio.namespaces={{{metrics_ns}}}")
-        deployment = json.loads(kubectl("get", "deployment", f"{release}-agreement-operator", "-n", namespace,
-                                        "-o", "json").stdout)
-        env = {item["name"]: _value(kubectl, namespace, item)
-               for item in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+        env = plane.control_plane.container_environment(namespace, f"{release}-agreement-operator")
         assert env["AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES"] == metrics_ns
         default = helm(plane, "template", release, str(CHART), "-n", namespace, "--set",
                        f"labelStudio.url={studio.url}", "--set", "labelStudio.existingSecret=ls-key").stdout
         assert f'name: AGREEMENT_OPERATOR_LABEL_STUDIO_NAMESPACES\n              value: "{namespace}"' in default
-        identity = _service_account_identity(plane, tmp_path, namespace, f"{release}-agreement-operator")
+        identity = plane.control_plane.as_service_account(namespace, f"{release}-agreement-operator", tmp_path)
         project = studio.add_project("chart")
         with ExitStack() as stack:
             # The sandbox's AWS variables are left out: the chart sets none for this mode.
@@ -324,23 +342,3 @@ def test_installed_for_label_studio_only_the_operator_deploys_through_a_project(
         assert studio.personal_access_token not in log
     finally:
         studio.stop()
-
-
-def _value(kubectl, namespace: str, item: dict) -> str:
-    """An env entry's value as the kubelet resolves it (a plain value, or a Secret's key)."""
-    if "valueFrom" not in item:
-        return item.get("value", "")  # the apiserver leaves out empty values
-    ref = item["valueFrom"]["secretKeyRef"]
-    encoded = kubectl("get", "secret", ref["name"], "-n", namespace, "-o", f"jsonpath={{.data.{ref['key']}}}").stdout
-    return base64.b64decode(encoded).decode()
-
-
-def _service_account_identity(plane, tmp_path: Path, namespace: str, account: str):
-    """kubectl and a kubeconfig that act as the chart's ServiceAccount, with its own token."""
-    token = plane.control_plane.kubectl("create", "token", account, "-n", namespace).stdout.strip()
-    kubeconfig = yaml.safe_load(plane.control_plane.kubeconfig.read_text())
-    kubeconfig["users"][0]["user"] = {"token": token}
-    path = tmp_path / f"kubeconfig-{account}"
-    path.write_text(yaml.safe_dump(kubeconfig))
-    return type(plane.control_plane)(url=plane.control_plane.url, kubeconfig=path, token=token,
-                                     binaries=plane.control_plane.binaries)

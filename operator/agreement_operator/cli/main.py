@@ -26,6 +26,7 @@ COMMANDS = {
     "test": Command("test", "run manifests' spec.tests through the packaged handler, locally"),
     "score": Command("score", "score a Label Studio JSON export with a metric, as Label Studio would"),
     "logs": Command("logs", "a metric's function log lines, newest last (like kubectl logs)"),
+    "crd": Command("crd", "print the AgreementMetric CRD this version expects (to apply by hand)"),
     "dev": Command("dev", "run a local sandbox (kube-apiserver, etcd, AWS emulator, operator)"),
     "demo": Command("demo", "start the sandbox, apply the examples, show the result, stop"),
 }

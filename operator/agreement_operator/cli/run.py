@@ -1,10 +1,12 @@
 """`agreement-operator run`: the operator itself, configured from the environment."""
 
 import argparse
+import asyncio
 import ctypes
 import secrets
 import socket
 import sys
+import threading
 
 from agreement_operator.config import Config, ConfigError
 
@@ -17,12 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peering", metavar="NAME",
                         help="kopf peering object name, for several replicas: one of them is active at a time")
     parser.add_argument("--priority", type=int, help="kopf peering priority (default with --peering: random)")
-    parser.add_argument("--liveness", metavar="URL", help="health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    parser.add_argument("--liveness", metavar="URL",
+                        help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz; readiness is /readyz on its port")
     parser.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true")
     verbosity.add_argument("-q", "--quiet", action="store_true")
     verbosity.add_argument("--debug", action="store_true")
+
+
+# The exit status when the operator stopped because the CRD became too old for it (controller/crd_upkeep.py).
+STOPPED_FOR_CRD = 3
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     import kopf
 
     from agreement_operator.controller import log_setup
-    from agreement_operator.controller.handlers import build_registry
     from agreement_operator.controller.peering import Peering
+    from agreement_operator.controller.registry import build_registry
 
     log_setup.configure(args.log_format, verbose=args.verbose, debug=args.debug, quiet=args.quiet)
     _limit_malloc_arenas()
@@ -51,9 +58,14 @@ def run(args: argparse.Namespace) -> int:
     if args.peering and not args.standalone:
         identity = f"{socket.gethostname()}/{secrets.token_hex(4)}"
         peering = Peering(args.peering, identity, priority or 0, tuple(namespaces))
+    # Set by kopf once its startup (the CRD check included) is done; and set by the CRD checks to stop the
+    # operator, in kopf's loop (a threading.Event would hold one of the loop's threads waiting on it, and the
+    # process would never exit after a failed startup).
+    started, stop = threading.Event(), asyncio.Event()
+    memo = kopf.Memo(config=config, peering=peering, health_url=args.liveness, started=started, stop_flag=stop)
     kopf.run(
         registry=build_registry(),
-        memo=kopf.Memo(config=config, peering=peering),
+        memo=memo,
         clusterwide=not namespaces,
         namespaces=namespaces,
         standalone=peering is None,
@@ -61,9 +73,13 @@ def run(args: argparse.Namespace) -> int:
         priority=priority,
         # kopf's Identity is a NewType of str that kopf does not export.
         identity=peering.identity if peering else None,  # type: ignore[arg-type]
-        liveness_endpoint=args.liveness,
+        # /healthz and /readyz are the operator's own (controller/health.py): they answer while it waits for its CRD.
+        liveness_endpoint=None,
+        ready_flag=started,
+        stop_flag=stop,
     )
-    return 0
+    upkeep = memo.get("crd_upkeep")
+    return STOPPED_FOR_CRD if upkeep is not None and upkeep.stopped_operator else 0
 
 
 def _limit_malloc_arenas() -> None:

@@ -6,18 +6,18 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 
 import kopf
 
 from agreement_operator import crd, failures
-from agreement_operator.controller import conditions, health, periodic, prometheus, startup
+from agreement_operator.controller import conditions, periodic, prometheus
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
 from agreement_operator.target import Event, Outcome, Phase, Request, Target
 
-_RESOURCE = (crd.GROUP, crd.VERSION, crd.PLURAL)
+logger = logging.getLogger(__name__)
 # AWS refused to delete (e.g. AccessDenied): the finalizer holds the resource, so try again now and then.
 DELETE_RETRY_SECONDS = 60.0
 # A first wait for Lambda (or for the quota) this short writes no Reconciling status.
@@ -33,11 +33,12 @@ DEPLOYING = Outcome(Phase.RECONCILING, "Deploying", "deploying the metric")
 def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, reason: str = "",
-    drift_check: bool = False, **_,
+    drift_check: bool = False, restarted: bool = False, **_,
 ) -> None:
     """`reason`: kopf's cause; "update" (a person changed the metric) goes ahead of bulk work at AWS.
     `drift_check`: a periodic pass over a metric deployed as specified, which changes no condition while
-    it waits for its turn at the quota (it knows nothing new yet)."""
+    it waits for its turn at the quota (it knows nothing new yet). `restarted`: the first pass of this
+    process over the metric, which does not announce again a Stall its status already records."""
     generation, target = meta.get("generation"), _target(memo, spec)
     started = time.monotonic()
     written: dict = {}  # what the target writes mid-pass
@@ -56,12 +57,42 @@ def reconcile_metric(
     # A pass that changed nothing writes nothing; nor does a first short wait for Lambda, while the
     # status already says the metric is in progress (see _settling_quietly).
     quiet = _settling_quietly(outcome, retry, current, generation) or (drift_check and outcome.quota_turn)
-    if any(current.get(key) != value for key, value in new_status.items()) and not quiet:
+    changed = any(current.get(key) != value for key, value in new_status.items())
+    if changed and not quiet:
         patch.status.update(new_status)
         logger.info("%s: %s", outcome.reason, outcome.message)
-    _post(memo, body, outcome.events)
+    if changed or not restarted or outcome.phase is not Phase.STALLED:
+        _post(memo, body, outcome.events)
     if outcome.retry_delay is not None:
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
+
+
+def status_written_by_the_operator(handler: Callable[..., None]) -> Callable[..., None]:
+    """A kopf handler whose status is written with the operator's own checked write (memo.write_status, which
+    reports fields the CRD pruned), not with kopf's patch; kopf then writes only its own annotations."""
+    @functools.wraps(handler)
+    def handle(**kwargs) -> None:
+        try:
+            handler(**kwargs)
+        except BaseException:
+            with contextlib.suppress(kopf.TemporaryError):  # the handler's own failure is the one to tell
+                _write_status(kwargs["memo"], kwargs["meta"], kwargs["patch"].pop("status", None))
+            raise
+        _write_status(kwargs["memo"], kwargs["meta"], kwargs["patch"].pop("status", None))
+    return handle
+
+
+def _write_status(memo: kopf.Memo, meta: Mapping, fields: dict | None) -> None:
+    """A metric deleted meanwhile needs no status; any other failure of the write is retried by kopf."""
+    if not fields:
+        return
+    try:
+        memo.write_status(meta["namespace"], meta["name"], dict(fields))
+    except failures.RetryableFailure as failure:
+        if failure.reason != "NotFound":
+            raise kopf.TemporaryError(failure.message, delay=failure.delay) from failure
+    except failures.PermanentFailure as failure:  # RBAC: kopf retries with its backoff, and says so
+        raise kopf.TemporaryError(failure.message, delay=DELETE_RETRY_SECONDS) from failure
 
 
 def _settling_quietly(outcome: Outcome, retry: int, status: Mapping, generation: int | None) -> bool:
@@ -89,7 +120,8 @@ def resume_metric(
         prometheus.METRICS.record(meta["uid"], meta["namespace"], meta["name"], "Ready", ready.get("reason", ""))
         prometheus.METRICS.invoked(meta["uid"], (status.get("usage") or {}).get("invocations"))
         return
-    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry)
+    reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry,
+                     restarted=True)
 
 
 def resync_metric(
@@ -143,7 +175,20 @@ def look_after_metric(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> N
         memo.resync.again_in(uid, again.delay if again.delay is not None else failures.backoff(attempt))
     finally:
         if patch.get("status"):
-            memo.write_status(summary.namespace, summary.name, dict(patch["status"]))
+            _write_periodic_status(memo, uid, summary, dict(patch["status"]))
+
+
+def _write_periodic_status(memo: kopf.Memo, uid: str, summary: periodic.Summary, fields: dict) -> None:
+    """A write that fails (a field the CRD pruned, which the writer reported) brings the checks back later."""
+    try:
+        memo.write_status(summary.namespace, summary.name, fields)
+    except failures.ReconcileFailure as failure:
+        if failure.reason == "NotFound":
+            return
+        logger.warning("[%s/%s] the status of the periodic checks was not written: %s", summary.namespace,
+                       summary.name, failure.message)
+        delay = failure.delay if isinstance(failure, failures.RetryableFailure) else None
+        memo.resync.again_in(uid, delay or DELETE_RETRY_SECONDS)
 
 
 class _MetricLogger(logging.LoggerAdapter):
@@ -294,25 +339,3 @@ def _lock_for(memo: kopf.Memo, uid: str) -> threading.Lock:
 def _post(memo: kopf.Memo, body: Mapping, events: list[Event]) -> None:
     for event in events:
         memo.post_event(body, event)
-
-
-def build_registry() -> kopf.OperatorRegistry:
-    """All handlers, registered against the AgreementMetric resource."""
-    registry = kopf.OperatorRegistry()
-    # A registry of our own starts without kopf's default login: in-cluster or kubeconfig.
-    kopf.on.login(registry=registry)(startup.log_in)
-    # kopf runs startup handlers one at a time, in this order: the periodic work needs the clients.
-    kopf.on.startup(registry=registry)(startup.configure)
-    # kopf passes indexes as keyword arguments that its handler protocol does not name.
-    kopf.on.startup(registry=registry)(start_periodic_work)  # type: ignore[arg-type]
-    kopf.on.cleanup(registry=registry)(stop_periodic_work)
-    kopf.on.probe(registry=registry)(health.periodic_work_running)
-    kopf.on.probe(registry=registry)(health.test_switch)
-    for on_change in (kopf.on.create, kopf.on.update):
-        on_change(*_RESOURCE, registry=registry)(reconcile_metric)
-    kopf.on.resume(*_RESOURCE, registry=registry)(resume_metric)
-    kopf.on.delete(*_RESOURCE, registry=registry)(delete_metric)
-    kopf.index(*_RESOURCE, registry=registry)(metrics_by_configmap)
-    kopf.index(*_RESOURCE, registry=registry)(metric_summaries)
-    kopf.on.event("", "v1", "configmaps", registry=registry)(configmap_changed)  # type: ignore[arg-type]
-    return registry

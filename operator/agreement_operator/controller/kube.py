@@ -1,4 +1,5 @@
-"""The operator's own Kubernetes API calls (kopf makes the rest): ConfigMaps, and writes mid-reconcile.
+"""The operator's own Kubernetes API calls (kopf makes the rest): ConfigMaps, status writes, Events, and the
+CRD read and applied.
 
 A few plain HTTPS requests with the credentials kopf's login found, instead of the official
 client library: that library costs about 60 MiB in every operator process (kopf imports it
@@ -20,6 +21,8 @@ from agreement_operator import crd, failures
 from agreement_operator.http_connections import KeptAliveConnections
 
 _MERGE_PATCH = "application/merge-patch+json"
+_APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: server-side apply takes either
+_CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 _TIMEOUT_SECONDS = 30.0
 # The apiserver refuses an Event message longer than this.
 _EVENT_MESSAGE_LIMIT = 1024
@@ -99,10 +102,49 @@ class KubeAPI:
                                      {"metadata": {"annotations": {annotation: revision}}})
         _raise_for(status, body, f"patch AgreementMetric {namespace}/{metric}")
 
+    def list_metrics(self, namespaces: tuple[str, ...] = ()) -> list[Mapping]:
+        """Every AgreementMetric in these namespaces (none given: in all of them)."""
+        paths = [f"/apis/{crd.GROUP}/{crd.VERSION}/namespaces/{namespace}/{crd.PLURAL}" for namespace in namespaces] \
+            or [f"/apis/{crd.GROUP}/{crd.VERSION}/{crd.PLURAL}"]
+        found: list[Mapping] = []
+        for path in paths:
+            status, body = self._request("GET", path)
+            _raise_for(status, body, f"list AgreementMetrics ({path})")
+            found += body.get("items") or []
+        return found
+
+    def set_finalizers(self, metric: Mapping, finalizers: list[str]) -> None:
+        """A metric's finalizers, unless the metric changed since it was read (409: read it again)."""
+        metadata = metric["metadata"]
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": metadata["resourceVersion"]}}
+        status, body = self._request("PATCH", _metric_path(metadata["namespace"], metadata["name"]), patch)
+        _raise_for(status, body, f"patch the finalizers of AgreementMetric {metadata['namespace']}/{metadata['name']}")
+
     def patch_status(self, namespace: str, metric: str, patch: dict) -> None:
-        """Part of a metric's status, written at once (mid-pass: before a function is created under a new name)."""
+        """Part of a metric's status. Every status write of the operator goes through here, and each is checked:
+        a field the answer lacks was pruned by a CRD that does not declare it (FieldsPruned)."""
         status, body = self._request("PATCH", _metric_path(namespace, metric) + "/status", {"status": patch})
         _raise_for(status, body, f"patch the status of AgreementMetric {namespace}/{metric}")
+        if dropped := pruned(patch, body.get("status") or {}, "status"):
+            raise failures.FieldsPruned(dropped, body)
+
+    def read_crd(self, name: str) -> Mapping | None:
+        """A CustomResourceDefinition; None when it does not exist. Listed by name: kopf's own rule (list and
+        watch on every CRD) allows that, so even a chart whose RBAC predates the operator's checks can read it."""
+        selector = urllib.parse.quote(f"metadata.name={name}")
+        status, body = self._request("GET", f"{_CRDS}?fieldSelector={selector}")
+        _raise_for(status, body, f"list CustomResourceDefinition {name}")
+        items = body.get("items") or []
+        return items[0] if items else None
+
+    def apply_crd(self, manifest: Mapping) -> Mapping:
+        """Server-side apply of a CRD as this operator's field manager, taking over the fields it sets from
+        whoever set them before (helm's install, an older kubectl apply)."""
+        name = manifest["metadata"]["name"]
+        query = urllib.parse.urlencode({"fieldManager": REPORTING_COMPONENT, "force": "true"})
+        status, body = self._request("PATCH", f"{_CRDS}/{name}?{query}", dict(manifest), _APPLY_PATCH)
+        _raise_for(status, body, f"apply CustomResourceDefinition {name}")
+        return body
 
     def peering_status(self, namespace: str | None, name: str) -> Mapping | None:
         """The status of a kopf peering object (ClusterKopfPeering, or KopfPeering in `namespace`): each
@@ -155,6 +197,17 @@ class KubeAPI:
         return answer.status, body
 
 
+def pruned(sent: object, kept: object, path: str) -> list[str]:
+    """The fields of a merge patch that the answer lacks, as paths; a null (which deletes) is not a field.
+    Lists are followed item by item when the answer has as many items as were sent."""
+    if isinstance(sent, Mapping) and isinstance(kept, Mapping):
+        return [lost for key, value in sent.items() if value is not None
+                for lost in ([f"{path}.{key}"] if key not in kept else pruned(value, kept[key], f"{path}.{key}"))]
+    if isinstance(sent, list) and isinstance(kept, list) and len(sent) == len(kept):
+        return [lost for index, item in enumerate(sent) for lost in pruned(item, kept[index], f"{path}[{index}]")]
+    return []
+
+
 def _metric_path(namespace: str, metric: str) -> str:
     return f"/apis/{crd.GROUP}/{crd.VERSION}/namespaces/{namespace}/{crd.PLURAL}/{metric}"
 
@@ -199,4 +252,6 @@ def _raise_for(status: int, body: Mapping, what: str) -> None:
         raise failures.PermanentFailure(
             "Forbidden", f"Kubernetes RBAC forbids the operator to {what}; grant it in the operator's Role"
         )
+    if status == 404:  # the object went away (a metric deleted mid-pass, say)
+        raise failures.RetryableFailure("NotFound", f"{what} failed: it does not exist")
     raise failures.RetryableFailure("KubernetesAPIError", f"{what} failed: {status} {body.get('message', '')}".strip())

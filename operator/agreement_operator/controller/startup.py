@@ -1,6 +1,9 @@
-"""What the operator sets up once: its login to the apiserver, kopf's settings, and the clients
-every handler shares through kopf's memo (Lambda, CloudWatch Logs, Label Studio, the apiserver)."""
+"""What the operator sets up once: its login to the apiserver, kopf's settings, the clients every handler
+shares through kopf's memo (Lambda, CloudWatch Logs, Label Studio, the apiserver), the health endpoints, and
+the CRD checked (and brought up to date) before any metric is handled."""
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -12,7 +15,7 @@ import kopf
 
 from agreement_operator import crd, failures, label_studio_target, lambda_target
 from agreement_operator.config import Config
-from agreement_operator.controller import kopf_storage, kube, peering, prometheus
+from agreement_operator.controller import crd_upkeep, health, kopf_storage, kube, peering, prometheus
 from agreement_operator.controller.error_watch import ErrorWatch
 from agreement_operator.controller.schedule import Schedule
 from agreement_operator.target import Event, Target
@@ -36,16 +39,21 @@ def poster_outside_kopf(api: kube.KubeAPI) -> Callable[[Mapping, Event], None]:
     return post
 
 
-async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
+def connection(**kwargs) -> kopf.ConnectionInfo | None:
     """In a pod, its ServiceAccount; elsewhere the kubeconfig (a token, a client certificate or a password).
 
     kopf's own login functions, not the official client's: that library would cost every
-    operator process about 60 MiB. The operator's own calls (kube.py) use the same credentials.
+    operator process about 60 MiB.
     """
     info = kopf.login_with_service_account(**kwargs)
     if info is not None and (server := in_cluster_server(os.environ)):
         info = dataclasses.replace(info, server=server)
-    info = info or kopf.login_with_kubeconfig(**kwargs)
+    return info or kopf.login_with_kubeconfig(**kwargs)
+
+
+async def log_in(memo: kopf.Memo, **kwargs) -> kopf.AiohttpSession | None:
+    """kopf's session; the operator's own calls (kube.py) use the same credentials."""
+    info = connection(**kwargs)
     if info is None:
         return None
     memo.kube.log_in(kube.Credentials.from_kopf(info))
@@ -93,13 +101,15 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     # Usage rides on the ticks of the error looks, once per their interval.
     memo.usage_looks = Schedule(config.function_errors_seconds)
     memo.kube = kube.KubeAPI()
+    memo.crd_upkeep = crd_upkeep.CrdUpkeep(memo.kube, config.manage_crd)
     memo.read_configmap = memo.kube.read_configmap
-    memo.write_status = memo.kube.patch_status
     memo.mark_revision = memo.kube.mark_revision
     memo.read_metric = memo.kube.read_metric
     memo.metric_exists = lambda namespace, name: memo.read_metric(namespace, name) is not None
     memo.post_event = post_with_kopf
     memo.post_event_outside_kopf = poster_outside_kopf(memo.kube)
+    # Every status write, from kopf's handlers and from the periodic work, checked for pruned fields.
+    memo.write_status = crd_upkeep.status_writer(memo.kube, memo.crd_upkeep, memo.post_event_outside_kopf)
     memo.active_replica = peering.ActiveReplica(memo.get("peering"), memo.kube.peering_status)
     memo.locks = {}
     if config.metrics_port:
@@ -108,6 +118,40 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
         except OSError as error:  # fatal for kopf's startup: the operator stops with this line
             raise kopf.PermanentError(f"cannot serve metrics on port {config.metrics_port}: {error}; set "
                                       "AGREEMENT_OPERATOR_METRICS_PORT to a free port, or 0 for none") from error
+
+
+async def serve_health(memo: kopf.Memo, **_) -> None:
+    """/healthz and /readyz, up before the operator waits for its CRD (an operator waiting is alive, not ready)."""
+    if memo.get("health_url"):
+        memo.health_server = health.HealthServer(memo.health_url, memo)
+        try:
+            await memo.health_server.start()
+        except OSError as error:  # fatal for kopf's startup: the operator stops with this line
+            raise kopf.PermanentError(f"cannot serve health checks at {memo.health_url}: {error}") from error
+
+
+async def wait_for_current_crd(memo: kopf.Memo, **kwargs) -> None:
+    """No metric is handled (nor written to) until the cluster's CRD can hold what the operator writes; then
+    the CRD is checked again every few seconds while the operator runs. kopf logs in only once its startup
+    is done, so this logs in by itself, with the same credentials."""
+    info = connection(**kwargs)
+    if info is not None:
+        memo.kube.log_in(kube.Credentials.from_kopf(info))
+    await memo.crd_upkeep.wait_until_current()
+    stop = memo.get("stop_flag")
+    memo.crd_task = asyncio.create_task(memo.crd_upkeep.keep_current(stop.set if stop else lambda: None),
+                                        name="the CRD kept current")
+
+
+async def stop_background_work(memo: kopf.Memo, **_) -> None:
+    """The CRD checks and the health endpoints stop with the operator."""
+    task = memo.get("crd_task")
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if (server := memo.get("health_server")) is not None:
+        await server.stop()
 
 
 def targets(config: Config) -> dict[str, Target]:

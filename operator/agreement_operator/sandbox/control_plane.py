@@ -77,6 +77,30 @@ class ControlPlane:
             raise KubectlFailed(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result
 
+    def as_service_account(self, namespace: str, account: str, folder: Path) -> "ControlPlane":
+        """kubectl and a kubeconfig (in `folder`) that act as a ServiceAccount, with a token of its own."""
+        token = self.kubectl("create", "token", account, "-n", namespace, "--duration=24h").stdout.strip()
+        kubeconfig = yaml.safe_load(self.kubeconfig.read_text())
+        kubeconfig["users"][0]["user"] = {"token": token}
+        path = folder / f"kubeconfig-{namespace}-{account}"
+        path.write_text(yaml.safe_dump(kubeconfig))
+        return ControlPlane(url=self.url, kubeconfig=path, token=token, binaries=self.binaries)
+
+    def container_environment(self, namespace: str, deployment: str) -> dict[str, str]:
+        """The environment of a Deployment's first container as the kubelet gives it: plain values, and
+        Secrets' keys read (the apiserver leaves out empty values)."""
+        found = yaml.safe_load(self.kubectl("get", "deployment", deployment, "-n", namespace, "-o", "yaml").stdout)
+        environment = {}
+        for item in found["spec"]["template"]["spec"]["containers"][0].get("env", []):
+            if "valueFrom" not in item:
+                environment[item["name"]] = item.get("value", "")
+                continue
+            ref = item["valueFrom"]["secretKeyRef"]
+            encoded = self.kubectl("get", "secret", ref["name"], "-n", namespace, "-o",
+                                   f"jsonpath={{.data.{ref['key']}}}").stdout
+            environment[item["name"]] = base64.b64decode(encoded).decode()
+        return environment
+
     def helm(self, *args: str) -> subprocess.CompletedProcess:
         """helm against this apiserver, with its cache and configuration beside the kubeconfig."""
         home = self.kubeconfig.parent / "helm-home"

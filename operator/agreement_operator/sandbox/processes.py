@@ -66,7 +66,8 @@ class Child:
         return self.process.poll() is None
 
     def log_tail(self, chars: int = 3000) -> str:
-        self._log.flush()
+        if not self._log.closed:  # still running (a stopped child's log is closed, and whole)
+            self._log.flush()
         text = self.log_path.read_text(errors="replace")
         return text[-chars:]
 

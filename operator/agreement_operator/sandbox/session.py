@@ -84,12 +84,13 @@ def label_studio(stack: ExitStack, local: bool = False) -> tuple[LabelStudioServ
 @contextmanager
 def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: Path | None = None,
             local_label_studio: bool = False, function_errors_seconds: float = 10,
-            idle_seconds: float | None = None, with_node: bool = False) -> Iterator[Sandbox]:
+            idle_seconds: float | None = None, with_node: bool = False, with_crd: bool = True) -> Iterator[Sandbox]:
     """`function_errors_seconds`: how often the operator reads Ready metrics' function errors (short
     here, so that an error shows on the resource seconds after it happened). `idle_seconds`: the
     sandbox's Lambda makes a function Inactive after this long without an invoke (None: see
     aws_emulator.lifecycle_from). `with_node`: one real node (sandbox/node.py), whose pods reach the
-    apiserver on the node's bridge."""
+    apiserver on the node's bridge. `with_crd`: apply crds/agreementmetrics.yaml (False: a test installs one
+    of its own, an older release's, say)."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
         network = None
@@ -104,8 +105,9 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: P
         the_node = node.start(workdir, stack, plane, network) if network else None
         aws = aws_emulator.start(workdir, stack, idle_seconds, host=address)
         studio, studio_environment = label_studio(stack, local_label_studio)
-        plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
-        plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
+        if with_crd:
+            plane.kubectl("apply", "-f", str(repository() / "crds" / "agreementmetrics.yaml"))
+            plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agreementmetrics.agreement.dev")
         operator = None
         if with_operator:
             operator = operator_process.start(
