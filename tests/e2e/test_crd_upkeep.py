@@ -22,9 +22,6 @@ from agreement_operator.sandbox.session import sandbox
 from agreement_operator.schema import coverage, packaged
 from agreement_operator.target import Event
 
-# The chart as it was when the CRD lacked nine fields of today's (spec.labelStudio.connection, status.usage...):
-# the install the upgrade defect was found on.
-OLDER_INSTALL = "c0f5f8ca6853bbf7e86b1fb4e140644839f8ed2d"
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
 
 
@@ -44,7 +41,7 @@ def install_crd(box, definition: dict | str) -> None:
 
 
 def older_crd() -> str:
-    return (releases.tree(OLDER_INSTALL) / "crds" / "agreementmetrics.yaml").read_text()
+    return (releases.tree(releases.OLDER_INSTALL) / "crds" / "agreementmetrics.yaml").read_text()
 
 
 def cluster_crd(box) -> dict:

@@ -285,3 +285,41 @@ def _crd(kubectl) -> dict:
 def _served(definition: dict) -> dict:
     version = definition["spec"]["versions"][0]
     return {"schema": version["schema"], "columns": version.get("additionalPrinterColumns")}
+
+
+def test_a_plain_helm_upgrade_from_an_older_install_leaves_todays_crd(control_plane_binaries, tmp_path):
+    """The install the defect was found on: the chart of commit c0f5f8c, whose CRD lacks nine of today's fields.
+    After a plain helm upgrade, the new pod's operator brings the CRD up to date, and what the old CRD refused
+    or dropped holds."""
+    older = releases.tree(releases.OLDER_INSTALL)
+    with sandbox(with_operator=False, binaries=control_plane_binaries, with_crd=False,
+                 local_label_studio=True) as box, ExitStack() as stack:
+        upgrade = Upgrade(box, stack, tmp_path, older)
+        kubectl = upgrade.kubectl
+        for namespace in (SYSTEM, METRICS):
+            kubectl("create", "namespace", namespace)
+        values = ["--set", "aws.region=us-east-1", "--set-string", f"aws.accountId={aws_emulator.ACCOUNT}",
+                  "--set", f"aws.endpointUrl={box.aws.endpoint_url}"]
+        upgrade.helm("install", RELEASE, str(older / "helm" / "agreement-operator"), "-n", SYSTEM, *values)
+        before = _crd(kubectl)
+        assert "usage" not in before["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"][
+            "properties"]
+        made_before = {"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+                       "metadata": {"name": "made-before", "namespace": METRICS},
+                       "spec": {"code": CODE.format(score=1)}}
+        kubectl("apply", "-f", "-", input=json.dumps(made_before))
+
+        upgrade.helm("upgrade", RELEASE, str(CHART), "-n", SYSTEM, *values)
+        upgrade.start_operator(None)
+        assert _served(_crd(kubectl)) == _served(packaged.manifest())
+        kubectl("wait", "--for=condition=Ready", "-n", METRICS, "am/made-before", "--timeout=60s")
+        # Refused before ("field not declared in schema"), and dropped by clients that do not ask the apiserver
+        # to validate fields: a metric for a second Label Studio.
+        named = {**made_before, "metadata": {"name": "named", "namespace": METRICS},
+                 "spec": {"code": CODE.format(score=1), "labelStudio": {"project": 1, "connection": "team-a"}}}
+        kubectl("apply", "--server-side", "-f", "-", input=json.dumps(named))
+        assert upgrade.metrics()["named"]["spec"]["labelStudio"]["connection"] == "team-a"
+        usage = {"window": "1h", "invocations": 3}
+        kubectl("patch", "am", "made-before", "-n", METRICS, "--subresource=status", "--type=merge",
+                "-p", json.dumps({"status": {"usage": usage}}))
+        assert upgrade.metrics()["made-before"]["status"]["usage"] == usage

@@ -48,22 +48,28 @@ class CrdUpkeep:
 
     def check(self) -> Verdict | None:
         """Read the CRD, apply ours when it is older (and we may), and record what stands in the way.
-        None: it could not be read (the apiserver is unreachable, say); the last answer stands."""
+        None: it could not be read or applied this time (the apiserver is unreachable, say)."""
         try:
             found = self.api.read_crd(packaged.NAME)
-            self.terminating = bool(found and found["metadata"].get("deletionTimestamp"))
-            verdict = coverage.verdict(found, self.ours)
-            if self._should_apply(found, verdict):
-                logger.info("CRD %s is schema revision %d, older than this operator's %d: applying this operator's",
-                            packaged.NAME, packaged.revision(found or {}), packaged.revision(self.ours))
-                found = self.api.apply_crd(self.ours)
-                verdict = coverage.verdict(found, self.ours)
-        except failures.PermanentFailure as refused:  # RBAC: say what to grant, and how to update it by hand
-            return self._record(Verdict.OLDER, f"CRD {packaged.NAME} is older than this operator, which may not "
-                                f"update it ({refused.message}); {FIX}")
+        except failures.PermanentFailure as refused:  # RBAC: kopf's own list of CRDs is refused as well
+            return self._record(None, f"cannot read CRD {packaged.NAME}: {refused.message}")
         except failures.ReconcileFailure as failure:
-            logger.warning("could not check CRD %s: %s", packaged.NAME, failure.message)
+            logger.warning("could not read CRD %s: %s", packaged.NAME, failure.message)
             return None
+        self.terminating = bool(found and found["metadata"].get("deletionTimestamp"))
+        verdict = coverage.verdict(found, self.ours)
+        if self._should_apply(found, verdict):
+            logger.info("CRD %s is schema revision %d, older than this operator's %d: applying this operator's",
+                        packaged.NAME, packaged.revision(found or {}), packaged.revision(self.ours))
+            try:
+                found = self.api.apply_crd(self.ours)
+            except failures.PermanentFailure as refused:  # RBAC: say what to grant, and how to update it by hand
+                return self._record(Verdict.OLDER, f"CRD {packaged.NAME} is older than this operator, which may "
+                                    f"not update it ({refused.message}); {FIX}")
+            except failures.ReconcileFailure as failure:
+                logger.warning("could not apply CRD %s: %s", packaged.NAME, failure.message)
+                return None
+            verdict = coverage.verdict(found, self.ours)
         return self._record(verdict, self._describe(found, verdict))
 
     def _should_apply(self, found: Mapping | None, verdict: Verdict) -> bool:
@@ -83,7 +89,7 @@ class CrdUpkeep:
                 ("" if self.manage else "; the operator does not update it (AGREEMENT_OPERATOR_MANAGE_CRD=false)") +
                 f"; {FIX}")
 
-    def _record(self, verdict: Verdict, problem: str | None) -> Verdict:
+    def _record(self, verdict: Verdict | None, problem: str | None) -> Verdict | None:
         if problem != self.problem:
             if problem is None:
                 logger.info("CRD %s is current (schema revision %d)", packaged.NAME,

@@ -16,6 +16,9 @@ from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import StartupFailed
 
 _PARTS = ("operator", "helm", "crds", "pyproject.toml")
+# Not a release: the chart as it was when its CRD lacked nine of today's fields (spec.labelStudio.connection,
+# status.usage, ...), the install on which `helm upgrade` was first seen to keep an old CRD.
+OLDER_INSTALL = "c0f5f8ca6853bbf7e86b1fb4e140644839f8ed2d"
 
 
 def cache_root() -> Path:
