@@ -19,7 +19,7 @@ import pytest
 
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.control_plane import binaries_dir
-from agreement_operator.sandbox.processes import StartupFailed
+from agreement_operator.sandbox.processes import StartupFailed, eventually
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
 
 ROOT = Path(__file__).parents[2]
@@ -176,15 +176,7 @@ class Cluster:
         return json.loads(result.stdout)["items"]
 
     condition = staticmethod(condition_of)
-
-    @staticmethod
-    def eventually(probe, timeout: float, what: str):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if result := probe():
-                return result
-            time.sleep(0.3)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    eventually = staticmethod(eventually)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 
 from agreement_operator.sandbox import node
 from agreement_operator.sandbox.podman import podman
+from agreement_operator.sandbox.processes import eventually
 from agreement_operator.sandbox.session import sandbox
 
 CHART = Path(__file__).parents[2] / "helm" / "agreement-operator"
@@ -111,15 +112,6 @@ def pods(box, namespace: str) -> list[dict]:
     listed = box.control_plane.kubectl("get", "pods", "-n", namespace, "-o", "json",
                                        "-l", "app.kubernetes.io/name=agreement-operator")
     return json.loads(listed.stdout)["items"]
-
-
-def eventually(probe, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if found := probe():
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_the_chart_on_a_real_node_runs_the_operator_deploys_a_metric_and_passes_helm_test(cluster, image, tmp_path):

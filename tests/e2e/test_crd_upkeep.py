@@ -17,7 +17,7 @@ import yaml
 from agreement_operator import failures
 from agreement_operator.controller import crd_upkeep, kube
 from agreement_operator.sandbox import operator_process, releases
-from agreement_operator.sandbox.processes import StartupFailed, http_get
+from agreement_operator.sandbox.processes import StartupFailed, eventually, http_get
 from agreement_operator.sandbox.session import sandbox
 from agreement_operator.schema import coverage, packaged
 from agreement_operator.target import Event
@@ -68,15 +68,6 @@ def apply_metric(box, namespace: str, name: str, spec: dict, server_side: bool =
 
 def metric(box, namespace: str, name: str) -> dict:
     return json.loads(box.control_plane.kubectl("get", "am", name, "-n", namespace, "-o", "json").stdout)
-
-
-def eventually(probe, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := probe():
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def namespace(box, name: str) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from agreement_operator.sandbox import aws_emulator, operator_process, releases
-from agreement_operator.sandbox.processes import free_port, http_get
+from agreement_operator.sandbox.processes import eventually, free_port, http_get
 from agreement_operator.sandbox.session import condition_of, sandbox
 from agreement_operator.schema import packaged
 
@@ -201,8 +201,8 @@ def _scenario(upgrade: Upgrade, box, wrapper: str) -> None:
     assert _served(current) == _served(packaged.manifest())
     assert packaged.revision(current) == packaged.revision(packaged.manifest())
     expected_writes = {} if wrapper == "as-released" else {"UpdateFunctionCode": len(LAMBDA_METRICS)}
-    _until(lambda: upgrade.taken_up(len(before)), 60, "today's operator to take up every metric")
-    _until(lambda: upgrade.lambda_writes() == expected_writes and upgrade.deployed_as_recorded(), 120,
+    eventually(lambda: upgrade.taken_up(len(before)), 60, "today's operator to take up every metric")
+    eventually(lambda: upgrade.lambda_writes() == expected_writes and upgrade.deployed_as_recorded(), 120,
            f"the Lambda writes to be {expected_writes} and every status to name its function's code")
     time.sleep(6)  # a resync of every Ready metric (resyncSeconds=5) writes nothing more
     after = upgrade.settled()
@@ -233,8 +233,8 @@ def _scenario(upgrade: Upgrade, box, wrapper: str) -> None:
     upgrade.helm("rollback", RELEASE, "1", "-n", SYSTEM)
     box.aws.front.reset_counts()
     upgrade.start_operator(upgrade.old_tree)
-    _until(lambda: upgrade.taken_up(len(before)), 60, "0.1.0's operator to take up every metric")
-    _until(lambda: upgrade.lambda_writes() == expected_writes and upgrade.deployed_as_recorded(), 120,
+    eventually(lambda: upgrade.taken_up(len(before)), 60, "0.1.0's operator to take up every metric")
+    eventually(lambda: upgrade.lambda_writes() == expected_writes and upgrade.deployed_as_recorded(), 120,
            f"the Lambda writes of the rollback to be {expected_writes}")
     time.sleep(6)  # and a resync
     rolled_back = upgrade.settled()
@@ -268,13 +268,6 @@ def _deleting_the_crd_deletes_every_metric_then_their_functions(upgrade: Upgrade
     deadline = time.monotonic() + 30
     while http_get(upgrade.operator.readiness_url) is not None:
         assert time.monotonic() < deadline, "the operator stayed ready without its CRD"
-        time.sleep(0.5)
-
-
-def _until(probe, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.5)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 import kopf
 
 from agreement_operator import crd, failures
-from agreement_operator.controller import conditions, periodic, prometheus
+from agreement_operator.controller import conditions, periodic, prometheus, startup
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
@@ -217,11 +217,7 @@ async def start_periodic_work(memo: kopf.Memo, metric_summaries: kopf.Index, **_
 
 
 async def stop_periodic_work(memo: kopf.Memo, **_) -> None:
-    task = memo.get("periodic_task")
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await startup.cancelled(memo.get("periodic_task"))
 
 
 def _check_function_errors(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping, patch: kopf.Patch,

@@ -145,13 +145,17 @@ async def wait_for_current_crd(memo: kopf.Memo, **kwargs) -> None:
 
 async def stop_background_work(memo: kopf.Memo, **_) -> None:
     """The CRD checks and the health endpoints stop with the operator."""
-    task = memo.get("crd_task")
+    await cancelled(memo.get("crd_task"))
+    if (server := memo.get("health_server")) is not None:
+        await server.stop()
+
+
+async def cancelled(task: asyncio.Task | None) -> None:
+    """A task of the operator's own, cancelled and awaited (nothing when there is none)."""
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    if (server := memo.get("health_server")) is not None:
-        await server.stop()
 
 
 def targets(config: Config) -> dict[str, Target]:

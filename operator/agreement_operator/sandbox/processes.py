@@ -11,6 +11,9 @@ import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class StartupFailed(RuntimeError):
@@ -34,6 +37,17 @@ def http_get(url: str, token: str | None = None) -> str | None:
             return response.read().decode(errors="replace")
     except OSError:
         return None
+
+
+def eventually(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.3) -> T:
+    """What `probe` returns once it returns something (truthy), polling every `every` seconds; an
+    AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if found := probe():
+            return found
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _die_with_parent() -> None:
