@@ -84,8 +84,12 @@ class CrdUpkeep:
                     "`agreement-operator crd | kubectl apply --server-side -f -`")
         lacking = coverage.missing_fields(found or {}, self.ours)
         shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
-        return (f"CRD {packaged.NAME} is schema revision {packaged.revision(found or {})} and this operator needs "
-                f"{packaged.revision(self.ours)}" + (f"; it would prune {shown}" if lacking else "") +
+        theirs, mine = packaged.revision(found or {}), packaged.revision(self.ours)
+        if theirs > mine:  # a newer release that dropped a field of ours: updating is not ours to do
+            return (f"CRD {packaged.NAME} is schema revision {theirs}, newer than this operator's {mine}, and would "
+                    f"prune {shown}; run the operator release that matches it")
+        return (f"CRD {packaged.NAME} is schema revision {theirs} and this operator needs {mine}" +
+                (f"; it would prune {shown}" if lacking else "") +
                 ("" if self.manage else "; the operator does not update it (AGREEMENT_OPERATOR_MANAGE_CRD=false)") +
                 f"; {FIX}")
 
