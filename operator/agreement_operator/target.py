@@ -8,6 +8,7 @@ control loop (kopf) or another target. Today's targets: a Lambda function of the
 (lambda_target), and the function of a Label Studio project (label_studio_target).
 """
 
+import datetime
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -216,3 +217,17 @@ def failed(failure: failures.ReconcileFailure, attempt: int, events: list[Event]
         delay = failure.delay if failure.delay is not None else failures.backoff(attempt)
         return Outcome(Phase.RECONCILING, failure.reason, failure.message, events, delay, status)
     return Outcome(Phase.STALLED, failure.reason, failure.message, events, status=status)
+
+
+def failed_read(what: str, cause: str, at: datetime.datetime | None = None) -> str:
+    """The status message of a read that failed (function errors, invocations): what, when, and why. The
+    numbers already known stay beside it; cause_of gives the why back, so each cause is warned about once."""
+    moment = (at or datetime.datetime.now(datetime.UTC)).astimezone(datetime.UTC)
+    return f"{what} could not be read at {moment.strftime('%Y-%m-%dT%H:%M:%SZ')}: {cause}"
+
+
+def cause_of(message: str | None) -> str | None:
+    """Why a read failed, from a message failed_read wrote (None for any other message)."""
+    if not message or " could not be read at " not in message:
+        return None
+    return message.split(" could not be read at ", 1)[1].partition(": ")[2]

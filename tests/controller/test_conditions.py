@@ -53,3 +53,17 @@ def test_status_of_a_stalled_resource_keeps_the_last_deployed_function():
     status = conditions.status_for(Outcome(Phase.STALLED, "InvalidCode", "bad"), 5, {"functionName": "f"})
     assert "functionName" not in status  # a merge patch leaves the earlier value in place
     assert status["observedGeneration"] == 5
+
+
+def test_a_status_write_removes_what_the_new_value_of_a_field_no_longer_has():
+    """Regression: the success of a read left its key out of a merge patch, which keeps what it is not given,
+    so status.usage.message said a CloudWatch outage long after it ended."""
+    previous = {"usage": {"window": "1h", "invocations": 2, "message": "could not be read at ...: 503"},
+                "labelStudio": {"project": 1, "metricName": "old", "extra": {"a": 1, "b": 2}},
+                "codeSha256": "abc"}
+    patch = conditions.merge_patch(previous, {"usage": {"window": "1h", "invocations": 3},
+                                              "labelStudio": {"project": 1, "extra": {"a": 1}}, "state": "Active"})
+    assert patch == {"usage": {"window": "1h", "invocations": 3, "message": None},
+                     "labelStudio": {"project": 1, "metricName": None, "extra": {"a": 1, "b": None}},
+                     "state": "Active"}
+    assert conditions.merge_patch({}, {"usage": {"invocations": 1}}) == {"usage": {"invocations": 1}}

@@ -374,3 +374,28 @@ def test_a_delete_that_lambda_answers_retryable_without_retry_after_backs_off(me
                                    retry=retry)
         delays.append(raised.value.delay)
     assert all(delay is not None and delay >= 1.0 for delay in delays), delays
+
+
+def test_the_periodic_checks_remove_a_failure_message_once_the_read_works(memo, good_metric, functions, config):
+    """Regression: after a CloudWatch outage, status.usage.message kept saying the numbers could not be read,
+    beside fresh numbers: the periodic write was a merge patch that left the key out instead of removing it."""
+    from agreement_operator.controller import periodic
+    from agreement_operator.lambda_target import cloudwatch_metrics
+    from agreement_operator.lambda_target.usage import UsageBoard
+
+    board = UsageBoard(cloudwatch_metrics.FunctionMetrics(cloudwatch_metrics.make_client(config.region)), 3600, 300)
+    target = lambda_target.LambdaTarget(functions, config, usage=board)
+    status = deployed_status(kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}}), good_metric)
+    stale = {**status, "usage": {"window": "1h", "invocations": 0, "errors": 0, "throttles": 0,
+                                 "message": "the function's invocations could not be read at 2026-12-06T10:00:00Z: "
+                                            "503 Service Unavailable"}}
+    writes: list[dict] = []
+    looking = kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}, "periodic_attempts": {},
+                         "read_metric": lambda namespace, name: metric({"code": good_metric}, stale),
+                         "write_status": lambda namespace, name, fields: writes.append(fields),
+                         "post_event_outside_kopf": lambda body, event: None})
+    looking.resync.done("uid-1")  # only the usage look is due
+    looking.usage_looks.done("uid-1", again_now=True)
+    handlers.look_after_metric(looking, "uid-1", periodic.Summary("labeling", "sentiment", True, 0.0))
+    [written] = writes
+    assert written["usage"]["message"] is None and written["usage"]["invocations"] == 0

@@ -70,3 +70,31 @@ def test_text_lines_about_a_metric_name_it():
         assert kopf  # the formatter is kopf's own
     finally:
         root.handlers[:] = saved
+
+
+def test_a_retry_gets_the_level_its_handler_noted_and_any_other_stays_an_error():
+    """kopf logs every TemporaryError at ERROR; the handler's note makes its pacing INFO."""
+    seen: list[tuple[int, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.levelno, record.getMessage()))
+
+    objects = logging.getLogger("kopf.objects")
+    keep, filter_ = Keep(), log_setup.RetryLevels()
+    objects.addHandler(keep)
+    objects.addFilter(filter_)
+    saved = objects.level
+    objects.setLevel(logging.DEBUG)
+    try:
+        ref = {"k8s_ref": {"uid": "uid-1", "name": "m", "namespace": "n"}}
+        filter_.note("uid-1", "its turn at the Lambda quota in 2.0 s", logging.INFO)
+        objects.error("Handler 'reconcile_metric' failed temporarily: its turn at the Lambda quota in 2.0 s", extra=ref)
+        objects.error("Handler 'reconcile_metric' failed temporarily: its turn at the Lambda quota in 2.0 s", extra=ref)
+        objects.error("Handler 'reconcile_metric' failed with an exception. Will retry.", extra=ref)
+    finally:
+        objects.removeHandler(keep)
+        objects.removeFilter(filter_)
+        objects.setLevel(saved)
+    # A note serves one line: the same message again, not noted, is an ERROR as kopf logged it.
+    assert [level for level, _ in seen] == [logging.INFO, logging.ERROR, logging.ERROR]

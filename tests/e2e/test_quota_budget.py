@@ -55,7 +55,7 @@ def watch(cluster, names, until, timeout=120.0) -> set[str]:
 
 
 def test_a_burst_waits_its_turns_and_lambda_never_throttles(cluster, budgeted):
-    proxy, _ = budgeted(rate=2.0, quota=3.0)
+    proxy, operator = budgeted(rate=2.0, quota=3.0)
     names = [f"burst-{n}" for n in range(12)]
     for n, name in enumerate(names):
         cluster.apply(name, {"code": CODE.format(n=n + 1)})
@@ -63,6 +63,11 @@ def test_a_burst_waits_its_turns_and_lambda_never_throttles(cluster, budgeted):
     assert "WaitingForQuota" in reasons
     assert proxy.calls["CreateFunction"] == 12
     assert sum(proxy.throttled.values()) == 0
+    # Waiting for the quota's turn is the operator's normal pacing: kopf's "failed temporarily" lines about it
+    # are INFO, never ERROR (regression: every wait was an ERROR line, and log alerts would page someone).
+    lines = operator.log_tail(2_000_000).splitlines()
+    waits = [line for line in lines if "failed temporarily" in line and "its turn" in line]
+    assert waits and not [line for line in waits if "[ERROR" in line], waits[:3]
 
 
 def test_a_change_to_an_existing_metric_goes_ahead_of_a_burst(cluster, budgeted):

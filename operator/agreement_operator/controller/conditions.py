@@ -68,3 +68,16 @@ def status_for(outcome: Outcome, generation: int | None, previous: Mapping, now:
         ),
         **outcome.status,
     }
+
+
+def merge_patch(previous: Mapping, fields: Mapping) -> dict:
+    """The status merge patch that leaves `fields` exactly as given. A merge patch merges objects key by key,
+    so a key the new value of an object no longer has (a failure message, once the read works again; a
+    metricName no longer asked for) would stay for good: here it is set to null, which removes it. Every
+    status write of the operator goes through this (controller/handlers.py)."""
+    patch = dict(fields)
+    for key, value in fields.items():
+        before = previous.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = {**{gone: None for gone in before if gone not in value}, **merge_patch(before, value)}
+    return patch

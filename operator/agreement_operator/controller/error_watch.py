@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from agreement_operator import failures
 from agreement_operator.controller.schedule import Schedule
 from agreement_operator.function import log_errors
-from agreement_operator.target import ErrorReader, Event
+from agreement_operator.target import ErrorReader, Event, cause_of, failed_read
 
 # A query still not done this long after it started is dropped, and the next round starts another.
 _QUERY_PATIENCE_SECONDS = 120.0
@@ -121,10 +121,14 @@ def _check(status: dict, previous: Mapping | None) -> Check:
     return Check(status=status, events=events, new_errors=len(fresh))
 
 
-def _unreadable(status: dict, failure: failures.ReconcileFailure, previous: Mapping | None) -> Check:
-    """The logs could not be read (AccessDenied, say): status says why, and a Warning Event the first time."""
-    message = f"function errors could not be read: {failure.message}"
-    check = Check(status={**status, "count": 0, "recent": [], "message": message})
-    if message != (previous or {}).get("message"):
+def _unreadable(scope: dict, failure: failures.ReconcileFailure, previous: Mapping | None) -> Check:
+    """The errors could not be read this time (a Logs outage, AccessDenied, a Label Studio key revoked): the
+    errors already known stay known (so none is announced again once reads work), the message says when the
+    read failed and why, and one Warning Event is posted per cause."""
+    known = previous or {}
+    message = failed_read("function errors", failure.message)
+    status = {**scope, "count": known.get("count", 0), "recent": list(known.get("recent") or []), "message": message}
+    check = Check(status=status)
+    if cause_of(known.get("message")) != failure.message:
         check.events.append(Event("FunctionErrorsUnreadable", message, warning=True))
     return check

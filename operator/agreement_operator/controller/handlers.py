@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 import kopf
 
 from agreement_operator import crd, failures
-from agreement_operator.controller import conditions, periodic, prometheus, startup
+from agreement_operator.controller import conditions, log_setup, periodic, prometheus, startup
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
@@ -64,6 +64,8 @@ def reconcile_metric(
     if changed or not restarted or outcome.phase is not Phase.STALLED:
         _post(memo, body, outcome.events)
     if outcome.retry_delay is not None:
+        pacing = outcome.settling or outcome.quota_turn  # not a failure: Lambda applying a change, the quota's turn
+        log_setup.RETRY_LEVELS.note(meta["uid"], outcome.message, logging.INFO if pacing else logging.WARNING)
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
 
 
@@ -76,18 +78,18 @@ def status_written_by_the_operator(handler: Callable[..., None]) -> Callable[...
             handler(**kwargs)
         except BaseException:
             with contextlib.suppress(kopf.TemporaryError):  # the handler's own failure is the one to tell
-                _write_status(kwargs["memo"], kwargs["meta"], kwargs["patch"].pop("status", None))
+                _write_status(kwargs["memo"], kwargs["meta"], kwargs["status"], kwargs["patch"].pop("status", None))
             raise
-        _write_status(kwargs["memo"], kwargs["meta"], kwargs["patch"].pop("status", None))
+        _write_status(kwargs["memo"], kwargs["meta"], kwargs["status"], kwargs["patch"].pop("status", None))
     return handle
 
 
-def _write_status(memo: kopf.Memo, meta: Mapping, fields: dict | None) -> None:
+def _write_status(memo: kopf.Memo, meta: Mapping, previous: Mapping, fields: dict | None) -> None:
     """A metric deleted meanwhile needs no status; any other failure of the write is retried by kopf."""
     if not fields:
         return
     try:
-        memo.write_status(meta["namespace"], meta["name"], dict(fields))
+        memo.write_status(meta["namespace"], meta["name"], conditions.merge_patch(previous, fields))
     except failures.RetryableFailure as failure:
         if failure.reason != "NotFound":
             raise kopf.TemporaryError(failure.message, delay=failure.delay) from failure
@@ -175,7 +177,7 @@ def look_after_metric(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> N
         memo.resync.again_in(uid, again.delay if again.delay is not None else failures.backoff(attempt))
     finally:
         if patch.get("status"):
-            _write_periodic_status(memo, uid, summary, dict(patch["status"]))
+            _write_periodic_status(memo, uid, summary, conditions.merge_patch(body.status, patch["status"]))
 
 
 def _write_periodic_status(memo: kopf.Memo, uid: str, summary: periodic.Summary, fields: dict) -> None:
@@ -258,17 +260,17 @@ def delete_metric(
         with _lock_for(memo, meta["uid"]):
             events = _target(memo, spec).delete(_request(spec, meta, status, memo))
     except failures.InProgress as waiting:  # the quota's turn, say: no error, no Event
+        log_setup.RETRY_LEVELS.note(meta["uid"], waiting.message, logging.INFO)
         raise kopf.TemporaryError(waiting.message, delay=waiting.delay) from waiting
     except failures.ReconcileFailure as failure:
         _post(memo, body, [Event(failure.reason, failure.message, warning=True)])
-        if not isinstance(failure, failures.RetryableFailure):
+        message = f"{failure.message}; the resource is kept until this succeeds (or set spec.deletionPolicy: Retain)"
+        if not isinstance(failure, failures.RetryableFailure):  # AccessDenied, say: a person must act (ERROR)
             delay = DELETE_RETRY_SECONDS
         else:  # AWS's Retry-After when it gave one; else the same growing, jittered backoff as an update
             delay = failure.delay if failure.delay is not None else failures.backoff(retry)
-        raise kopf.TemporaryError(
-            f"{failure.message}; the resource is kept until this succeeds (or set spec.deletionPolicy: Retain)",
-            delay=delay,
-        ) from failure
+            log_setup.RETRY_LEVELS.note(meta["uid"], message, logging.WARNING)
+        raise kopf.TemporaryError(message, delay=delay) from failure
     _post(memo, body, events)
     with _locks_guard:  # nothing about a deleted metric outlives it
         memo.locks.pop(meta["uid"], None)

@@ -37,6 +37,36 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class RetryLevels(logging.Filter):
+    """kopf logs every kopf.TemporaryError at ERROR ("Handler ... failed temporarily: ..."), and the operator
+    raises one for its normal pacing too: a wait for the quota's turn, for Lambda's Pending state, for a
+    restore. The handler that raises one notes the level it deserves (INFO for pacing, WARNING for a failure
+    that passes by itself); this filter, on kopf's object logger, gives the record that level. ERROR stays for
+    what a person must act on."""
+
+    _MARK = " failed temporarily: "
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._noted: dict[str, tuple[str, int]] = {}  # uid -> (message, level): at most one per metric
+
+    def note(self, uid: str, message: str, level: int) -> None:
+        self._noted[uid] = (message, level)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.ERROR or self._MARK not in str(record.msg):
+            return True
+        uid = (getattr(record, "k8s_ref", None) or {}).get("uid")
+        noted = self._noted.pop(uid, None) if uid else None
+        if noted is None or not record.getMessage().endswith(noted[0]):
+            return True
+        record.levelno, record.levelname = noted[1], logging.getLevelName(noted[1])
+        return logging.getLogger(record.name).isEnabledFor(noted[1])
+
+
+RETRY_LEVELS = RetryLevels()
+
+
 def configure(log_format: str, verbose: bool = False, debug: bool = False, quiet: bool = False) -> None:
     kopf.configure(
         verbose=verbose, debug=debug, quiet=quiet, log_format=kopf.LogFormat[log_format.upper()],
@@ -49,3 +79,4 @@ def configure(log_format: str, verbose: bool = False, debug: bool = False, quiet
             logging.getLogger(library).setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())
+    logging.getLogger("kopf.objects").addFilter(RETRY_LEVELS)

@@ -64,7 +64,8 @@ def reconcile(request: Request, projects: LabelStudioProjects, config: Config) -
         current = projects.read_function(project)
         adopted = ownership.claim(project, current, code, request, config, request.metric_exists, events,
                                   code_sha256) or adopted
-        _converge(projects, project, code, current, request.attempt, events, adopted)
+        _converge(projects, project, code, current, request.attempt, events, adopted,
+                  request.status.get("labelStudio") or {})
         if metric := wanted.get("metricName"):
             _select(projects, project, metric, events)
     except failures.ReconcileFailure as failure:
@@ -138,8 +139,9 @@ def _since() -> str:
 
 
 def _converge(projects: LabelStudioProjects, project: int, code: str, current: ProjectFunction, attempt: int,
-              events: list[Event], adopted: str | None) -> None:
-    """Returns once the project runs exactly `code`; otherwise one change and InProgress, or a failure."""
+              events: list[Event], adopted: str | None, recorded: Mapping) -> None:
+    """Returns once the project runs exactly `code`; otherwise one change and InProgress, or a failure.
+    `recorded`: status.labelStudio as last written."""
     if current.code != code or current.status in _REDEPLOY:
         if current.code != code:
             projects.check_code(project, code)
@@ -149,12 +151,12 @@ def _converge(projects: LabelStudioProjects, project: int, code: str, current: P
         raise failures.InProgress(
             "FunctionPending", f"Label Studio project {project} is deploying the code; checking again shortly",
             delay=0.0 if answer != label_studio_api.ACCEPTED else failures.progress_delay(attempt),
-            status={"labelStudio": _status(project, "Pending", code, adopted=adopted)})
+            status={"labelStudio": {**_status(project, "Pending", code, adopted=adopted), **_kept(recorded, project)}})
     if current.status == "Pending":
         raise failures.InProgress(
             "FunctionPending", f"Label Studio reports the function of project {project} Pending; checking again",
             delay=failures.progress_delay(attempt),
-            status={"labelStudio": _status(project, "Pending", code, adopted=adopted)})
+            status={"labelStudio": {**_status(project, "Pending", code, adopted=adopted), **_kept(recorded, project)}})
     if current.status != "Active":
         found = project_errors(projects, project, _since())
         why = f": {log_errors.describe(found['recent'])}" if found["recent"] else ""

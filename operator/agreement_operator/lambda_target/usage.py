@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from agreement_operator import failures
 from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics, Usage
 from agreement_operator.lambda_target.error_query import describe_window
-from agreement_operator.target import Event, UsageLook
+from agreement_operator.target import Event, UsageLook, cause_of, failed_read
 
 NOT_INVOKED_SECONDS = 86400.0  # a day without an invocation is worth saying
 
@@ -31,6 +31,7 @@ class UsageBoard:
         self._functions: set[str] = set()
         self._numbers: dict[str, Usage] = {}
         self._read_at = -float("inf")  # time.monotonic() of the last read of every function
+        self._failure: failures.ReconcileFailure | None = None  # how that read failed, if it did
         self._guard = threading.Lock()
 
     def keep(self, name: str) -> None:
@@ -45,15 +46,31 @@ class UsageBoard:
 
     def usage(self, name: str) -> Usage:
         """The function's numbers, at most an interval old; failures.ReconcileFailure when they cannot be read.
-        The first call of an interval reads every function kept; a function new since then alone."""
+        The first call of an interval reads every function kept; a function new since then alone. A read that
+        failed counts as the interval's read: until the next interval every call answers with its failure,
+        so an outage or a denied GetMetricData costs no more calls than a healthy interval."""
         with self._guard:  # one read at a time: the looks waiting for it use its numbers
             self._functions.add(name)
             if time.monotonic() - self._read_at >= self.interval:
-                self._numbers = self.metrics.usage(sorted(self._functions), self.window)
-                self._read_at = time.monotonic()
+                self._read(sorted(self._functions), replace=True)
+            elif self._failure is not None:
+                raise self._failure
             elif name not in self._numbers:
-                self._numbers.update(self.metrics.usage([name], self.window))
+                self._read([name], replace=False)
             return self._numbers[name]
+
+    def _read(self, names: list[str], replace: bool) -> None:
+        try:
+            numbers = self.metrics.usage(names, self.window)
+        except failures.QuotaWait:  # not a read: its turn at the CloudWatch budget comes later
+            raise
+        except failures.ReconcileFailure as failure:
+            self._read_at, self._failure = time.monotonic(), failure
+            raise
+        if replace:
+            self._numbers, self._read_at, self._failure = numbers, time.monotonic(), None
+        else:
+            self._numbers.update(numbers)
 
 
 class FunctionUsage:
@@ -73,10 +90,11 @@ class FunctionUsage:
             usage = self.board.usage(self.function_name)
         except failures.QuotaWait:  # its turn at the quota comes on a later look: nothing new to say
             return UsageLook(dict(previous), [])
-        except failures.ReconcileFailure as failure:
-            message = f"the function's invocations could not be read: {failure.message}"
-            events = [] if previous.get("message") == message else [Event("UsageUnreadable", message, warning=True)]
-            return UsageLook({"window": window, "message": message}, events)
+        except failures.ReconcileFailure as failure:  # the numbers known stay, beside when and why the read failed
+            message = failed_read("the function's invocations", failure.message, now)
+            events = [] if cause_of(previous.get("message")) == failure.message else [
+                Event("UsageUnreadable", message, warning=True)]
+            return UsageLook({**previous, "window": window, "message": message}, events)
         status: dict = {"window": window, "invocations": usage.invocations, "errors": usage.errors,
                         "throttles": usage.throttles}
         if usage.invocations:
