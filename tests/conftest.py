@@ -1,10 +1,12 @@
 import dataclasses
+import io
 import json
 import os
 from pathlib import Path
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from agreement_operator.config import Config
@@ -189,3 +191,38 @@ def settle():
         raise AssertionError(f"still {outcome.reason} after {passes} passes: {outcome.message}")
 
     return run
+
+
+class ThrottleFirst:
+    """Answer the first `count` Lambda requests of a client the way Lambda does when throttling."""
+
+    def __init__(self, client, count: int, retry_after: str | None = "7") -> None:
+        self.remaining = count
+        self.retry_after = retry_after
+        self.sent = 0
+        client.meta.events.register_first("before-send.lambda", self)
+
+    def __call__(self, request, **_):
+        self.sent += 1
+        if self.remaining == 0:
+            return None
+        self.remaining -= 1
+        body = json.dumps({"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"})
+        headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = self.retry_after
+        return AWSResponse(request.url, 429, headers, _RawBody(body.encode()))
+
+
+class _RawBody:
+    def __init__(self, body: bytes) -> None:
+        self._stream = io.BytesIO(body)
+
+    def stream(self, **_):
+        yield self._stream.read()
+
+
+@pytest.fixture
+def throttle():
+    """throttle(client, count, retry_after="7"): the client's next `count` Lambda requests answered 429."""
+    return ThrottleFirst

@@ -9,6 +9,7 @@ import pytest
 from agreement_operator import label_studio_target, lambda_target
 from agreement_operator.controller import conditions, error_watch, handlers, kopf_storage, startup
 from agreement_operator.controller import registry as registry_of_the_operator
+from agreement_operator.controller.episodes import Episodes
 from agreement_operator.controller.schedule import Schedule
 from agreement_operator.failures import PermanentFailure
 
@@ -23,7 +24,8 @@ def posted() -> list:
 @pytest.fixture
 def memo(functions, config, posted) -> kopf.Memo:
     targets = {"lambda": lambda_target.LambdaTarget(functions, config), "label_studio": lambda_target.NOT_CONFIGURED}
-    return kopf.Memo(config=config, targets=targets, locks={}, resync=Schedule(config.resync_seconds),
+    return kopf.Memo(config=config, targets=targets, locks={}, episodes=Episodes(),
+                     resync=Schedule(config.resync_seconds),
                      error_watch=error_watch.ErrorWatch(300, spread_first=False),
                      usage_looks=Schedule(300, spread_first=False),
                      read_configmap=lambda namespace, name: None,
@@ -399,3 +401,25 @@ def test_the_periodic_checks_remove_a_failure_message_once_the_read_works(memo, 
     handlers.look_after_metric(looking, "uid-1", periodic.Summary("labeling", "sentiment", True, 0.0))
     [written] = writes
     assert written["usage"]["message"] is None and written["usage"]["invocations"] == 0
+
+
+def test_a_throttling_episode_posts_one_warning_and_one_recovered(memo, posted, good_metric, client, throttle):
+    """Regression: every pass that met Lambda's throttling posted another Warning Event (9-10 per metric in
+    30 s of 429s); now the episode's first posts it, the repeats are silent, and Ready again says how long."""
+    deployed = deployed_status(memo, good_metric)
+    posted.clear()
+    changed = {"code": good_metric.replace("1.0", "0.5")}
+    throttle(client, count=10, retry_after="3")
+    status, passes = deployed, 0
+    while True:
+        patch, passes = kopf.Patch(), passes + 1
+        try:
+            call(handlers.reconcile_metric, metric(changed, status, generation=2), memo, patch)
+            break
+        except kopf.TemporaryError:
+            status = {**status, **patch.get("status", {})}
+    status = {**status, **patch.get("status", {})}
+    assert passes == 11 and conditions.is_true(status, "Ready", 2)
+    assert [(event.reason, event.warning) for event in posted] == [
+        ("TooManyRequestsException", True), ("CodeUpdated", False), ("Recovered", False)]
+    assert "of TooManyRequestsException (10 passes met it)" in posted[-1].message

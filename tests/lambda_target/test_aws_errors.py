@@ -1,10 +1,7 @@
 """AWS errors from moto (real IAM enforcement) and Lambda's throttling reply, mapped to conditions."""
 
-import io
-import json
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from agreement_operator import failures
@@ -35,49 +32,20 @@ def test_missing_untag_permission_is_named(config, good_metric, functions, lambd
     assert "lambda:UntagResource" in outcome.message
 
 
-class ThrottleFirst:
-    """Answer the first `count` Lambda requests the way Lambda does when throttling."""
-
-    def __init__(self, client, count, retry_after="7"):
-        self.remaining = count
-        self.retry_after = retry_after
-        self.sent = 0
-        client.meta.events.register_first("before-send.lambda", self)
-
-    def __call__(self, request, **_):
-        self.sent += 1
-        if self.remaining == 0:
-            return None
-        self.remaining -= 1
-        body = json.dumps({"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"})
-        headers = {"x-amzn-ErrorType": "TooManyRequestsException", "Content-Type": "application/json"}
-        if self.retry_after is not None:
-            headers["Retry-After"] = self.retry_after
-        return AWSResponse(request.url, 429, headers, _Raw(body.encode()))
-
-
-class _Raw:
-    def __init__(self, body):
-        self._stream = io.BytesIO(body)
-
-    def stream(self, **_):
-        yield self._stream.read()
-
-
-def test_a_throttled_call_ends_the_pass_instead_of_sleeping_in_botocore(config, good_metric, request_for):
+def test_a_throttled_call_ends_the_pass_instead_of_sleeping_in_botocore(config, good_metric, request_for, throttle):
     """Regression: botocore's adaptive mode retried inside the call (up to 46 s on one GetFunction),
     holding a worker; now a 429 ends the pass at once and kopf comes back after Retry-After."""
     client = lambda_api.make_client(config.region)
-    throttle = ThrottleFirst(client, count=2)
+    throttled = throttle(client, count=2)
     outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
     assert (outcome.phase, outcome.reason, outcome.retry_delay) == (Phase.RECONCILING, "TooManyRequestsException", 7.0)
-    assert throttle.remaining == 1
+    assert throttled.remaining == 1
 
 
-def test_persistent_throttling_is_reconciling_and_honours_retry_after(config, good_metric, request_for):
+def test_persistent_throttling_is_reconciling_and_honours_retry_after(config, good_metric, request_for, throttle):
     client = lambda_api.make_client(config.region)
-    ThrottleFirst(client, count=100)
+    throttle(client, count=100)
     outcome = reconcile.reconcile(request_for({"code": good_metric}),
                                   lambda_api.LambdaFunctions(client), config)
     assert (outcome.phase, outcome.reason) == (Phase.RECONCILING, "TooManyRequestsException")
@@ -112,11 +80,11 @@ def test_error_taxonomy(error, kind, reason):
     assert failure.reason == reason
 
 
-def test_persistent_throttling_without_retry_after_backs_off_with_jitter(config, good_metric, request_for):
+def test_persistent_throttling_without_retry_after_backs_off_with_jitter(config, good_metric, request_for, throttle):
     delays = set()
     for attempt in range(5):
         client = lambda_api.make_client(config.region)
-        ThrottleFirst(client, count=100, retry_after=None)
+        throttle(client, count=100, retry_after=None)
         outcome = reconcile.reconcile(request_for({"code": good_metric}, attempt=attempt),
                                       lambda_api.LambdaFunctions(client), config)
         assert (outcome.phase, outcome.reason) == (Phase.RECONCILING, "TooManyRequestsException")

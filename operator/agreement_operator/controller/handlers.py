@@ -62,7 +62,7 @@ def reconcile_metric(
         patch.status.update(new_status)
         logger.info("%s: %s", outcome.reason, outcome.message)
     if changed or not restarted or outcome.phase is not Phase.STALLED:
-        _post(memo, body, outcome.events)
+        _post(memo, body, memo.episodes.events(meta["uid"], outcome.phase, outcome.reason, outcome.events))
     if outcome.retry_delay is not None:
         pacing = outcome.settling or outcome.quota_turn  # not a failure: Lambda applying a change, the quota's turn
         log_setup.RETRY_LEVELS.note(meta["uid"], outcome.message, logging.INFO if pacing else logging.WARNING)
@@ -262,8 +262,9 @@ def delete_metric(
     except failures.InProgress as waiting:  # the quota's turn, say: no error, no Event
         log_setup.RETRY_LEVELS.note(meta["uid"], waiting.message, logging.INFO)
         raise kopf.TemporaryError(waiting.message, delay=waiting.delay) from waiting
-    except failures.ReconcileFailure as failure:
-        _post(memo, body, [Event(failure.reason, failure.message, warning=True)])
+    except failures.ReconcileFailure as failure:  # one Warning for the episode, however many retries it takes
+        _post(memo, body, memo.episodes.events(meta["uid"], Phase.RECONCILING, failure.reason,
+                                               [Event(failure.reason, failure.message, warning=True)]))
         message = f"{failure.message}; the resource is kept until this succeeds (or set spec.deletionPolicy: Retain)"
         if not isinstance(failure, failures.RetryableFailure):  # AccessDenied, say: a person must act (ERROR)
             delay = DELETE_RETRY_SECONDS
@@ -277,6 +278,7 @@ def delete_metric(
     memo.resync.forget(meta["uid"])
     memo.usage_looks.forget(meta["uid"])
     memo.error_watch.forget(meta["uid"])
+    memo.episodes.forget(meta["uid"])
     memo.get("periodic_attempts", {}).pop(meta["uid"], None)
     prometheus.METRICS.forget(meta["uid"])
 

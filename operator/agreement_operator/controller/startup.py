@@ -16,6 +16,7 @@ import kopf
 from agreement_operator import crd, failures, label_studio_target, lambda_target
 from agreement_operator.config import Config
 from agreement_operator.controller import crd_upkeep, health, kopf_storage, kube, peering, prometheus
+from agreement_operator.controller.episodes import Episodes
 from agreement_operator.controller.error_watch import ErrorWatch
 from agreement_operator.controller.schedule import Schedule
 from agreement_operator.target import Event, Target
@@ -112,6 +113,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.write_status = crd_upkeep.status_writer(memo.kube, memo.crd_upkeep, memo.post_event_outside_kopf)
     memo.active_replica = peering.ActiveReplica(memo.get("peering"), memo.kube.peering_status)
     memo.locks = {}
+    memo.episodes = Episodes()
     if config.metrics_port:
         try:
             prometheus.serve(config.metrics_port, config.metrics_path)
