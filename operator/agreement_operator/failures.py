@@ -65,6 +65,21 @@ class FieldsPruned(RetryableFailure):
                          f"{'them' if len(fields) > 1 else 'it'}", self.RETRY_SECONDS)
 
 
+# Stalled reasons that a change outside the resource can end: an IAM policy, credentials, Kubernetes RBAC,
+# a Label Studio key, project or setting, a ConfigMap. The operator looks at such a metric again on its own
+# schedule (controller/handlers.py), and it returns to Ready by itself once the cause is fixed. Every other
+# Stalled reason (invalid code or spec, failed smoke tests, code Label Studio refused, an ownership conflict)
+# waits for a change of the resource.
+OUTSIDE_THE_RESOURCE = frozenset({
+    "AccessDenied", "NoCredentials", "InvalidCredentials", "Forbidden",
+    "LabelStudioUnauthorized", "LabelStudioForbidden", "LabelStudioConnectionNotFound",
+    "LabelStudioNamespaceNotAllowed", "LabelStudioNotConfigured", "LambdaNotConfigured", "ProjectNotFound",
+    "CustomMetricAPINotFound", "EditionUnsupported",
+    "ConfigMapNotFound", "ConfigMapNotLabeled", "ConfigMapKeyNotFound",
+    "AdoptionNotAllowed",
+})
+
+
 def backoff(attempt: int) -> float:
     """Seconds before retry `attempt` (0, 1, ...) of a failed call: full jitter, capped.
 

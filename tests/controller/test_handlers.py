@@ -10,7 +10,7 @@ from agreement_operator import label_studio_target, lambda_target
 from agreement_operator.controller import conditions, error_watch, handlers, kopf_storage, startup
 from agreement_operator.controller import registry as registry_of_the_operator
 from agreement_operator.controller.episodes import Episodes
-from agreement_operator.controller.schedule import Schedule
+from agreement_operator.controller.schedule import Backoff, Schedule
 from agreement_operator.failures import PermanentFailure
 
 LOGGER = logging.getLogger("test")
@@ -24,7 +24,7 @@ def posted() -> list:
 @pytest.fixture
 def memo(functions, config, posted) -> kopf.Memo:
     targets = {"lambda": lambda_target.LambdaTarget(functions, config), "label_studio": lambda_target.NOT_CONFIGURED}
-    return kopf.Memo(config=config, targets=targets, locks={}, episodes=Episodes(),
+    return kopf.Memo(config=config, targets=targets, locks={}, episodes=Episodes(), stall_looks=Backoff(10, 600),
                      resync=Schedule(config.resync_seconds),
                      error_watch=error_watch.ErrorWatch(300, spread_first=False),
                      usage_looks=Schedule(300, spread_first=False),
@@ -423,3 +423,55 @@ def test_a_throttling_episode_posts_one_warning_and_one_recovered(memo, posted, 
     assert [(event.reason, event.warning) for event in posted] == [
         ("TooManyRequestsException", True), ("CodeUpdated", False), ("Recovered", False)]
     assert "of TooManyRequestsException (10 passes met it)" in posted[-1].message
+
+
+def test_a_metric_stalled_by_an_iam_policy_comes_back_by_itself_once_it_is_fixed(
+        memo, posted, good_metric, functions, lambda_client_for_policy, monkeypatch):
+    """Regression: a metric Stalled AccessDenied stayed Stalled after the policy was fixed, until a person
+    touched it (with 1,000 metrics, fixing one IAM policy meant editing 1,000 resources)."""
+    import json
+
+    import boto3
+    from moto import settings as moto_settings
+
+    from agreement_operator.controller import periodic
+    from agreement_operator.lambda_target import lambda_api
+
+    only_reads = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["lambda:GetFunction"], "Resource": "*"}]}
+    denied = with_lambda(memo, lambda_api.LambdaFunctions(lambda_client_for_policy(only_reads)))
+    first = kopf.Patch()
+    call(handlers.reconcile_metric, metric({"code": good_metric}), denied, first)
+    stalled = dict(first["status"])
+    assert conditions.find(stalled, "Stalled")["reason"] == "AccessDenied"
+    summary = periodic.Summary("labeling", "sentiment", False, 0.0,
+                               handlers.stalled_outside(stalled, 1))
+    assert summary.stalled_outside and [event.reason for event in posted] == ["AccessDenied"]
+
+    writes: list[dict] = []
+
+    def looking(target_memo):
+        return kopf.Memo({**target_memo, "periodic_attempts": {},
+                          "post_event_outside_kopf": lambda body, event: posted.append(event),
+                          "read_metric": lambda namespace, name: metric({"code": good_metric}, stalled),
+                          "write_status": lambda namespace, name, fields: writes.append(fields)})
+
+    denied.stall_looks.again("uid-1")  # its look is due (as if its backoff had passed)
+    denied.stall_looks._next["uid-1"] = (0.0, 10.0)
+    assert handlers.periodic_work_due(looking(denied), "uid-1", summary)
+    handlers.look_after_metric(looking(denied), "uid-1", summary)
+    assert (writes, [event.reason for event in posted]) == ([], ["AccessDenied"])  # still denied: silent
+    assert not handlers.periodic_work_due(looking(denied), "uid-1", summary)  # the next look is further away
+
+    # Someone fixes the IAM policy (moto checks no credentials while the test does it as an administrator).
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", float("inf"))
+    boto3.client("iam", region_name=denied.config.region).put_user_policy(
+        UserName="agreement-operator", PolicyName="operator", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"],
+                                                    "Resource": "*"}]}))
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    denied.stall_looks._next["uid-1"] = (0.0, 20.0)  # the next look's time came
+    handlers.look_after_metric(looking(denied), "uid-1", summary)
+    assert conditions.is_true(writes[-1], "Ready", 1)
+    assert [event.reason for event in posted] == ["AccessDenied", "Created", "Recovered"]
+    assert "of AccessDenied" in posted[-1].message

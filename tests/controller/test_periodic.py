@@ -11,7 +11,7 @@ from agreement_operator import lambda_target
 from agreement_operator.controller import conditions, error_watch, handlers, periodic
 from agreement_operator.controller.episodes import Episodes
 from agreement_operator.controller.periodic import PeriodicWork, Summary
-from agreement_operator.controller.schedule import Schedule
+from agreement_operator.controller.schedule import Backoff, Schedule
 from agreement_operator.lambda_target.budget import Budget
 
 NAME = "custom-metric-labeling-sentiment"
@@ -92,7 +92,7 @@ def memo_for(functions, config, found: dict, written: list, posted: list) -> kop
     """What look_after_metric uses: the apiserver's copy of each metric in `found`, keyed by name."""
     return kopf.Memo(
         config=config, targets={"lambda": lambda_target.LambdaTarget(functions, config)}, locks={},
-        episodes=Episodes(), resync=Schedule(config.resync_seconds, spread_first=False),
+        episodes=Episodes(), stall_looks=Backoff(10, 600), resync=Schedule(config.resync_seconds, spread_first=False),
         error_watch=error_watch.ErrorWatch(0), usage_looks=Schedule(300), periodic_attempts={},
         read_configmap=lambda namespace, name: None, read_metric=lambda namespace, name: found.get(name),
         write_status=lambda namespace, name, patch: written.append(patch),

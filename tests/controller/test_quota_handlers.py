@@ -8,7 +8,7 @@ import pytest
 from agreement_operator import lambda_target
 from agreement_operator.controller import conditions, error_watch, handlers
 from agreement_operator.controller.episodes import Episodes
-from agreement_operator.controller.schedule import Schedule
+from agreement_operator.controller.schedule import Backoff, Schedule
 from agreement_operator.lambda_target.budget import Budget
 
 LOGGER = logging.getLogger("test")
@@ -35,7 +35,7 @@ def written() -> list:
 
 def memo_for(functions, config, posted, written) -> kopf.Memo:
     return kopf.Memo(config=config, targets={"lambda": lambda_target.LambdaTarget(functions, config)}, locks={},
-                     episodes=Episodes(),
+                     episodes=Episodes(), stall_looks=Backoff(10, 600),
                      resync=Schedule(config.resync_seconds), error_watch=error_watch.ErrorWatch(300),
                      usage_looks=Schedule(300), read_configmap=lambda namespace, name: None,
                      write_status=lambda namespace, name, patch: written.append(patch),

@@ -26,3 +26,20 @@ def test_done_puts_the_next_time_an_interval_away_or_now():
     assert looks.due("a")
     looks.forget("a")
     assert looks.due("a")
+
+
+def test_a_backoff_starts_short_doubles_and_stops_at_its_ceiling(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(schedule.time, "monotonic", lambda: clock[0])
+    looks = schedule.Backoff(10, 600)
+    assert not looks.due("stalled")  # first seen now: first look 10 s later
+    clock[0] += 10
+    assert looks.due("stalled")
+    delays = []
+    for _ in range(8):
+        looks.again("stalled")
+        delays.append(looks._next["stalled"][0] - clock[0])
+        clock[0] = looks._next["stalled"][0]
+    assert delays == [20, 40, 80, 160, 320, 600, 600, 600]
+    looks.forget("stalled")
+    assert not looks.due("stalled")  # a new Stall starts short again

@@ -1,6 +1,7 @@
 """One Event per episode: a metric that meets the same retryable failure pass after pass (Lambda throttling,
-AWS or Label Studio unavailable) posts its Warning once, when the episode starts, and one Normal Event,
-`Recovered`, when it is Ready again, saying how long the episode lasted and how many passes it took.
+AWS or Label Studio unavailable), or stays Stalled by the same cause outside it (an IAM policy, a Label Studio
+key), posts its Warning once, when the episode starts, and one Normal Event, `Recovered`, when it is Ready
+again, saying how long the episode lasted and how many passes met it.
 
 An outage of 30 s with a retry every second or two wrote a Warning Event object per pass: thousands at 1,000
 metrics, and `kubectl describe` became a scroll. Waits that are the operator's normal pacing (the quota's
@@ -13,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from agreement_operator import failures
 from agreement_operator.target import Event, Phase
 
 
@@ -33,7 +35,9 @@ class Episodes:
         """The Events of a pass that ended in `phase` with `reason`, as they should be posted."""
         with self._guard:
             episode = self._open.get(uid)
-            failing = phase is Phase.RECONCILING and any(e.warning and e.reason == reason for e in events)
+            outside = phase is Phase.STALLED and reason in failures.OUTSIDE_THE_RESOURCE
+            episodic = phase is Phase.RECONCILING or outside
+            failing = episodic and any(event.warning and event.reason == reason for event in events)
             if failing and episode is not None and episode.reason == reason:
                 episode.passes += 1
                 return [event for event in events if not (event.warning and event.reason == reason)]

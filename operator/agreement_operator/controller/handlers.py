@@ -33,12 +33,13 @@ DEPLOYING = Outcome(Phase.RECONCILING, "Deploying", "deploying the metric")
 def reconcile_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
     patch: kopf.Patch, memo: kopf.Memo, logger: kopf.Logger, retry: int = 0, reason: str = "",
-    drift_check: bool = False, restarted: bool = False, **_,
+    drift_check: bool = False, looking_again: bool = False, **_,
 ) -> None:
     """`reason`: kopf's cause; "update" (a person changed the metric) goes ahead of bulk work at AWS.
     `drift_check`: a periodic pass over a metric deployed as specified, which changes no condition while
-    it waits for its turn at the quota (it knows nothing new yet). `restarted`: the first pass of this
-    process over the metric, which does not announce again a Stall its status already records."""
+    it waits for its turn at the quota (it knows nothing new yet). `looking_again`: a pass nobody asked for
+    (the first of this process, a look at a metric Stalled by something outside it), which does not announce
+    again a Stall its status already records."""
     generation, target = meta.get("generation"), _target(memo, spec)
     started = time.monotonic()
     written: dict = {}  # what the target writes mid-pass
@@ -61,7 +62,9 @@ def reconcile_metric(
     if changed and not quiet:
         patch.status.update(new_status)
         logger.info("%s: %s", outcome.reason, outcome.message)
-    if changed or not restarted or outcome.phase is not Phase.STALLED:
+    if outcome.phase is not Phase.STALLED:
+        memo.stall_looks.forget(meta["uid"])
+    if changed or not looking_again or outcome.phase is not Phase.STALLED:
         _post(memo, body, memo.episodes.events(meta["uid"], outcome.phase, outcome.reason, outcome.events))
     if outcome.retry_delay is not None:
         pacing = outcome.settling or outcome.quota_turn  # not a failure: Lambda applying a change, the quota's turn
@@ -123,7 +126,7 @@ def resume_metric(
         prometheus.METRICS.invoked(meta["uid"], (status.get("usage") or {}).get("invocations"))
         return
     reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger, retry=retry,
-                     restarted=True)
+                     looking_again=True)
 
 
 def resync_metric(
@@ -136,6 +139,12 @@ def resync_metric(
     resync beside them would only read again, and rewrite the status of a metric waiting for its turn at
     the quota."""
     generation, uid = meta.get("generation"), meta["uid"]
+    if stalled_outside(status, generation) and retry == 0:
+        if memo.stall_looks.due(uid):
+            memo.stall_looks.again(uid)  # the next look further away, unless this one ends the Stall
+            reconcile_metric(body=body, spec=spec, meta=meta, status=status, patch=patch, memo=memo, logger=logger,
+                             looking_again=True)
+        return
     if not conditions.is_true(status, "Ready", generation) and retry == 0:
         return  # (a retry is the resync's own repair, still being applied)
     if memo.resync.take(uid):
@@ -147,11 +156,21 @@ def resync_metric(
         _check_usage(body, spec, meta, status, patch, memo)
 
 
+def stalled_outside(status: Mapping, generation: int | None) -> bool:
+    """Whether the metric is Stalled at its generation for a reason outside the resource (failures.py): an IAM
+    policy, a Label Studio key, a ConfigMap... which the operator looks at again by itself."""
+    return conditions.is_true(status, "Stalled", generation) and \
+        conditions.find(status, "Stalled").get("reason") in failures.OUTSIDE_THE_RESOURCE
+
+
 def periodic_work_due(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> bool:
-    """Whether resync_metric has anything to do for this metric now: a repair of its own back at its time;
-    else, for a Ready metric left alone for RESYNC_IDLE_SECONDS (its change handlers go first), a check due."""
+    """Whether resync_metric has anything to do for this metric now: a repair of its own back at its time; a
+    look again at a Stall from outside, at its time; else, for a Ready metric left alone for RESYNC_IDLE_SECONDS
+    (its change handlers go first), a check due."""
     if uid in memo.periodic_attempts:
         return memo.resync.due(uid)
+    if summary.stalled_outside:
+        return memo.stall_looks.due(uid)
     if not summary.ready or time.monotonic() - summary.changed < min(RESYNC_IDLE_SECONDS, memo.config.resync_seconds):
         return False
     return (memo.resync.due(uid) or memo.error_watch.wanted(uid)
@@ -207,7 +226,8 @@ class _MetricLogger(logging.LoggerAdapter):
 async def metric_summaries(meta: kopf.Meta, status: kopf.Status, **_) -> dict:
     """Index: uid -> what the periodic work needs to know of a metric before it reads it."""
     ready = conditions.is_true(status, "Ready", meta.get("generation"))
-    return {meta["uid"]: periodic.Summary(meta["namespace"], meta["name"], ready, time.monotonic())}
+    return {meta["uid"]: periodic.Summary(meta["namespace"], meta["name"], ready, time.monotonic(),
+                                          stalled_outside(status, meta.get("generation")))}
 
 
 async def start_periodic_work(memo: kopf.Memo, metric_summaries: kopf.Index, **_) -> None:
@@ -279,6 +299,7 @@ def delete_metric(
     memo.usage_looks.forget(meta["uid"])
     memo.error_watch.forget(meta["uid"])
     memo.episodes.forget(meta["uid"])
+    memo.stall_looks.forget(meta["uid"])
     memo.get("periodic_attempts", {}).pop(meta["uid"], None)
     prometheus.METRICS.forget(meta["uid"])
 

@@ -1,5 +1,6 @@
-"""The periodic work on Ready metrics (drift repair, the looks at function errors and usage): one
-loop of the operator's own, instead of a kopf timer on every metric.
+"""The periodic work on Ready metrics (drift repair, the looks at function errors and usage), and the looks
+again at metrics Stalled by something outside the resource: one loop of the operator's own, instead of a
+kopf timer on every metric.
 
 A kopf timer is an asyncio task per object, for good, and it keeps the object's last body for
 its ticks: about 54 KiB of the operator's memory per metric (docs/performance.md). This loop
@@ -28,8 +29,10 @@ class Summary(NamedTuple):
 
     namespace: str
     name: str
-    ready: bool  # Ready at its generation: the periodic work is for those alone
+    ready: bool  # Ready at its generation: the periodic work is for those
     changed: float  # time.monotonic() of the last watch event
+    # ... and for those Stalled at their generation by something outside the resource, looked at again
+    stalled_outside: bool = False
 
 
 class PeriodicWork:

@@ -43,3 +43,31 @@ class Schedule:
     def forget(self, key: str) -> None:
         with self._guard:
             self._due.pop(key, None)
+
+
+class Backoff:
+    """When each key is looked at again: `first` seconds after it is first seen, then twice as long each
+    time, at most `ceiling`. For metrics Stalled by something outside the resource: soon after the fault,
+    then no more often than the resync interval, and never a hot loop."""
+
+    def __init__(self, first: float, ceiling: float) -> None:
+        self.first, self.ceiling = first, max(first, ceiling)
+        self._next: dict[str, tuple[float, float]] = {}  # key -> (when, the delay that led there)
+        self._guard = threading.Lock()
+
+    def due(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._guard:
+            when, _ = self._next.setdefault(key, (now + self.first, self.first))
+            return now >= when
+
+    def again(self, key: str) -> None:
+        """Looked at, and not yet fixed: the next look twice as far away (at most `ceiling`)."""
+        with self._guard:
+            _, delay = self._next.get(key, (0.0, self.first / 2))
+            delay = min(delay * 2, self.ceiling)
+            self._next[key] = (time.monotonic() + delay, delay)
+
+    def forget(self, key: str) -> None:
+        with self._guard:
+            self._next.pop(key, None)

@@ -18,10 +18,12 @@ from agreement_operator.config import Config
 from agreement_operator.controller import crd_upkeep, health, kopf_storage, kube, peering, prometheus
 from agreement_operator.controller.episodes import Episodes
 from agreement_operator.controller.error_watch import ErrorWatch
-from agreement_operator.controller.schedule import Schedule
+from agreement_operator.controller.schedule import Backoff, Schedule
 from agreement_operator.target import Event, Target
 
 logger = logging.getLogger(__name__)
+# The first look again at a metric Stalled by something outside it (an IAM policy fixed a little later).
+STALL_LOOK_FIRST_SECONDS = 10.0
 
 
 def post_with_kopf(body: Mapping, event: Event) -> None:
@@ -114,6 +116,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.active_replica = peering.ActiveReplica(memo.get("peering"), memo.kube.peering_status)
     memo.locks = {}
     memo.episodes = Episodes()
+    # Metrics Stalled by something outside them: looked at again soon, then at most once per resync interval.
+    memo.stall_looks = Backoff(STALL_LOOK_FIRST_SECONDS, config.resync_seconds)
     if config.metrics_port:
         try:
             prometheus.serve(config.metrics_port, config.metrics_path)
