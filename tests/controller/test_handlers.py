@@ -29,7 +29,7 @@ def memo(functions, config, posted) -> kopf.Memo:
                      error_watch=error_watch.ErrorWatch(300, spread_first=False),
                      usage_looks=Schedule(300, spread_first=False),
                      read_configmap=lambda namespace, name: None,
-                     write_status=lambda namespace, name, patch: None,
+                     write_status=lambda namespace, name, patch, **_: None,
                      mark_revision=lambda namespace, metric, annotation, revision: None,
                      post_event=lambda body, event: posted.append(event))
 
@@ -82,7 +82,7 @@ def test_a_restart_does_not_announce_again_a_metric_still_stalled_for_the_same_r
 def test_kopfs_handlers_write_status_through_the_operators_checked_write(memo, good_metric):
     """kopf's own patch carries no status: memo.write_status checks every status write for pruned fields."""
     writes: list[tuple[str, str, dict]] = []
-    checked = kopf.Memo({**memo, "write_status": lambda namespace, name, fields: writes.append((namespace, name,
+    checked = kopf.Memo({**memo, "write_status": lambda namespace, name, fields, **_: writes.append((namespace, name,
                                                                                                  fields))})
     patch = kopf.Patch()
     call(handlers.status_written_by_the_operator(handlers.reconcile_metric), metric({"code": good_metric}), checked,
@@ -151,7 +151,8 @@ def test_an_unexpected_error_replaces_stale_conditions_and_is_raised_again(memo,
 
 def test_the_status_writer_gets_the_metric_and_the_names(memo, good_metric):
     recorded = []
-    memo = kopf.Memo({**memo, "write_status": lambda namespace, name, patch: recorded.append((namespace, name, patch))})
+    memo = kopf.Memo({**memo, "write_status": lambda namespace, name, patch, **_: recorded.append(
+        (namespace, name, patch))})
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
     [(namespace, name, written)] = recorded
     assert (namespace, name) == ("labeling", "sentiment")
@@ -394,7 +395,7 @@ def test_the_periodic_checks_remove_a_failure_message_once_the_read_works(memo, 
     writes: list[dict] = []
     looking = kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}, "periodic_attempts": {},
                          "read_metric": lambda namespace, name: metric({"code": good_metric}, stale),
-                         "write_status": lambda namespace, name, fields: writes.append(fields),
+                         "write_status": lambda namespace, name, fields, **_: writes.append(fields),
                          "post_event_outside_kopf": lambda body, event: None})
     looking.resync.done("uid-1")  # only the usage look is due
     looking.usage_looks.done("uid-1", again_now=True)
@@ -454,7 +455,7 @@ def test_a_metric_stalled_by_an_iam_policy_comes_back_by_itself_once_it_is_fixed
         return kopf.Memo({**target_memo, "periodic_attempts": {},
                           "post_event_outside_kopf": lambda body, event: posted.append(event),
                           "read_metric": lambda namespace, name: metric({"code": good_metric}, stalled),
-                          "write_status": lambda namespace, name, fields: writes.append(fields)})
+                          "write_status": lambda namespace, name, fields, **_: writes.append(fields)})
 
     denied.stall_looks.again("uid-1")  # its look is due (as if its backoff had passed)
     denied.stall_looks._next["uid-1"] = (0.0, 10.0)

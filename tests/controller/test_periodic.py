@@ -95,7 +95,7 @@ def memo_for(functions, config, found: dict, written: list, posted: list) -> kop
         episodes=Episodes(), stall_looks=Backoff(10, 600), resync=Schedule(config.resync_seconds, spread_first=False),
         error_watch=error_watch.ErrorWatch(0), usage_looks=Schedule(300), periodic_attempts={},
         read_configmap=lambda namespace, name: None, read_metric=lambda namespace, name: found.get(name),
-        write_status=lambda namespace, name, patch: written.append(patch),
+        write_status=lambda namespace, name, patch, **_: written.append(patch),
         mark_revision=lambda namespace, metric, annotation, revision: None,
         post_event=lambda body, event: pytest.fail("kopf's posting is not there outside its handlers"),
         post_event_outside_kopf=lambda body, event: posted.append(event),

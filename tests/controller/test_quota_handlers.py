@@ -38,7 +38,7 @@ def memo_for(functions, config, posted, written) -> kopf.Memo:
                      episodes=Episodes(), stall_looks=Backoff(10, 600),
                      resync=Schedule(config.resync_seconds), error_watch=error_watch.ErrorWatch(300),
                      usage_looks=Schedule(300), read_configmap=lambda namespace, name: None,
-                     write_status=lambda namespace, name, patch: written.append(patch),
+                     write_status=lambda namespace, name, patch, **_: written.append(patch),
                      mark_revision=lambda namespace, metric, annotation, revision: None,
                      post_event=lambda body, event: posted.append(event))
 

@@ -15,7 +15,7 @@ from agreement_operator.controller import conditions, log_setup, periodic, prome
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
-from agreement_operator.target import Event, Outcome, Phase, Request, Target
+from agreement_operator.target import Event, Outcome, Phase, Request, Target, failed, parsed, resolved_spec
 
 logger = logging.getLogger(__name__)
 # AWS refused to delete (e.g. AccessDenied): the finalizer holds the resource, so try again now and then.
@@ -45,8 +45,10 @@ def reconcile_metric(
     written: dict = {}  # what the target writes mid-pass
     request = _request(spec, meta, status, memo, retry, urgent=reason == "update", written=written)
     try:
-        with _lock_for(memo, meta["uid"]):
-            outcome = target.reconcile(request)
+        outcome = _judged_at_once(request)
+        if outcome is None:
+            with _lock_for(memo, meta["uid"]):
+                outcome = target.reconcile(request)
     except Exception as error:  # a bug: say so on the resource instead of leaving stale conditions, then let kopf retry
         prometheus.observe_reconcile(target.name, None, time.monotonic() - started, meta)
         internal = Outcome(Phase.RECONCILING, "InternalError", f"{type(error).__name__}: {error}")
@@ -70,6 +72,19 @@ def reconcile_metric(
         pacing = outcome.settling or outcome.quota_turn  # not a failure: Lambda applying a change, the quota's turn
         log_setup.RETRY_LEVELS.note(meta["uid"], outcome.message, logging.INFO if pacing else logging.WARNING)
         raise kopf.TemporaryError(outcome.message, delay=outcome.retry_delay)
+
+
+def _judged_at_once(request: Request) -> Outcome | None:
+    """The Stalled Outcome of a spec or code that cannot be deployed, judged without a network call and before
+    the pass waits for the metric's lock, which a periodic check may hold while Label Studio or AWS is slow to
+    answer (invalid code waited 12 s behind a hung Label Studio); None for a spec worth a pass."""
+    try:
+        parsed(resolved_spec(request))
+    except failures.PermanentFailure as failure:
+        return failed(failure, request.attempt, [], {})
+    except failures.ReconcileFailure:  # the ConfigMap could not be read now: the pass will say so
+        return None
+    return None
 
 
 def status_written_by_the_operator(handler: Callable[..., None]) -> Callable[..., None]:
@@ -196,15 +211,20 @@ def look_after_metric(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> N
         memo.resync.again_in(uid, again.delay if again.delay is not None else failures.backoff(attempt))
     finally:
         if patch.get("status"):
-            _write_periodic_status(memo, uid, summary, conditions.merge_patch(body.status, patch["status"]))
+            _write_periodic_status(memo, uid, summary, conditions.merge_patch(body.status, patch["status"]),
+                                   body.metadata.get("resourceVersion"))
 
 
-def _write_periodic_status(memo: kopf.Memo, uid: str, summary: periodic.Summary, fields: dict) -> None:
-    """A write that fails (a field the CRD pruned, which the writer reported) brings the checks back later."""
+def _write_periodic_status(memo: kopf.Memo, uid: str, summary: periodic.Summary, fields: dict,
+                           read_at: str | None) -> None:
+    """The status of a look, written only if the metric is still as the look read it (`read_at`, its
+    resourceVersion): a change handled meanwhile (invalid code Stalled while a check waited on Label Studio)
+    must not be overwritten by a status about the metric as it was. A write that fails (a field the CRD
+    pruned, which the writer reported) brings the checks back later."""
     try:
-        memo.write_status(summary.namespace, summary.name, fields)
+        memo.write_status(summary.namespace, summary.name, fields, resource_version=read_at)
     except failures.ReconcileFailure as failure:
-        if failure.reason == "NotFound":
+        if failure.reason in ("NotFound", "Conflict"):  # deleted, or changed since: the next look reads it again
             return
         logger.warning("[%s/%s] the status of the periodic checks was not written: %s", summary.namespace,
                        summary.name, failure.message)
@@ -249,8 +269,9 @@ def _check_function_errors(body: kopf.Body, spec: Mapping, meta: Mapping, status
     if reader is None:
         return
     previous = status.get("functionErrors")
-    with _lock_for(memo, uid):
-        check = watch.check(uid, reader, previous)
+    # No lock: the look changes nothing but status, whose write is made only if the metric is unchanged since
+    # it was read; a change to the metric never waits for a slow read of its logs.
+    check = watch.check(uid, reader, previous)
     if check.status is not None and check.status != previous:
         patch.status["functionErrors"] = check.status
     _post(memo, body, check.events)
@@ -265,8 +286,7 @@ def _check_usage(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping,
     if reader is None:
         return
     previous = status.get(reader.field)
-    with _lock_for(memo, meta["uid"]):
-        look = reader.look(previous)
+    look = reader.look(previous)  # no lock, as for the errors: a read, and a conditional status write
     if look.status != (previous or {}):
         patch.status[reader.field] = look.status
     _post(memo, body, look.events)

@@ -120,10 +120,15 @@ class KubeAPI:
         status, body = self._request("PATCH", _metric_path(metadata["namespace"], metadata["name"]), patch)
         _raise_for(status, body, f"patch the finalizers of AgreementMetric {metadata['namespace']}/{metadata['name']}")
 
-    def patch_status(self, namespace: str, metric: str, patch: dict) -> None:
+    def patch_status(self, namespace: str, metric: str, patch: dict, resource_version: str | None = None) -> None:
         """Part of a metric's status. Every status write of the operator goes through here, and each is checked:
-        a field the answer lacks was pruned by a CRD that does not declare it (FieldsPruned)."""
-        status, body = self._request("PATCH", _metric_path(namespace, metric) + "/status", {"status": patch})
+        a field the answer lacks was pruned by a CRD that does not declare it (FieldsPruned). With
+        `resource_version`, only if the metric is still at that version (failures.RetryableFailure "Conflict"
+        otherwise: someone wrote it since it was read)."""
+        payload: dict = {"status": patch}
+        if resource_version is not None:
+            payload["metadata"] = {"resourceVersion": resource_version}
+        status, body = self._request("PATCH", _metric_path(namespace, metric) + "/status", payload)
         _raise_for(status, body, f"patch the status of AgreementMetric {namespace}/{metric}")
         if dropped := pruned(patch, body.get("status") or {}, "status"):
             raise failures.FieldsPruned(dropped, body)
@@ -254,4 +259,6 @@ def _raise_for(status: int, body: Mapping, what: str) -> None:
         )
     if status == 404:  # the object went away (a metric deleted mid-pass, say)
         raise failures.RetryableFailure("NotFound", f"{what} failed: it does not exist")
+    if status == 409:  # a precondition (resourceVersion) failed: it changed since it was read
+        raise failures.RetryableFailure("Conflict", f"{what} failed: it changed since it was read")
     raise failures.RetryableFailure("KubernetesAPIError", f"{what} failed: {status} {body.get('message', '')}".strip())

@@ -21,14 +21,12 @@ token (a JWT that expires after `access_seconds`) came from the personal access 
 that changes the code answers 202 and the function stays Pending for `activation_seconds`,
 then Active. The code is never run: it is checked with `ast`, as a parser would.
 
-Faults for tests: `fail_next(route, status, body)`, `fail_activation(project, log_line)`,
+Faults for tests: `fail_next(route, status, body)`, `fail_activation(project, log_line)`, `hang(seconds)`,
 `stop()` and `start()` again on the same port. `requests` counts every call by route.
 """
 
 import ast
-import base64
 import datetime
-import hashlib
 import hmac
 import itertools
 import json
@@ -43,6 +41,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from agreement_operator.function import local_invoke, packaging
+from agreement_operator.sandbox import label_studio_tokens
 
 _ROUTES = [
     ("refresh", re.compile(r"^/api/token/refresh/?$")),
@@ -87,6 +86,7 @@ class LabelStudioServer:
         self.requests: Counter[str] = Counter()  # "POST function" -> count
         self.project_requests: dict[int, Counter[str]] = {}  # the same, per project
         self._faults: dict[str, list[tuple[int, dict]]] = {}
+        self.hang_until, self.hanging = 0.0, 0
         self.guard = threading.RLock()
         self.port = 0
         self._http: ThreadingHTTPServer | None = None
@@ -140,6 +140,12 @@ class LabelStudioServer:
         with self.guard:
             self._faults.setdefault(route, []).extend([(status, body or {"detail": "Internal server error"})] * times)
 
+    def hang(self, seconds: float) -> None:
+        """Every request in the next `seconds` waits until they are over before it is answered (a Label Studio
+        that hangs); `hanging` counts the requests waiting now."""
+        with self.guard:
+            self.hang_until = time.monotonic() + seconds
+
     def fail_activation(self, project: int, log_line: str) -> None:
         """The next deployment of `project` ends Failed, with `log_line` in its logs."""
         with self.guard:
@@ -163,6 +169,7 @@ class LabelStudioServer:
             return 404, {"detail": "Not found."}
         route, match = found
         key = f"{method} {route}"
+        self._wait_while_hanging()
         with self.guard:
             self.requests[key] += 1
             if route not in ("refresh", "version", "whoami", "projects"):
@@ -189,6 +196,15 @@ class LabelStudioServer:
             if handler is None:
                 return 405, {"detail": f'Method "{method}" not allowed.'}
             return handler(project, body, urllib.parse.parse_qs(url.query))
+
+    def _wait_while_hanging(self) -> None:
+        with self.guard:
+            wait = self.hang_until - time.monotonic()
+            self.hanging += wait > 0
+        if wait > 0:
+            time.sleep(wait)
+            with self.guard:
+                self.hanging -= 1
 
     def _get_project(self, project: Project, *_) -> tuple[int, dict]:
         return 200, {"id": project.id, "title": project.title}
@@ -297,26 +313,10 @@ class LabelStudioServer:
         return 200, {"access": self._jwt("access", self.access_seconds)}
 
     def _jwt(self, token_type: str, lifetime: float) -> str:
-        header = _b64({"alg": "HS256", "typ": "JWT"})
-        claims = _b64({"token_type": token_type, "exp": int(time.time() + lifetime), "jti": secrets.token_hex(16),
-                       "user_id": 1})
-        signature = hmac.new(self._signing_key, f"{header}.{claims}".encode(), hashlib.sha256).digest()
-        return f"{header}.{claims}.{base64.urlsafe_b64encode(signature).decode().rstrip('=')}"
+        return label_studio_tokens.signed(self._signing_key, token_type, lifetime)
 
     def _valid_jwt(self, token: str, token_type: str) -> bool:
-        try:
-            header, claims, signature = token.split(".")
-            expected = hmac.new(self._signing_key, f"{header}.{claims}".encode(), hashlib.sha256).digest()
-            given = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
-            payload = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
-        except ValueError:
-            return False
-        return hmac.compare_digest(expected, given) and payload.get("token_type") == token_type and \
-            payload.get("exp", 0) > time.time()
-
-
-def _b64(value: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+        return label_studio_tokens.valid(self._signing_key, token, token_type)
 
 
 def _now() -> str:
