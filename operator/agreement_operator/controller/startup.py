@@ -117,7 +117,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.locks = {}
     memo.episodes = Episodes()
     # Metrics Stalled by something outside them: looked at again soon, then at most once per resync interval.
-    memo.stall_looks = Backoff(STALL_LOOK_FIRST_SECONDS, config.resync_seconds)
+    memo.stall_looks = Backoff(min(STALL_LOOK_FIRST_SECONDS, config.resync_seconds), config.resync_seconds)
     if config.metrics_port:
         try:
             prometheus.serve(config.metrics_port, config.metrics_path)

@@ -22,6 +22,7 @@ that changes the code answers 202 and the function stays Pending for `activation
 then Active. The code is never run: it is checked with `ast`, as a parser would.
 
 Faults for tests: `fail_next(route, status, body)`, `fail_activation(project, log_line)`, `hang(seconds)`,
+`revoke_tokens()`,
 `stop()` and `start()` again on the same port. `requests` counts every call by route.
 """
 
@@ -86,7 +87,7 @@ class LabelStudioServer:
         self.requests: Counter[str] = Counter()  # "POST function" -> count
         self.project_requests: dict[int, Counter[str]] = {}  # the same, per project
         self._faults: dict[str, list[tuple[int, dict]]] = {}
-        self.hang_until, self.hanging = 0.0, 0
+        self.hang_until, self.hanging, self.tokens_revoked = 0.0, 0, False
         self.guard = threading.RLock()
         self.port = 0
         self._http: ThreadingHTTPServer | None = None
@@ -140,6 +141,11 @@ class LabelStudioServer:
         with self.guard:
             self._faults.setdefault(route, []).extend([(status, body or {"detail": "Internal server error"})] * times)
 
+    def revoke_tokens(self, revoked: bool = True) -> None:
+        """Every token refused with 401 (a key revoked), or accepted again (restored)."""
+        with self.guard:
+            self.tokens_revoked = revoked
+
     def hang(self, seconds: float) -> None:
         """Every request in the next `seconds` waits until they are over before it is answered (a Label Studio
         that hangs); `hanging` counts the requests waiting now."""
@@ -180,8 +186,8 @@ class LabelStudioServer:
             return self._refresh(method, body)
         if route == "version":  # as Label Studio answers it, without a token
             return 200, {"release": RELEASE, "edition": "Enterprise"}
-        if (refused := self._authenticate(authorization)) is not None:
-            return 401, refused
+        if self.tokens_revoked or (refused := self._authenticate(authorization)) is not None:
+            return 401, {"detail": "Invalid token."} if self.tokens_revoked else refused
         if route == "whoami":
             return 200, {"id": 1, "email": "owner@example.com"}
         if route == "projects":
@@ -308,7 +314,7 @@ class LabelStudioServer:
         refresh = body.get("refresh")
         if not isinstance(refresh, str) or not refresh:
             return 400, {"refresh": ["This field is required."]}
-        if not self._valid_jwt(refresh, "refresh"):
+        if self.tokens_revoked or not self._valid_jwt(refresh, "refresh"):
             return 401, {"detail": "Token is invalid or expired", "code": "token_not_valid"}
         return 200, {"access": self._jwt("access", self.access_seconds)}
 

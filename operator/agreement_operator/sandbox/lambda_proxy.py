@@ -9,6 +9,8 @@
   `pending_seconds`, goes Inactive after `idle_seconds` without an invoke, and an Invoke of an
   Inactive function fails and restores it, as Lambda does.
 * Counts every call by operation, every throttled one, and the Invokes of each function.
+* Faults (aws_faults.py): chosen answers for chosen operations of Lambda, CloudWatch Logs and CloudWatch,
+  for a while (`proxy.faults.inject(...)`).
 
     proxy = LambdaProxy(moto_url, invoker, control_rate=15, get_rate=100, pending_seconds=1)
     proxy.start()  # proxy.url is the endpoint to give the operator
@@ -30,6 +32,7 @@ import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from agreement_operator.sandbox import aws_faults
 from agreement_operator.sandbox.lambda_lifecycle import Lifecycle
 from agreement_operator.sandbox.local_lambda import LocalLambda
 
@@ -83,6 +86,7 @@ class LambdaProxy(ThreadingHTTPServer):
         self.throttled: Counter[str] = Counter()
         self.invokes: Counter[str] = Counter()  # Invoke calls by function name, whatever they were answered
         self.get_times: list[float] = []  # when each GetFunction arrived (time.time())
+        self.faults = aws_faults.Faults()  # answers given instead of AWS's, for a while (the tests' fault kit)
         self.guard = threading.Lock()
 
     @property
@@ -109,6 +113,7 @@ class LambdaProxy(ThreadingHTTPServer):
 
     def reset_counts(self) -> None:
         with self.guard:
+            self.faults.seen.clear()
             self.calls.clear()
             self.throttled.clear()
             self.invokes.clear()
@@ -152,6 +157,16 @@ class _Forward(BaseHTTPRequestHandler):
 
     def _answer(self, payload: bytes | None) -> tuple[int, bytes, dict]:
         operation, name = _operation(self.command, self.path, payload)
+        if operation is None:
+            service, other = aws_faults.other_operation(self.path, self.headers, payload)
+            if other:
+                self.server.faults.seen[other] += 1
+                if fault := self.server.faults.take(other):
+                    return aws_faults.answer(str(service), fault)
+        elif fault := self.server.faults.take(operation):
+            with self.server.guard:
+                self.server.calls[operation] += 1
+            return aws_faults.answer("lambda", fault)
         if operation and not self.server.admit(operation, name):
             if operation == "Invoke" and name and self.server.invoker is not None:
                 self.server.invoker.count(name, "Throttles")
