@@ -196,15 +196,17 @@ def settle():
 class ThrottleFirst:
     """Answer the first `count` Lambda requests of a client the way Lambda does when throttling."""
 
-    def __init__(self, client, count: int, retry_after: str | None = "7") -> None:
+    def __init__(self, client, count: int, retry_after: str | None = "7", path_suffix: str = "") -> None:
+        """`path_suffix`: only requests whose path ends so (UpdateFunctionCode: "/code")."""
         self.remaining = count
         self.retry_after = retry_after
+        self.path_suffix = path_suffix
         self.sent = 0
         client.meta.events.register_first("before-send.lambda", self)
 
     def __call__(self, request, **_):
         self.sent += 1
-        if self.remaining == 0:
+        if self.remaining == 0 or not request.url.split("?")[0].endswith(self.path_suffix):
             return None
         self.remaining -= 1
         body = json.dumps({"Type": "User", "message": "Rate exceeded", "Reason": "CallerRateLimitExceeded"})

@@ -72,6 +72,18 @@ def test_code_change_updates_only_the_code(spec, owner, functions, config, clien
     assert [event.reason for event in outcome.events] == ["CodeUpdated"]
 
 
+def test_an_update_lambda_throttled_posts_no_event_that_says_it_was_deployed(spec, owner, functions, config, client,
+                                                                              throttle):
+    """Regression: the CodeUpdated (and ConfigurationUpdated) Event was added before the call, so every pass whose
+    update was throttled or waited its turn at the quota posted a Normal Event claiming a deploy (1,424 of them
+    for 1,000 changes through a throttling episode)."""
+    run(spec, owner, functions, config)
+    throttle(client, count=1, path_suffix="/code")  # UpdateFunctionCode (PUT .../code) answered 429
+    refused = run({**spec, "code": spec["code"].replace("1.0", "0.0")}, owner, functions, config)
+    assert refused.phase is Phase.RECONCILING and refused.reason == "TooManyRequestsException"
+    assert [event.reason for event in refused.events] == ["TooManyRequestsException"]
+
+
 def test_code_and_configuration_change_are_separate_passes(spec, owner, functions, config, client, recorder):
     run(spec, owner, functions, config)
     recorder.clear()

@@ -17,6 +17,7 @@ from agreement_operator.lambda_target.budget import Budget
 
 MAX_QUERIES = 500  # GetMetricData's limit per call
 METRICS = ("Invocations", "Errors", "Throttles")
+FUNCTIONS_PER_CALL = MAX_QUERIES // len(METRICS)  # 166
 _QUERY_PREFIX = {"Invocations": "i", "Errors": "e", "Throttles": "t"}  # ids must start with a lower-case letter
 
 
@@ -44,7 +45,7 @@ class FunctionMetrics:
         now = end or datetime.datetime.now(datetime.UTC)
         end = now.replace(second=0, microsecond=0) + datetime.timedelta(minutes=1)
         sums: dict[str, dict[str, float]] = {name: {} for name in names}
-        per_call = MAX_QUERIES // len(METRICS)
+        per_call = FUNCTIONS_PER_CALL
         for first in range(0, len(names), per_call):
             batch = list(names[first:first + per_call])
             for query_id, value in self._sums(batch, period, end):

@@ -162,13 +162,16 @@ def _apply(
     events: list[Event],
 ) -> DeployedFunction:
     """Make one change; the function as Lambda answered (tags: as they now are)."""
+    # Each Event once Lambda took the change: a call throttled, or waiting its turn at the quota, deployed nothing.
     if change == "code":
+        updated = functions.update_code(current, desired.zip_bytes)
         events.append(Event("CodeUpdated", f"deployed CodeSha256 {desired.code_sha256} to {desired.name}"))
-        return functions.update_code(current, desired.zip_bytes)
+        return updated
     if change == "configuration":
         drift = configuration_drift(current, desired)
+        updated = functions.update_configuration(current, drift)
         events.append(Event("ConfigurationUpdated", f"updated {', '.join(sorted(drift))} of {desired.name}"))
-        return functions.update_configuration(current, drift)
+        return updated
     to_set, to_remove = tag_drift(current.tags, desired.tags)
     if to_set:
         functions.tag(current.arn, to_set)

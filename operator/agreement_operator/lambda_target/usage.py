@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 
 from agreement_operator import failures
-from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics, Usage
+from agreement_operator.lambda_target.cloudwatch_metrics import FUNCTIONS_PER_CALL, FunctionMetrics, Usage
 from agreement_operator.lambda_target.error_query import describe_window
 from agreement_operator.target import Event, UsageLook, cause_of, failed_read
 
@@ -29,9 +29,10 @@ class UsageBoard:
     def __init__(self, metrics: FunctionMetrics, window: float, interval: float) -> None:
         self.metrics, self.window, self.interval = metrics, window, interval
         self._functions: set[str] = set()
-        self._numbers: dict[str, Usage] = {}
-        self._read_at = -float("inf")  # time.monotonic() of the last read of every function
-        self._failure: failures.ReconcileFailure | None = None  # how that read failed, if it did
+        self._numbers: dict[str, Usage] = {}  # read in this interval
+        self._unread: list[str] = []  # the functions this interval has not read yet
+        self._round_started = -float("inf")  # time.monotonic() when this interval's reads began
+        self._failure: failures.ReconcileFailure | None = None  # how this interval's read failed, if it did
         self._guard = threading.Lock()
 
     def keep(self, name: str) -> None:
@@ -46,31 +47,35 @@ class UsageBoard:
 
     def usage(self, name: str) -> Usage:
         """The function's numbers, at most an interval old; failures.ReconcileFailure when they cannot be read.
-        The first call of an interval reads every function kept; a function new since then alone. A read that
-        failed counts as the interval's read: until the next interval every call answers with its failure,
+
+        Each interval reads every function kept, in as few GetMetricData calls as CloudWatch allows (one per
+        FUNCTIONS_PER_CALL functions): the look of a function not read yet in this interval reads its batch,
+        and the looks of the others in that batch use those numbers. A look reads one batch at most, and
+        keeps what it read even when the next batch must wait its turn at the CloudWatch budget. A read that
+        failed counts as the interval's read: until the next interval every look answers with its failure,
         so an outage or a denied GetMetricData costs no more calls than a healthy interval."""
         with self._guard:  # one read at a time: the looks waiting for it use its numbers
             self._functions.add(name)
-            if time.monotonic() - self._read_at >= self.interval:
-                self._read(sorted(self._functions), replace=True)
-            elif self._failure is not None:
+            if time.monotonic() - self._round_started >= self.interval:
+                self._round_started, self._failure = time.monotonic(), None
+                self._numbers, self._unread = {}, sorted(self._functions)
+            if self._failure is not None:
                 raise self._failure
-            elif name not in self._numbers:
-                self._read([name], replace=False)
+            if name not in self._numbers:
+                self._read([name, *[other for other in self._unread if other != name][:FUNCTIONS_PER_CALL - 1]])
             return self._numbers[name]
 
-    def _read(self, names: list[str], replace: bool) -> None:
+    def _read(self, batch: list[str]) -> None:
         try:
-            numbers = self.metrics.usage(names, self.window)
+            numbers = self.metrics.usage(batch, self.window)
         except failures.QuotaWait:  # not a read: its turn at the CloudWatch budget comes later
             raise
         except failures.ReconcileFailure as failure:
-            self._read_at, self._failure = time.monotonic(), failure
+            self._failure = failure
             raise
-        if replace:
-            self._numbers, self._read_at, self._failure = numbers, time.monotonic(), None
-        else:
-            self._numbers.update(numbers)
+        self._numbers.update(numbers)
+        read = set(batch)
+        self._unread = [other for other in self._unread if other not in read]
 
 
 class FunctionUsage:
