@@ -98,3 +98,13 @@ def test_a_retry_gets_the_level_its_handler_noted_and_any_other_stays_an_error()
         objects.setLevel(saved)
     # A note serves one line: the same message again, not noted, is an ERROR as kopf logged it.
     assert [level for level, _ in seen] == [logging.INFO, logging.ERROR, logging.ERROR]
+
+
+def test_kopfs_client_retries_are_warnings_until_it_gives_up():
+    retries = log_setup.ClientRetriesAreWarnings()
+    attempt = logging.LogRecord("kopf._cogs.clients.api", logging.ERROR, __file__, 1,
+                                "Request attempt #1/9 failed; will retry: GET /apis -> 429", None, None)
+    final = logging.LogRecord("kopf._cogs.clients.api", logging.ERROR, __file__, 1,
+                              "Request attempt #9/9 failed; escalating: GET /apis -> 429", None, None)
+    assert retries.filter(attempt) and retries.filter(final)
+    assert (attempt.levelname, final.levelname) == ("WARNING", "ERROR")

@@ -67,6 +67,18 @@ class RetryLevels(logging.Filter):
 RETRY_LEVELS = RetryLevels()
 
 
+class ClientRetriesAreWarnings(logging.Filter):
+    """kopf's API client logs each failed attempt that it will retry ("Request attempt #1/9 failed; will
+    retry", an apiserver starting up or briefly away) at ERROR; a retry is a WARNING until kopf gives up
+    ("escalating"), which stays an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and record.name.startswith("kopf._cogs.clients") \
+                and "failed; will retry" in str(record.msg):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure(log_format: str, verbose: bool = False, debug: bool = False, quiet: bool = False) -> None:
     kopf.configure(
         verbose=verbose, debug=debug, quiet=quiet, log_format=kopf.LogFormat[log_format.upper()],
@@ -79,4 +91,5 @@ def configure(log_format: str, verbose: bool = False, debug: bool = False, quiet
             logging.getLogger(library).setLevel(logging.INFO)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())
+        handler.addFilter(ClientRetriesAreWarnings())
     logging.getLogger("kopf.objects").addFilter(RETRY_LEVELS)
