@@ -89,6 +89,12 @@ class Operator:
         self.process.stop()
         self.process = self._start()
 
+    def kill_and_restart(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a lost node would: no cleanup, no graceful stop."""
+        self.process.process.kill()
+        self.process.process.wait()
+        self.process = self._start()
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Stopped for a test that runs an operator of its own (two would both handle every metric)."""

@@ -150,3 +150,35 @@ def test_a_throttling_episode_posts_one_warning_and_one_recovered_per_metric(clu
         episode = [event for event in cluster.events(name)
                    if event["reason"] in ("TooManyRequestsException", "Recovered")]
         assert sorted(event["reason"] for event in episode) == ["Recovered", "TooManyRequestsException"], name
+
+
+def test_an_operator_killed_mid_deploy_and_mid_move_leaves_one_function_each(cluster, operator):
+    """The operator is SIGKILLed while a new metric's function is Pending and a prefix move has created the new
+    function but not yet deleted the old: after the restart each metric is Ready with exactly one function, and
+    nothing is left behind."""
+    front = cluster.box.aws.front
+    cluster.apply("moved", {"code": GOOD, "prefix": "before"})
+    cluster.wait("moved")
+    pending, front.lifecycle.pending_seconds = front.lifecycle.pending_seconds, 4.0
+    try:
+        creates = front.calls["CreateFunction"]
+        cluster.apply("fresh", {"code": GOOD})
+        cluster.apply("moved", {"code": GOOD, "prefix": "after"})
+        eventually(lambda: front.calls["CreateFunction"] >= creates + 2, 30, "both functions to be created")
+        operator.kill_and_restart()
+    finally:
+        front.lifecycle.pending_seconds = pending
+    cluster.wait("fresh", timeout=90)
+    cluster.wait_observed("moved", 2, timeout=90)
+    moved = cluster.wait("moved", timeout=90)
+    ns = cluster.namespace
+    expected = [f"custom-metric-after-{ns}-moved", f"custom-metric-{ns}-fresh"]
+    eventually(lambda: functions_of(cluster) == expected, 60, f"only {expected} (found {functions_of(cluster)})")
+    assert moved["status"]["functionName"] == f"custom-metric-after-{ns}-moved"
+
+
+def functions_of(cluster) -> list[str]:
+    """The names of the functions of the test's namespace, sorted."""
+    pages = cluster.lam.get_paginator("list_functions").paginate()
+    return sorted(function["FunctionName"] for page in pages for function in page["Functions"]
+                  if f"-{cluster.namespace}-" in function["FunctionName"])
