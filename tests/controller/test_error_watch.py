@@ -218,47 +218,46 @@ def test_turned_off_it_never_looks():
     assert not ErrorWatch(0).wanted("uid-1")
 
 
-def test_a_projects_function_errors_come_from_its_logs_and_are_warned_about_once():
+@pytest.fixture
+def studio_with_an_error():
+    """A Label Studio server with a project whose function logged one KeyError; (server, projects, project)."""
     studio = LabelStudioServer(activation_seconds=0).start()
     try:
-        projects = LabelStudioProjects(studio.url, studio.legacy_token)
         project = studio.add_project()
         studio.add_log(project, "[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
                                 '  File "/var/task/metric.py", line 4, in agreement')
-        watch = ErrorWatch(300, spread_first=False)
-        check = watch.check("uid-1", ProjectLogs(projects, project), None)
-        assert check.status["count"] == 1 and check.status["since"]
-        assert check.status["recent"][0]["type"] == "KeyError" and check.status["recent"][0]["line"] == 4
-        assert [(event.reason, event.warning) for event in check.events] == [("FunctionErrors", True)]
-        assert watch.check("uid-1", ProjectLogs(projects, project), check.status).events == []
-        studio.stop()
-        unreachable = watch.check("uid-1", ProjectLogs(projects, project), check.status)
-        assert "cannot reach Label Studio" in unreachable.status["message"]
+        yield studio, LabelStudioProjects(studio.url, studio.legacy_token), project
     finally:
         studio.stop()
 
 
-def test_a_failed_read_keeps_the_known_errors_and_none_is_announced_again():
+def test_a_projects_function_errors_come_from_its_logs_and_are_warned_about_once(studio_with_an_error):
+    studio, projects, project = studio_with_an_error
+    watch = ErrorWatch(300, spread_first=False)
+    check = watch.check("uid-1", ProjectLogs(projects, project), None)
+    assert check.status["count"] == 1 and check.status["since"]
+    assert check.status["recent"][0]["type"] == "KeyError" and check.status["recent"][0]["line"] == 4
+    assert [(event.reason, event.warning) for event in check.events] == [("FunctionErrors", True)]
+    assert watch.check("uid-1", ProjectLogs(projects, project), check.status).events == []
+    studio.stop()
+    unreachable = watch.check("uid-1", ProjectLogs(projects, project), check.status)
+    assert "cannot reach Label Studio" in unreachable.status["message"]
+
+
+def test_a_failed_read_keeps_the_known_errors_and_none_is_announced_again(studio_with_an_error):
     """Regression: a failed read (a Logs 503, a Label Studio 401, a deleted project) set the count to 0 and the
     recent errors to none, and after recovery every error was announced again as new."""
-    studio = LabelStudioServer(activation_seconds=0).start()
-    try:
-        projects = LabelStudioProjects(studio.url, studio.legacy_token)
-        project = studio.add_project()
-        studio.add_log(project, "[ERROR] KeyError: 'choices'\nTraceback (most recent call last):\n"
-                                '  File "/var/task/metric.py", line 4, in agreement')
-        watch = ErrorWatch(300, spread_first=False)
-        known = watch.check("uid-1", ProjectLogs(projects, project), None)
-        assert [event.reason for event in known.events] == ["FunctionErrors"]
-        studio.fail_next("GET function-logs", 401, {"detail": "Invalid token."}, times=2)
-        failed = watch.check("uid-1", ProjectLogs(projects, project), known.status)
-        assert (failed.status["count"], failed.status["recent"]) == (1, known.status["recent"])
-        assert " could not be read at " in failed.status["message"] and "401" in failed.status["message"]
-        assert [event.reason for event in failed.events] == ["FunctionErrorsUnreadable"]
-        still = watch.check("uid-1", ProjectLogs(projects, project), failed.status)
-        assert still.events == []  # the same cause, said once
-        recovered = watch.check("uid-1", ProjectLogs(projects, project), still.status)
-        assert recovered.events == [] and "message" not in recovered.status
-        assert recovered.status["count"] == 1
-    finally:
-        studio.stop()
+    studio, projects, project = studio_with_an_error
+    watch = ErrorWatch(300, spread_first=False)
+    known = watch.check("uid-1", ProjectLogs(projects, project), None)
+    assert [event.reason for event in known.events] == ["FunctionErrors"]
+    studio.fail_next("GET function-logs", 401, {"detail": "Invalid token."}, times=2)
+    failed = watch.check("uid-1", ProjectLogs(projects, project), known.status)
+    assert (failed.status["count"], failed.status["recent"]) == (1, known.status["recent"])
+    assert " could not be read at " in failed.status["message"] and "401" in failed.status["message"]
+    assert [event.reason for event in failed.events] == ["FunctionErrorsUnreadable"]
+    still = watch.check("uid-1", ProjectLogs(projects, project), failed.status)
+    assert still.events == []  # the same cause, said once
+    recovered = watch.check("uid-1", ProjectLogs(projects, project), still.status)
+    assert recovered.events == [] and "message" not in recovered.status
+    assert recovered.status["count"] == 1
