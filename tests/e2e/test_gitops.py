@@ -69,6 +69,9 @@ def written(control_plane_binaries) -> dict:
         def get(name):
             return json.loads(kubectl("get", "am", name, "-n", "default", "-o", "json").stdout)
 
+        # Created, and no operator has written it yet: what Flux and Argo CD read first.
+        kubectl("apply", "-f", "-", input=json.dumps(metric("fresh", "default")))
+        objects["new"] = get("fresh")
         # AWS unreachable: the operator keeps retrying and says so with Reconciling.
         unreachable = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}
         first = operator_process.start(box.workdir, stack, box.control_plane, box.aws, unreachable, "op-1.log")
@@ -91,6 +94,7 @@ def written(control_plane_binaries) -> dict:
 
 
 def test_the_operator_wrote_each_state(written):
+    assert written["new"]["status"] == {"observedGeneration": 0}  # the CRD's default: nothing observed yet
     assert condition_of(written["reconciling"], "Reconciling")["reason"] == "AWSUnreachable"
     assert condition_of(written["ready"], "Ready")["status"] == "True"
     assert condition_of(written["stalled"], "Stalled")["reason"] == "InvalidCode"
@@ -114,6 +118,7 @@ def _lua_table(runtime, value):
 
 @pytest.mark.parametrize(("state", "health"), [
     ("ready", "Healthy"), ("stalled", "Degraded"), ("reconciling", "Progressing"), ("unobserved", "Progressing"),
+    ("new", "Progressing"),
 ])
 def test_argocd_lua_health(written, state, health):
     status, message = argocd_health(written[state])
@@ -142,6 +147,9 @@ def kstatus_tool() -> Path:
 
 @pytest.mark.parametrize(("state", "verdict"), [
     ("ready", "Current"), ("stalled", "Failed"), ("reconciling", "InProgress"), ("unobserved", "InProgress"),
+    # Regression: a metric not yet written had no status, which kstatus reads as Current, so Flux's health
+    # check passed before anything was deployed.
+    ("new", "InProgress"),
 ])
 def test_kstatus_library_verdict(written, kstatus_tool, state, verdict):
     result = subprocess.run([str(kstatus_tool)], input=json.dumps([written[state]]), capture_output=True,
