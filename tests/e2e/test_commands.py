@@ -6,11 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from agreement_operator.sandbox.processes import eventually
+
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def sandbox_processes() -> int:
-    result = subprocess.run(["pgrep", "-fc", "kube-apiserver|etcd --data-dir|moto.server|agreement_operator run"],
+    result = subprocess.run(["pgrep", "-fc", "kube-apiserver|etcd --data-dir|moto.server|agreement_operator run|"
+                                           "source-controller|kustomize-controller|helm-controller"],
                             capture_output=True, text=True, check=False)
     return int(result.stdout.strip() or 0)
 
@@ -96,3 +99,47 @@ def test_dev_never_prints_or_writes_your_label_studio_key(control_plane_binaries
     assert key not in output and written == []
     assert "export KUBECONFIG=" in output and "export LABEL_STUDIO_API_KEY" not in output
     assert "# LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY: yours" in output
+
+
+def test_dev_with_flux_prints_a_git_remote_that_flux_follows(control_plane_binaries, tmp_path):
+    """`dev --flux`: a push to the printed remote reaches the cluster through Flux; Ctrl-C leaves nothing."""
+    before = sandbox_processes()
+    dev = subprocess.Popen([sys.executable, "-m", "agreement_operator", "dev", "--flux"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
+    try:
+        printed = []
+        for line in dev.stdout:
+            printed.append(line)
+            if line.startswith("# sandbox ready"):
+                break
+        text = "".join(printed)
+        kubeconfig = next(line.split("=", 1)[1] for line in text.splitlines()
+                          if line.startswith("export KUBECONFIG="))
+        remote = next(line.split()[3] for line in text.splitlines() if line.startswith("#   git clone "))
+        assert "kind: Kustomization" in text, text
+        clone = tmp_path / "agreement-metrics"
+        git = ["git", "-C", str(clone), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run(["git", "clone", "--quiet", remote, str(clone)], check=True)
+        metric_code = clone / "examples" / "gitops" / "kustomize" / "sentiment.py"
+        metric_code.write_text(metric_code.read_text().replace("return", "return  ", 1))
+        subprocess.run([*git, "commit", "--quiet", "-am", "an edit"], check=True)
+        subprocess.run([*git, "push", "--quiet"], check=True)
+        kubectl = [str(control_plane_binaries / "kubectl"), "--kubeconfig", kubeconfig]
+
+        def applied_code() -> str:
+            code_map = subprocess.run([*kubectl, "get", "am", "sentiment", "-n", "labeling", "-o",
+                                       "jsonpath={.spec.codeFrom.configMapKeyRef.name}"],
+                                      capture_output=True, text=True, check=False).stdout
+            return subprocess.run([*kubectl, "get", "configmap", code_map or "none", "-n", "labeling", "-o",
+                                   "jsonpath={.data.metric\\.py}"], capture_output=True, text=True, check=False).stdout
+
+        eventually(lambda: "return  " in applied_code(), 120, "Flux to apply the pushed edit")
+        waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/sentiment", "-n", "labeling",
+                                 "--timeout=60s"], capture_output=True, text=True, check=False)
+        assert waited.returncode == 0, waited.stderr
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(60)
+    assert dev.returncode == 0
+    assert sandbox_processes() == before

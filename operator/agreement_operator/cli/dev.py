@@ -14,11 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node", action="store_true",
                         help="also run one real node (containerd, kubelet, scheduler, controller-manager, kube-proxy, "
                              "CoreDNS): needs root; docs/node.md")
+    parser.add_argument("--flux", action="store_true",
+                        help="also run Flux (source-controller, kustomize-controller, helm-controller) and a local "
+                             "Git server, and print a Git remote that Flux follows: push metrics to it "
+                             "(docs/gitops.md)")
 
 
 def run(args: argparse.Namespace) -> int:
     commands = sandbox_commands()
-    return commands.dev(args.resync_seconds, args.idle_seconds, args.node) if commands else 1
+    return commands.dev(args.resync_seconds, args.idle_seconds, args.node, args.flux) if commands else 1
 
 
 def sandbox_commands() -> ModuleType | None:

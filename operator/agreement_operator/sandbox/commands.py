@@ -6,13 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import yaml
 
 from agreement_operator import failures
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
-from agreement_operator.sandbox import node
+from agreement_operator.sandbox import flux, node
 from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import StartupFailed
 from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
@@ -23,16 +24,20 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
-def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: bool = False) -> int:
+def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: bool = False,
+        with_flux: bool = False) -> int:
     _stop_on_sigterm()
     print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator"
-          f"{', and a node' if with_node else ''}...", flush=True)
+          f"{', and a node' if with_node else ''}{', and Flux' if with_flux else ''}...", flush=True)
     try:
-        with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds, with_node=with_node) as box:
+        with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds, with_node=with_node) as box, \
+                ExitStack() as stack:
             print("\n".join(box.exports()))
             if box.node is not None:
                 print(f"# a node ({node.NODE_NAME}) on bridge {box.node.network.bridge}, "
                       f"{box.node.network.subnet}: kubectl get pods -A")
+            if with_flux:
+                _start_flux(box, stack)
             operator = box.operator
             assert operator is not None  # sandbox() starts one unless told not to
             print(f"# the operator's Prometheus metrics: {operator.metrics_url}")
@@ -46,6 +51,15 @@ def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: boo
         return 1
     except KeyboardInterrupt:
         return 0
+
+
+def _start_flux(box: Sandbox, stack: ExitStack) -> None:
+    running = flux.start(box.workdir, stack, box.control_plane)
+    url, manifest = flux.playground(box.workdir, running, box.control_plane)
+    print(f"# Flux follows {url} (branch main; the kustomize example is in {flux.KUSTOMIZE}):")
+    print(f"#   git clone {url} && cd agreement-metrics   # edit, commit, git push")
+    print("#   kubectl get kustomizations -n flux-system   # Flux's verdict; the Kustomization it follows:")
+    print("\n".join(f"#   {line}" for line in manifest.splitlines() if line.strip()))
 
 
 def demo(examples: Path | None = None) -> int:
