@@ -28,13 +28,16 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check $(LINTED)
 	$(VENV)/bin/mypy
 
-# Builds kube-apiserver, etcd, kubectl and helm from Go modules the first time
+# Builds kube-apiserver, etcd, kubectl, helm, a node, Flux's controllers and Argo CD's health code
+# from Go modules the first time
 # (minutes, cached outside the repository), then lints and runs every tier, and
 # the unit tier once more with the lowest dependency versions allowed (plus one end-to-end
 # test: the operator at its floors logs in to the apiserver and deploys a metric).
 test: lint $(LOWEST)
 	scripts/control-plane-binaries --if-go >/dev/null
 	scripts/node-binaries --if-go >/dev/null
+	scripts/flux-binaries --if-go >/dev/null
+	scripts/argocd-health --if-go >/dev/null
 	scripts/label-studio >/dev/null
 	$(VENV)/bin/python -m pytest
 	@echo "unit tier (and one e2e test) with the lowest allowed dependencies: $$(tr '\n' ' ' < $(LOWEST_VENV)/constraints.txt)"

@@ -1,5 +1,6 @@
-"""GitOps: the kustomize example deployed from Git-shaped files, and health as Argo CD (Lua)
-and Flux (kstatus, its own Go library) compute it, on objects the operator really wrote."""
+"""GitOps: the kustomize example deployed from Git-shaped files, and health as Argo CD (its own code:
+tools/argocd-health) and Flux (kstatus, its own Go library) compute it, on objects the operator really wrote.
+Flux itself, applying from Git: test_flux.py."""
 
 import json
 import os
@@ -9,7 +10,6 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-import lupa.lua51 as lua51
 import pytest
 import yaml
 
@@ -19,6 +19,8 @@ from agreement_operator.sandbox.session import condition_of, sandbox
 
 ROOT = Path(__file__).parents[2]
 GITOPS = ROOT / "examples" / "gitops"
+ARGOCD_CM = GITOPS / "argocd" / "argocd-cm-patch.yaml"
+CUSTOMIZATION = GITOPS / "argocd" / "resource_customizations" / "agreement.dev" / "AgreementMetric"
 CACHE = Path(os.environ.get("AGREEMENT_OPERATOR_CACHE", Path.home() / ".cache" / "agreement-operator"))
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
 
@@ -29,9 +31,9 @@ def metric(name, namespace, code=CODE):
 
 
 def test_argocd_configmap_patch_embeds_health_lua():
-    patch = yaml.safe_load((GITOPS / "argocd" / "argocd-cm-patch.yaml").read_text())
+    patch = yaml.safe_load(ARGOCD_CM.read_text())
     embedded = patch["data"]["resource.customizations.health.agreement.dev_AgreementMetric"]
-    assert embedded == (GITOPS / "argocd" / "health.lua").read_text()
+    assert embedded == (CUSTOMIZATION / "health.lua").read_text()
 
 
 def test_kustomize_example_builds_validates_and_deploys(cluster, tmp_path):
@@ -100,28 +102,55 @@ def test_the_operator_wrote_each_state(written):
     assert condition_of(written["stalled"], "Stalled")["reason"] == "InvalidCode"
 
 
-def argocd_health(obj: dict) -> tuple[str, str]:
-    """Run health.lua as Argo CD does: the object in the global `obj`, the script returns `hs`."""
-    runtime = lua51.LuaRuntime()
-    runtime.globals().obj = _lua_table(runtime, obj)
-    result = runtime.execute((GITOPS / "argocd" / "health.lua").read_text())
-    return result["status"], result["message"]
+def go_tool(script: str, what: str) -> Path:
+    """The binary a build script of scripts/ prints; a skip on a machine without Go, and a failure in CI."""
+    built = subprocess.run([str(ROOT / "scripts" / script), "--if-go"], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]
+    if not built.stdout.strip():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI requires {what}, which needs Go to build: {built.stderr}")
+        pytest.skip(f"{what} skipped: Go is not installed")
+    return Path(built.stdout.strip().splitlines()[-1])
 
 
-def _lua_table(runtime, value):
-    if isinstance(value, dict):
-        return runtime.table_from({k: _lua_table(runtime, v) for k, v in value.items()})
-    if isinstance(value, list):
-        return runtime.table_from([_lua_table(runtime, v) for v in value])
-    return value
+@pytest.fixture(scope="module")
+def argocd_health_tool() -> Path:
+    return go_tool("argocd-health", "the Argo CD health check")
+
+
+def argocd_health(tool: Path, objects: list[dict]) -> list[tuple[str, str]]:
+    """Argo CD's verdict on each object: our argocd-cm, read by Argo CD's settings manager, its Lua sandbox."""
+    result = subprocess.run([str(tool), str(ARGOCD_CM)], input=json.dumps(objects), capture_output=True, text=True,
+                            check=True)
+    return [tuple(line.split("\t", 1)) for line in result.stdout.splitlines()]
+
+
+def test_argocd_health_test_cases_pass_in_argocd_s_own_code(argocd_health_tool):
+    """health_test.yaml as Argo CD's own resource_customizations tests run it: each case's status and message."""
+    cases = yaml.safe_load((CUSTOMIZATION / "health_test.yaml").read_text())["tests"]
+    objects = [yaml.safe_load((CUSTOMIZATION / case["inputPath"]).read_text()) for case in cases]
+    verdicts = argocd_health(argocd_health_tool, objects)
+    assert verdicts == [(case["healthStatus"]["status"], case["healthStatus"]["message"]) for case in cases]
+
+
+def test_argocd_health_testdata_is_what_the_operator_writes_today(written):
+    """Each testdata object carries the conditions (type, status, reason) the operator writes now in that state."""
+    def shape(item: dict) -> list:
+        status = item.get("status", {})
+        return [status.get("observedGeneration"), item["metadata"]["generation"]] + \
+            [(c["type"], c["status"], c["reason"]) for c in status.get("conditions", [])]
+
+    for state, fresh in written.items():
+        kept = yaml.safe_load((CUSTOMIZATION / "testdata" / f"{state}.yaml").read_text())
+        assert shape(kept) == shape(fresh), state
 
 
 @pytest.mark.parametrize(("state", "health"), [
     ("ready", "Healthy"), ("stalled", "Degraded"), ("reconciling", "Progressing"), ("unobserved", "Progressing"),
     ("new", "Progressing"),
 ])
-def test_argocd_lua_health(written, state, health):
-    status, message = argocd_health(written[state])
+def test_argocd_health(written, argocd_health_tool, state, health):
+    [(status, message)] = argocd_health(argocd_health_tool, [written[state]])
     assert status == health
     if state == "stalled":
         assert message.startswith("InvalidCode: line 1: syntax error")
