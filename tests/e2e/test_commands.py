@@ -4,6 +4,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from agreement_operator.sandbox.processes import eventually
@@ -49,31 +51,37 @@ def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_
     assert sandbox_processes() == before
 
 
-def test_dev_serves_until_interrupted(control_plane_binaries, tmp_path):
+@contextmanager
+def dev_until_ready(control_plane_binaries, *options: str) -> Iterator[str]:
+    """`agreement-operator dev` with `options`, as a person runs it: what it printed up to "sandbox ready";
+    then Ctrl-C, after which it must exit 0 and leave no process behind."""
     before = sandbox_processes()
-    dev = subprocess.Popen([sys.executable, "-m", "agreement_operator", "dev", "--resync-seconds", "5"],
+    dev = subprocess.Popen([sys.executable, "-m", "agreement_operator", "dev", *options],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
     try:
-        exports = {}
+        printed = []
         for line in dev.stdout:
-            if line.startswith("export "):
-                for assignment in line.split()[1:]:
-                    key, value = assignment.split("=", 1)
-                    exports[key] = value
+            printed.append(line)
             if line.startswith("# sandbox ready"):
                 break
+        yield "".join(printed)
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(60)
+    assert dev.returncode == 0
+    assert sandbox_processes() == before
+
+
+def test_dev_serves_until_interrupted(control_plane_binaries, tmp_path):
+    with dev_until_ready(control_plane_binaries, "--resync-seconds", "5") as printed:
+        exports = dict(line.split()[1].split("=", 1) for line in printed.splitlines() if line.startswith("export "))
         assert {"KUBECONFIG", "AWS_ENDPOINT_URL", "AWS_REGION"} <= set(exports)
         kubectl = [str(control_plane_binaries / "kubectl"), "--kubeconfig", exports["KUBECONFIG"]]
         subprocess.run([*kubectl, "apply", "-f", str(EXAMPLES / "sentiment.yaml")], check=True, capture_output=True)
         waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/sentiment", "--timeout=60s"],
                                 capture_output=True, text=True, check=False)
         assert waited.returncode == 0, waited.stderr
-    finally:
-        dev.send_signal(signal.SIGINT)
-        dev.wait(60)
-    assert dev.returncode == 0
-    assert sandbox_processes() == before
 
 
 def test_dev_never_prints_or_writes_your_label_studio_key(control_plane_binaries, community):
@@ -103,17 +111,7 @@ def test_dev_never_prints_or_writes_your_label_studio_key(control_plane_binaries
 
 def test_dev_with_flux_prints_a_git_remote_that_flux_follows(control_plane_binaries, tmp_path):
     """`dev --flux`: a push to the printed remote reaches the cluster through Flux; Ctrl-C leaves nothing."""
-    before = sandbox_processes()
-    dev = subprocess.Popen([sys.executable, "-m", "agreement_operator", "dev", "--flux"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
-    try:
-        printed = []
-        for line in dev.stdout:
-            printed.append(line)
-            if line.startswith("# sandbox ready"):
-                break
-        text = "".join(printed)
+    with dev_until_ready(control_plane_binaries, "--flux") as text:
         kubeconfig = next(line.split("=", 1)[1] for line in text.splitlines()
                           if line.startswith("export KUBECONFIG="))
         remote = next(line.split()[3] for line in text.splitlines() if line.startswith("#   git clone "))
@@ -138,8 +136,3 @@ def test_dev_with_flux_prints_a_git_remote_that_flux_follows(control_plane_binar
         waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/sentiment", "-n", "labeling",
                                  "--timeout=60s"], capture_output=True, text=True, check=False)
         assert waited.returncode == 0, waited.stderr
-    finally:
-        dev.send_signal(signal.SIGINT)
-        dev.wait(60)
-    assert dev.returncode == 0
-    assert sandbox_processes() == before
