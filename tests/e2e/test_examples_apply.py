@@ -14,14 +14,15 @@ from agreement_operator.sandbox.session import sandbox
 ROOT = Path(__file__).parents[2]
 EXAMPLES = ROOT / "examples"
 MANIFESTS = sorted([*EXAMPLES.glob("*.yaml"), *EXAMPLES.glob("metrics/*.yaml"),
-                    EXAMPLES / "gitops" / "flux" / "kustomization.yaml",
+                    *(EXAMPLES / "gitops" / "flux").glob("*.yaml"),
                     EXAMPLES / "gitops" / "argocd" / "application.yaml"])
 
 
 @pytest.fixture(scope="module")
 def plane(control_plane_binaries):
-    """An apiserver with every CRD the examples use, and the namespaces they name but do not create (Argo CD's
-    and Flux's own, made by their installs; `labeling`, which the Argo CD example creates at sync)."""
+    """An apiserver with every CRD the examples use, and the namespaces they name: Argo CD's and Flux's own (made
+    by their installs), and those the examples create themselves (a dry run creates nothing, so the objects
+    after a Namespace would not find it)."""
     try:
         flux_crds = flux_sandbox.binaries() / "crds"
     except StartupFailed as error:
@@ -34,7 +35,7 @@ def plane(control_plane_binaries):
         for crds in (flux_crds, argocd_crds):
             kubectl("apply", "--server-side", "-f", str(crds))
             kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
-        for namespace in ("flux-system", "argocd", "labeling"):
+        for namespace in ("flux-system", "argocd", "labeling", "agreement-system"):
             kubectl("create", "namespace", namespace)
         yield box.control_plane
 
