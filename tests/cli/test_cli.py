@@ -140,12 +140,16 @@ def test_console_script_is_installed():
     assert result.stdout.strip() == f"agreement-operator {__version__}"
 
 
-def test_examples_validate_except_the_deliberately_broken_one():
+def test_examples_validate_except_the_deliberately_broken_ones():
     examples = Path(__file__).parents[2] / "examples"
+    # The Argo CD health check's case of a Stalled metric: an object the operator wrote for broken code.
+    stalled = examples / "gitops" / "argocd" / "resource_customizations" / "agreement.dev" / "AgreementMetric" / \
+        "testdata" / "stalled.yaml"
     result = cli("validate", str(examples))
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        f"{examples / 'broken-metric.yaml'}: metric broken-metric: line 2: syntax error: '[' was never closed"
+        f"{examples / 'broken-metric.yaml'}: metric broken-metric: line 2: syntax error: '[' was never closed",
+        f"{stalled}: metric broken: line 1: syntax error: invalid syntax",
     ]
 
 
