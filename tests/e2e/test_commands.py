@@ -1,9 +1,11 @@
 """`agreement-operator demo` and `dev`, run as users run them, leave nothing running."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,13 +54,14 @@ def test_demo_prints_the_table_functions_and_the_error_then_stops(control_plane_
 
 
 @contextmanager
-def dev_until_ready(control_plane_binaries, *options: str) -> Iterator[str]:
-    """`agreement-operator dev` with `options`, as a person runs it: what it printed up to "sandbox ready";
-    then Ctrl-C, after which it must exit 0 and leave no process behind."""
+def dev_until_ready(control_plane_binaries, *options: str, environment: dict | None = None) -> Iterator[str]:
+    """`agreement-operator dev` with `options` (and `environment` added to ours), as a person runs it: what it
+    printed up to "sandbox ready"; then Ctrl-C, after which it must exit 0 and leave no process behind."""
     before = sandbox_processes()
     dev = subprocess.Popen([sys.executable, "-m", "agreement_operator", "dev", *options],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           env={**os.environ, "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
+                           env={**os.environ, **(environment or {}),
+                                "KUBEBUILDER_ASSETS": str(control_plane_binaries)})
     try:
         printed = []
         for line in dev.stdout:
@@ -82,6 +85,32 @@ def test_dev_serves_until_interrupted(control_plane_binaries, tmp_path):
         waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/sentiment", "--timeout=60s"],
                                 capture_output=True, text=True, check=False)
         assert waited.returncode == 0, waited.stderr
+
+
+def test_dev_passes_your_operator_settings_and_names_those_it_sets_itself(control_plane_binaries):
+    """Regression: `dev` dropped every AGREEMENT_OPERATOR_* setting of the caller, so a setting tried in the
+    sandbox silently did nothing. Here the operator watches only the namespace the caller named."""
+    settings = {"AGREEMENT_OPERATOR_NAMESPACES": "team-a", "AGREEMENT_OPERATOR_RESYNC_SECONDS": "30"}
+    with dev_until_ready(control_plane_binaries, environment=settings) as printed:
+        assert "# operator settings from your environment: AGREEMENT_OPERATOR_NAMESPACES=team-a" in printed
+        assert "# set by the sandbox, not from your environment: AGREEMENT_OPERATOR_RESYNC_SECONDS" in printed
+        kubeconfig = next(line.split("=", 1)[1] for line in printed.splitlines()
+                          if line.startswith("export KUBECONFIG="))
+        kubectl = [str(control_plane_binaries / "kubectl"), "--kubeconfig", kubeconfig]
+        code = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
+        for namespace in ("team-a", "team-b"):
+            subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True)
+            metric = {"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+                      "metadata": {"name": "sentiment", "namespace": namespace}, "spec": {"code": code}}
+            subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(metric), text=True, check=True,
+                           capture_output=True)
+        waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/sentiment", "-n", "team-a",
+                                 "--timeout=60s"], capture_output=True, text=True, check=False)
+        assert waited.returncode == 0, waited.stderr
+        time.sleep(2)  # what an operator watching team-b too would have written by now
+        untouched = subprocess.run([*kubectl, "get", "am", "sentiment", "-n", "team-b", "-o", "jsonpath={.status}"],
+                                   capture_output=True, text=True, check=True).stdout
+        assert json.loads(untouched) == {"observedGeneration": 0}  # outside the operator's namespaces
 
 
 def test_dev_never_prints_or_writes_your_label_studio_key(control_plane_binaries, community):

@@ -16,12 +16,28 @@ from agreement_operator.label_studio_target.label_studio_api import LabelStudioP
 from agreement_operator.sandbox import flux, node
 from agreement_operator.sandbox.control_plane import repository
 from agreement_operator.sandbox.processes import StartupFailed
-from agreement_operator.sandbox.session import Sandbox, condition_of, sandbox
+from agreement_operator.sandbox.session import SANDBOX_SETTINGS, Sandbox, condition_of, sandbox
+
+# Read by the build scripts and the tests (where builds are cached), not by the operator.
+_NOT_OPERATOR_SETTINGS = ("AGREEMENT_OPERATOR_CACHE",)
 
 
 def _stop_on_sigterm() -> None:
     """SIGTERM unwinds like Ctrl-C, so every sandbox process is stopped."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def _callers_settings() -> dict[str, str]:
+    """The caller's AGREEMENT_OPERATOR_* settings, for the sandbox's operator; printed, with those the sandbox
+    sets itself, so that a setting tried in the sandbox never silently does nothing."""
+    settings = {key: value for key, value in sorted(os.environ.items())
+                if key.startswith("AGREEMENT_OPERATOR_") and key not in _NOT_OPERATOR_SETTINGS}
+    passed = [f"{key}={value}" for key, value in settings.items() if key not in SANDBOX_SETTINGS]
+    print(f"# operator settings from your environment: {', '.join(passed) or 'none'}")
+    if ignored := [key for key in settings if key in SANDBOX_SETTINGS]:
+        print(f"# set by the sandbox, not from your environment: {', '.join(ignored)} "
+              "(dev: --resync-seconds; the metrics port is a free one)")
+    return settings
 
 
 def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: bool = False,
@@ -30,8 +46,8 @@ def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: boo
     print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator"
           f"{', and a node' if with_node else ''}{', and Flux' if with_flux else ''}...", flush=True)
     try:
-        with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds, with_node=with_node) as box, \
-                ExitStack() as stack:
+        with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds, with_node=with_node,
+                     operator_settings=_callers_settings()) as box, ExitStack() as stack:
             print("\n".join(box.exports()))
             if box.node is not None:
                 print(f"# a node ({node.NODE_NAME}) on bridge {box.node.network.bridge}, "
@@ -68,7 +84,7 @@ def demo(examples: Path | None = None) -> int:
     print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator...", flush=True)
     try:
         # Short intervals: the fragile example's errors reach its status seconds after the invocation.
-        with sandbox(resync_seconds=60, function_errors_seconds=2) as box:
+        with sandbox(resync_seconds=60, function_errors_seconds=2, operator_settings=_callers_settings()) as box:
             started = time.monotonic()
             print(box.control_plane.kubectl("apply", "-f", str(examples)).stdout, flush=True)
             items = box.wait_settled()

@@ -81,16 +81,24 @@ def label_studio(stack: ExitStack, local: bool = False) -> tuple[LabelStudioServ
     return server, {"LABEL_STUDIO_URL": server.url, "LABEL_STUDIO_API_KEY": server.personal_access_token}
 
 
+# The operator settings the sandbox sets itself (from its own options, and a free port): a caller's value of
+# these does not reach the operator (cli `dev` and `demo` say so).
+SANDBOX_SETTINGS = ("AGREEMENT_OPERATOR_RESYNC_SECONDS", "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS",
+                    "AGREEMENT_OPERATOR_METRICS_PORT")
+
+
 @contextmanager
 def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: Path | None = None,
             local_label_studio: bool = False, function_errors_seconds: float = 10,
-            idle_seconds: float | None = None, with_node: bool = False, with_crd: bool = True) -> Iterator[Sandbox]:
+            idle_seconds: float | None = None, with_node: bool = False, with_crd: bool = True,
+            operator_settings: Mapping[str, str] | None = None) -> Iterator[Sandbox]:
     """`function_errors_seconds`: how often the operator reads Ready metrics' function errors (short
     here, so that an error shows on the resource seconds after it happened). `idle_seconds`: the
     sandbox's Lambda makes a function Inactive after this long without an invoke (None: see
     aws_emulator.lifecycle_from). `with_node`: one real node (sandbox/node.py), whose pods reach the
     apiserver on the node's bridge. `with_crd`: apply crds/agreementmetrics.yaml (False: a test installs one
-    of its own, an older release's, say)."""
+    of its own, an older release's, say). `operator_settings`: more AGREEMENT_OPERATOR_* settings for the
+    operator, but those of SANDBOX_SETTINGS."""
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="agreement-sandbox-")))
         network = None
@@ -112,6 +120,7 @@ def sandbox(resync_seconds: float = 600, with_operator: bool = True, binaries: P
         if with_operator:
             operator = operator_process.start(
                 workdir, stack, plane, aws,
-                {"AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds),
+                {**{key: value for key, value in (operator_settings or {}).items() if key not in SANDBOX_SETTINGS},
+                 "AGREEMENT_OPERATOR_RESYNC_SECONDS": str(resync_seconds),
                  "AGREEMENT_OPERATOR_FUNCTION_ERRORS_SECONDS": str(function_errors_seconds), **studio_environment})
         yield Sandbox(workdir, plane, aws, operator, studio, studio_environment, the_node)
