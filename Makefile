@@ -5,7 +5,7 @@ INSTALLED := $(VENV)/.installed
 # A second venv with every runtime dependency at the floor pyproject.toml allows.
 LOWEST_VENV ?= .venv-lowest
 LOWEST := $(LOWEST_VENV)/.installed
-LINTED := operator tests benchmarks scripts/lowest-constraints scripts/stamp-crd
+LINTED := operator tests benchmarks scripts/lowest-constraints scripts/stamp-crd scripts/reference
 # The unit tier: every folder of tests/ but the end-to-end tier and the test data, and the top-level tests.
 UNIT_TESTS := $(filter-out tests/e2e/ tests/data/,$(wildcard tests/*/)) $(wildcard tests/test_*.py)
 

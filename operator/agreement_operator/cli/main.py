@@ -44,8 +44,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", metavar="COMMAND", choices=COMMANDS, help=", ".join(COMMANDS))
     parser.add_argument("arguments", nargs=argparse.REMAINDER, metavar="ARGUMENTS", help="the command's arguments")
     chosen = parser.parse_args(argv)
-    command = COMMANDS[chosen.command]
-    module = importlib.import_module(f"{__package__}.{command.module}")
-    arguments = argparse.ArgumentParser(prog=f"{parser.prog} {chosen.command}", description=command.summary)
-    module.add_arguments(arguments)
-    return module.run(arguments.parse_args(chosen.arguments))
+    module = importlib.import_module(f"{__package__}.{COMMANDS[chosen.command].module}")
+    return module.run(command_parser(chosen.command).parse_args(chosen.arguments))
+
+
+def command_parser(name: str, width: int | None = None) -> argparse.ArgumentParser:
+    """The parser of command `name` (its module imported); `width`: of its help text (default: the terminal's)."""
+    module = importlib.import_module(f"{__package__}.{COMMANDS[name].module}")
+    parser = argparse.ArgumentParser(prog=f"agreement-operator {name}", description=COMMANDS[name].summary,
+                                     formatter_class=lambda prog: argparse.HelpFormatter(prog, width=width))
+    module.add_arguments(parser)
+    return parser

@@ -1,0 +1,40 @@
+"""The reference pages in docs/reference/ are what scripts/reference writes from the code today."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agreement_operator.cli import reference as commands
+from agreement_operator.schema import reference as resource
+
+ROOT = Path(__file__).parent.parent
+REGENERATE = "the page differs from the code: run `.venv/bin/python scripts/reference` and commit the result"
+
+
+def test_the_agreementmetric_page_is_the_crd_today():
+    written = resource.page(yaml.safe_load((ROOT / "crds" / "agreementmetrics.yaml").read_text()))
+    assert (ROOT / "docs" / "reference" / "agreementmetric.md").read_text() == written, REGENERATE
+
+
+def test_the_commands_page_is_the_parsers_today():
+    assert (ROOT / "docs" / "reference" / "commands.md").read_text() == commands.page(), REGENERATE
+
+
+@pytest.mark.parametrize("path", ["spec.code", "spec.labelStudio.project", "spec.tests[].expect",
+                                  "status.observedGeneration", "status.conditions[].reason"])
+def test_every_level_of_the_schema_is_on_the_page(path):
+    page = (ROOT / "docs" / "reference" / "agreementmetric.md").read_text()
+    assert f"| `{path}` |" in page
+
+
+def test_a_field_shows_its_bounds_default_and_rules():
+    definition = {"spec": {"versions": [{"name": "v1", "served": True, "schema": {"openAPIV3Schema": {"properties": {
+        "spec": {"type": "object", "required": ["size"], "x-kubernetes-validations": [{"rule": "true",
+                                                                                          "message": "be kind"}],
+                 "properties": {"size": {"type": "integer", "minimum": 1, "maximum": 9, "default": 3,
+                                         "description": "How | big."}}},
+        "status": {"type": "object"}}}}}]}}
+    page = resource.page(definition)
+    assert "| `spec` | object | rule: be kind |" in page
+    assert "| `spec.size` | integer | required; ≥ 1; ≤ 9; default `3` | How \\| big. |" in page
