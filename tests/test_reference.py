@@ -1,5 +1,6 @@
 """The reference pages in docs/reference/ are what scripts/reference writes from the code today."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from agreement_operator.cli import reference as commands
 from agreement_operator.schema import reference as resource
 
 ROOT = Path(__file__).parent.parent
+CHART = ROOT / "helm" / "agreement-operator"
 REGENERATE = "the page differs from the code: run `.venv/bin/python scripts/reference` and commit the result"
 
 
@@ -38,3 +40,17 @@ def test_a_field_shows_its_bounds_default_and_rules():
     page = resource.page(definition)
     assert "| `spec` | object | rule: be kind |" in page
     assert "| `spec.size` | integer | required; ≥ 1; ≤ 9; default `3` | How \\| big. |" in page
+
+
+def chart_values() -> tuple[dict, dict]:
+    return yaml.safe_load((CHART / "values.yaml").read_text()), json.loads((CHART / "values.schema.json").read_text())
+
+
+def test_the_helm_values_page_is_the_chart_today():
+    assert (ROOT / "docs" / "reference" / "helm-values.md").read_text() == commands.helm_values_page(*chart_values()), \
+        REGENERATE
+
+
+def test_every_helm_value_says_what_it_does():
+    undescribed = [name for name, _, _, description in commands.helm_values(*chart_values()) if not description]
+    assert undescribed == [], f"add a description to values.schema.json for {undescribed}"

@@ -1,5 +1,9 @@
-"""The command reference page, written from the commands' own parsers, so that it cannot drift from them
-(scripts/reference writes it; a test compares)."""
+"""Reference pages written from the code, so that they cannot drift from it (scripts/reference writes them; a
+test compares): the commands, from their own parsers; the Helm chart's values, from values.yaml and
+values.schema.json. (The CRD's page: schema/reference.py.)"""
+
+import json
+from collections.abc import Iterator, Mapping
 
 from agreement_operator.cli.main import COMMANDS, command_parser
 
@@ -15,3 +19,27 @@ def page() -> str:
         lines += [f"## {name}", "", command.summary[0].upper() + command.summary[1:] + ".", "", "```text",
                   command_parser(name, WIDTH).format_help().rstrip(), "```", ""]
     return "\n".join(lines)
+
+
+def helm_values(values: Mapping, schema: Mapping, path: str = "") -> Iterator[tuple[str, str, str, str]]:
+    """(value, type, default, description) of every value in values.yaml, depth first; a map with keys is a
+    heading of its own, an empty map or a list a value. KeyError: a value the schema does not declare."""
+    for key, default in values.items():
+        name, declared = f"{path}{key}", schema["properties"][key]
+        heading = isinstance(default, Mapping) and bool(default) and "properties" in declared
+        yield name, declared.get("type", "any"), "" if heading else json.dumps(default), declared.get("description", "")
+        if heading:
+            yield from helm_values(default, declared, f"{name}.")
+
+
+def helm_values_page(values: Mapping, schema: Mapping) -> str:
+    lines = ["# Helm values", "",
+             "<!-- Written by scripts/reference from helm/agreement-operator/values.yaml and values.schema.json: "
+             "edit those, then run it. -->", "",
+             "Every value of the chart `helm/agreement-operator`, its type, its default, and what it does. helm "
+             "refuses a value the schema does not declare, or of the wrong type.", "",
+             "| value | type | default | meaning |", "| --- | --- | --- | --- |"]
+    for name, kind, default, description in helm_values(values, schema):
+        meaning = " ".join(description.split()).replace("|", "\\|")
+        lines.append(f"| `{name}` | {kind} | {f'`{default}`' if default else 'below'} | {meaning} |")
+    return "\n".join(lines) + "\n"
