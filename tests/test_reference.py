@@ -1,11 +1,13 @@
 """The reference pages in docs/reference/ are what scripts/reference writes from the code today."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from agreement_operator import settings
 from agreement_operator.cli import reference as commands
 from agreement_operator.schema import reference as resource
 
@@ -54,3 +56,14 @@ def test_the_helm_values_page_is_the_chart_today():
 def test_every_helm_value_says_what_it_does():
     undescribed = [name for name, _, _, description in commands.helm_values(*chart_values()) if not description]
     assert undescribed == [], f"add a description to values.schema.json for {undescribed}"
+
+
+def test_the_settings_page_is_the_catalogue_today():
+    assert (ROOT / "docs" / "reference" / "settings.md").read_text() == commands.settings_page(), REGENERATE
+
+
+def test_the_catalogue_holds_every_variable_config_reads_and_nothing_else():
+    source = (ROOT / "operator" / "agreement_operator" / "config.py").read_text()
+    read = set(re.findall(r'"((?:AGREEMENT_OPERATOR|LS_LAMBDA|LABEL_STUDIO|AWS)_[A-Z_]+)"', source))
+    listed = {name for setting in settings.SETTINGS for name in setting.names}
+    assert read - set(settings.NOT_LISTED) == listed

@@ -1,11 +1,13 @@
 """Reference pages written from the code, so that they cannot drift from it (scripts/reference writes them; a
-test compares): the commands, from their own parsers; the Helm chart's values, from values.yaml and
-values.schema.json. (The CRD's page: schema/reference.py.)"""
+test compares): the commands, from their own parsers; the operator's settings, from their catalogue
+(settings.py); the Helm chart's values, from values.yaml and values.schema.json. (The CRD's page:
+schema/reference.py.)"""
 
 import json
 from collections.abc import Iterator, Mapping
 
 from agreement_operator.cli.main import COMMANDS, command_parser
+from agreement_operator.settings import SETTINGS
 
 WIDTH = 100  # the help text's width on the page, whatever the terminal of whoever writes it
 
@@ -42,4 +44,18 @@ def helm_values_page(values: Mapping, schema: Mapping) -> str:
     for name, kind, default, description in helm_values(values, schema):
         meaning = " ".join(description.split()).replace("|", "\\|")
         lines.append(f"| `{name}` | {kind} | {f'`{default}`' if default else 'below'} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_page() -> str:
+    lines = ["# Settings", "",
+             "<!-- Written by scripts/reference from operator/agreement_operator/settings.py: edit it, then run "
+             "it. -->", "",
+             "The operator reads its environment once at start; a missing or malformed setting stops it with one "
+             "line that names the variable. The Helm chart sets them from its values "
+             "([helm-values.md](helm-values.md)).", "",
+             "| variable | default | meaning |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        names = ", ".join(f"`{name}`" for name in setting.names)
+        lines.append(f"| {names} | {setting.default} | {setting.meaning} |")
     return "\n".join(lines) + "\n"
