@@ -2,6 +2,7 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import boto3
@@ -228,3 +229,14 @@ class _RawBody:
 def throttle():
     """throttle(client, count, retry_after="7"): the client's next `count` Lambda requests answered 429."""
     return ThrottleFirst
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium (sandbox/browser.py runs it); under CI=true its absence fails the run."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI requires Chromium for the tests that look at pages: apt-get install chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    return found
