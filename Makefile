@@ -9,7 +9,7 @@ LINTED := operator tests benchmarks scripts/lowest-constraints scripts/stamp-crd
 # The unit tier: every folder of tests/ but the end-to-end tier and the test data, and the top-level tests.
 UNIT_TESTS := $(filter-out tests/e2e/ tests/data/,$(wildcard tests/*/)) $(wildcard tests/test_*.py)
 
-.PHONY: test lint demo image clean
+.PHONY: test lint demo image docs clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ image:
 demo: $(INSTALLED)
 	scripts/control-plane-binaries >/dev/null
 	$(VENV)/bin/agreement-operator demo
+
+# The documentation site, into build/site: MkDocs with the Material theme, in a venv of its own
+# (scripts/docs-venv, cached outside the repository), strict (tests/docs/test_site.py builds it too).
+docs:
+	NO_MKDOCS_2_WARNING=1 $$(scripts/docs-venv) build --strict
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) build *.egg-info operator/*.egg-info .pytest_cache .mypy_cache .ruff_cache
