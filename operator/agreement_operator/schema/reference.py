@@ -70,7 +70,7 @@ def page(definition: Mapping) -> str:
         f"`{crd.GROUP}/{version['name']}`, kind `{crd.KIND}`, namespaced. Every field the CRD declares: its "
         "type, what the apiserver checks (bounds, patterns, defaults, rules) and what it means. The operator "
         "checks more before it deploys (the code compiles, the function name fits); those checks and their "
-        "messages are in the README's table of the spec.",
+        "messages are in [the resource's page](../resource.md).",
     ]
     for part in ("spec", "status"):
         lines += ["", f"## {part}", "", "| field | type | checked by the apiserver | meaning |",
