@@ -3,7 +3,7 @@
 The operator never imports this module: it only copies its source into the zip,
 next to the user's code saved as `metric.py`. Lambda runs `agreement_handler.handler`.
 
-Events (the invocation contract, docs/resource.md, "What the Lambda function receives and returns"):
+Events (the invocation contract, README.md "What the Lambda function receives and returns"):
   one pair: {"annotation_1": {...}, "annotation_2": {...}, "per_label": false}
             -> {"score": 0.7}; an error fails the invocation with the reason.
   batch:    {"pairs": [{"annotation_1": ..., "annotation_2": ...}, ...], "per_label": false}
