@@ -1,5 +1,6 @@
 """The reference pages in docs/reference/ are what scripts/reference writes from the code today."""
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -7,8 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agreement_operator import settings
+from agreement_operator import failures, reasons, settings
 from agreement_operator.cli import reference as commands
+from agreement_operator.lambda_target import aws_errors
 from agreement_operator.schema import reference as resource
 
 ROOT = Path(__file__).parent.parent
@@ -67,3 +69,40 @@ def test_the_catalogue_holds_every_variable_config_reads_and_nothing_else():
     read = set(re.findall(r'"((?:AGREEMENT_OPERATOR|LS_LAMBDA|LABEL_STUDIO|AWS)_[A-Z_]+)"', source))
     listed = {name for setting in settings.SETTINGS for name in setting.names}
     assert read - set(settings.NOT_LISTED) == listed
+
+
+def test_the_reasons_page_is_the_catalogue_today():
+    assert (ROOT / "docs" / "reference" / "reasons.md").read_text() == commands.reasons_page(), REGENERATE
+
+
+def raised_reasons() -> set[str]:
+    """Every reason the code passes to a failure's constructor as a literal."""
+    raisers = {"PermanentFailure", "RetryableFailure", "InProgress", "ReconcileFailure"}
+    found = set()
+    for path in (ROOT / "operator" / "agreement_operator").rglob("*.py"):
+        if "sandbox" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+                name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+                if name in raisers and isinstance(node.args[0].value, str):
+                    found.add(node.args[0].value)
+    return found
+
+
+def test_the_catalogue_holds_every_reason_the_code_gives():
+    listed = {name for reason in reasons.REASONS for name in reason.names}
+    given = raised_reasons() | set(failures.OUTSIDE_THE_RESOURCE) | set(aws_errors._RETRYABLE_CODES)
+    # Never a condition: LogsQueryFailed goes to status.functionErrors; NotFound and Conflict (the metric deleted,
+    # or changed since it was read) drop a periodic status write, and the next look reads the metric again.
+    internal = {"LogsQueryFailed", "NotFound", "Conflict"}
+    assert len(given) > 40
+    assert sorted(given - internal - listed) == [], "add them to operator/agreement_operator/reasons.py"
+
+
+def test_each_reason_is_listed_once_under_the_condition_it_sets():
+    names = [name for reason in reasons.REASONS for name in reason.names]
+    assert len(names) == len(set(names))
+    for reason in reasons.REASONS:
+        outside = set(reason.names) & failures.OUTSIDE_THE_RESOURCE
+        assert not outside or reason.condition == reasons.STALLED, reason.names

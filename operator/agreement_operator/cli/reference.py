@@ -1,12 +1,14 @@
 """Reference pages written from the code, so that they cannot drift from it (scripts/reference writes them; a
-test compares): the commands, from their own parsers; the operator's settings, from their catalogue
-(settings.py); the Helm chart's values, from values.yaml and values.schema.json. (The CRD's page:
-schema/reference.py.)"""
+test compares): the commands, from their own parsers; the operator's settings and the conditions' reasons,
+from their catalogues (settings.py, reasons.py); the Helm chart's values, from values.yaml and
+values.schema.json. (The CRD's page: schema/reference.py.)"""
 
 import json
 from collections.abc import Iterator, Mapping
 
+from agreement_operator import failures
 from agreement_operator.cli.main import COMMANDS, command_parser
+from agreement_operator.reasons import REASONS, STALLED
 from agreement_operator.settings import SETTINGS
 
 WIDTH = 100  # the help text's width on the page, whatever the terminal of whoever writes it
@@ -58,4 +60,24 @@ def settings_page() -> str:
     for setting in SETTINGS:
         names = ", ".join(f"`{name}`" for name in setting.names)
         lines.append(f"| {names} | {setting.default} | {setting.meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def reasons_page() -> str:
+    lines = ["# Condition reasons", "",
+             "<!-- Written by scripts/reference from operator/agreement_operator/reasons.py: edit it, then run "
+             "it. -->", "",
+             "Every reason a metric's conditions give (`kubectl get am` shows it in the `REASON` column), what it "
+             "means and what to do. A metric is Stalled when retrying cannot get further: when the cause lies "
+             "outside the resource (an IAM policy, a key, a ConfigMap) the operator looks again by itself, first "
+             "within 10 s and then no more often than the resync interval, and the metric returns to Ready once "
+             "the cause is fixed; otherwise it waits for a change of the metric. Troubleshooting by symptom: "
+             "[troubleshooting.md](../troubleshooting.md).", "",
+             "| reason | condition | what it means | what to do | looks again by itself |",
+             "| --- | --- | --- | --- | --- |"]
+    for reason in REASONS:
+        names = ", ".join(f"`{name}`" for name in reason.names)
+        again = "" if reason.condition != STALLED else \
+            "yes" if set(reason.names) & failures.OUTSIDE_THE_RESOURCE else "no"
+        lines.append(f"| {names} | {reason.condition} | {reason.meaning} | {reason.action} | {again} |")
     return "\n".join(lines) + "\n"
