@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -10,6 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+from agreement_operator.sandbox import node
+from agreement_operator.sandbox.commands import NODE_NAMESPACE
 from agreement_operator.sandbox.processes import eventually
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -165,3 +170,33 @@ def test_dev_with_flux_prints_a_git_remote_that_flux_follows(control_plane_binar
         waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/sentiment", "-n", "labeling",
                                  "--timeout=60s"], capture_output=True, text=True, check=False)
         assert waited.returncode == 0, waited.stderr
+
+
+def test_dev_node_prints_the_helm_install_that_runs_the_chart_on_its_node(control_plane_binaries, image, tmp_path):
+    """`make image`, then `dev --node`: the image is on the node, and the lines it prints, run as printed, install
+    the chart there; the operator in the pod then deploys a metric through the sandbox's AWS."""
+    if reason := node.unavailable():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI requires the node tier, but {reason}")
+        pytest.skip(reason)
+    with dev_until_ready(control_plane_binaries, "--node") as printed:
+        lines = printed.splitlines()
+        kubeconfig = next(line.split("=", 1)[1] for line in lines if line.startswith("export KUBECONFIG="))
+        create = next(line for line in lines if line.endswith(f"create namespace {NODE_NAMESPACE}"))
+        install = next(line for line in lines if " install agreement-operator " in line)
+        environment = {**os.environ, "KUBECONFIG": kubeconfig}
+        for command in (create, install + " --timeout 180s"):
+            ran = subprocess.run(shlex.split(command), capture_output=True, text=True, env=environment, check=False)
+            assert ran.returncode == 0, f"{command}\n{ran.stdout}{ran.stderr}"
+        kubectl = [str(control_plane_binaries / "kubectl"), "--kubeconfig", kubeconfig]
+        code = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
+        metric = {"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
+                  "metadata": {"name": "in-pod", "namespace": NODE_NAMESPACE}, "spec": {"code": code}}
+        subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(metric), text=True, check=True,
+                       capture_output=True)
+        waited = subprocess.run([*kubectl, "wait", "--for=condition=Ready", "am/in-pod", "-n", NODE_NAMESPACE,
+                                 "--timeout=90s"], capture_output=True, text=True, check=False)
+        assert waited.returncode == 0, waited.stderr
+        pods = subprocess.run([*kubectl, "logs", "-n", "agreement-system", "deployment/agreement-operator"],
+                              capture_output=True, text=True, check=True).stdout
+        assert "in-pod" in pods  # the pod's operator deployed it, not the sandbox's own (which keeps to default)

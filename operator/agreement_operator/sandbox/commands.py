@@ -7,17 +7,21 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from importlib import metadata
 from pathlib import Path
 
 import yaml
 
 from agreement_operator import failures
 from agreement_operator.label_studio_target.label_studio_api import LabelStudioProjects
-from agreement_operator.sandbox import flux, node
+from agreement_operator.sandbox import aws_emulator, flux, node
 from agreement_operator.sandbox.control_plane import repository
+from agreement_operator.sandbox.podman import podman
 from agreement_operator.sandbox.processes import StartupFailed
 from agreement_operator.sandbox.session import SANDBOX_SETTINGS, Sandbox, condition_of, sandbox
 
+# With --node, where the chart's operator on the node takes its metrics (the sandbox's own keeps to default).
+NODE_NAMESPACE = "on-node"
 # Read by the build scripts and the tests (where builds are cached), not by the operator.
 _NOT_OPERATOR_SETTINGS = ("AGREEMENT_OPERATOR_CACHE",)
 
@@ -46,12 +50,17 @@ def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: boo
     print("starting the sandbox: etcd, kube-apiserver, the AWS emulator, the CRD and the operator"
           f"{', and a node' if with_node else ''}{', and Flux' if with_flux else ''}...", flush=True)
     try:
+        settings = _callers_settings()
+        if with_node:  # the chart's operator on the node takes namespace NODE_NAMESPACE; ours keeps to default
+            settings.setdefault("AGREEMENT_OPERATOR_NAMESPACES", "default")
+            print(f"# this sandbox's operator watches: {settings['AGREEMENT_OPERATOR_NAMESPACES']}")
         with sandbox(resync_seconds=resync_seconds, idle_seconds=idle_seconds, with_node=with_node,
-                     operator_settings=_callers_settings()) as box, ExitStack() as stack:
+                     operator_settings=settings) as box, ExitStack() as stack:
             print("\n".join(box.exports()))
             if box.node is not None:
                 print(f"# a node ({node.NODE_NAME}) on bridge {box.node.network.bridge}, "
                       f"{box.node.network.subnet}: kubectl get pods -A")
+                _offer_the_chart(box)
             if with_flux:
                 _start_flux(box, stack)
             operator = box.operator
@@ -67,6 +76,36 @@ def dev(resync_seconds: float, idle_seconds: float | None = None, with_node: boo
         return 1
     except KeyboardInterrupt:
         return 0
+
+
+def _offer_the_chart(box: Sandbox) -> None:
+    """With a node: the image `make image` built imported into its containerd (when there is one), and the
+    `helm install` line that runs the chart's operator on the node against the sandbox's AWS."""
+    assert box.node is not None
+    image = f"localhost/agreement-operator:{metadata.version('agreement-operator')}"  # scripts/build-image's name
+    if podman("image", "exists", image, check=False).returncode != 0:
+        print(f"# no image {image} to run the chart with: run `make image`, then start dev --node again")
+        return
+    archive = box.workdir / "operator-image.tar"
+    podman("save", "--output", str(archive), image)
+    box.node.import_image(archive)
+    print(f"# {image} is on the node; the chart's operator on the node, for metrics in namespace {NODE_NAMESPACE}:")
+    print(f"{box.control_plane.binaries / 'kubectl'} create namespace {NODE_NAMESPACE}")
+    print(" ".join(chart_install_line(box, image)))
+
+
+def chart_install_line(box: Sandbox, image: str) -> list[str]:
+    """`helm install` of the chart with `image` on the sandbox's node: the image as imported (never pulled), AWS
+    at the sandbox's front door on the node's bridge, and the emulator's keys standing in for IRSA."""
+    name, tag = image.rsplit(":", 1)
+    keys = [f"--set extraEnv[{index}].name={name} --set-string extraEnv[{index}].value={value}"
+            for index, (name, value) in enumerate(aws_emulator.CREDENTIALS.items())]
+    return [str(box.control_plane.binaries / "helm"), "install", "agreement-operator",
+            str(repository() / "helm" / "agreement-operator"), "-n", "agreement-system", "--create-namespace",
+            "--wait", f"--set aws.region={box.aws.region}", f"--set-string aws.accountId={aws_emulator.ACCOUNT}",
+            f"--set aws.endpointUrl={box.aws.endpoint_url}", f"--set image.repository={name}",
+            f"--set image.tag={tag}", "--set image.pullPolicy=Never", f"--set watchNamespaces={{{NODE_NAMESPACE}}}",
+            *keys]
 
 
 def _start_flux(box: Sandbox, stack: ExitStack) -> None:
