@@ -4,11 +4,11 @@ from their catalogues (settings.py, reasons.py); the Helm chart's values, from v
 values.schema.json. (The CRD's page: schema/reference.py.)"""
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from agreement_operator import failures
 from agreement_operator.cli.main import COMMANDS, command_parser
-from agreement_operator.reasons import REASONS, STALLED
+from agreement_operator.reasons import REASONS, STALLED, Reason
 from agreement_operator.settings import SETTINGS
 
 WIDTH = 100  # the help text's width on the page, whatever the terminal of whoever writes it
@@ -36,48 +36,45 @@ def helm_values(values: Mapping, schema: Mapping, path: str = "") -> Iterator[tu
             yield from helm_values(default, declared, f"{name}.")
 
 
-def helm_values_page(values: Mapping, schema: Mapping) -> str:
-    lines = ["# Helm values", "",
-             "<!-- Written by scripts/reference from helm/agreement-operator/values.yaml and values.schema.json: "
-             "edit those, then run it. -->", "",
-             "Every value of the chart `helm/agreement-operator`, its type, its default, and what it does. helm "
-             "refuses a value the schema does not declare, or of the wrong type.", "",
-             "| value | type | default | meaning |", "| --- | --- | --- | --- |"]
-    for name, kind, default, description in helm_values(values, schema):
-        meaning = " ".join(description.split()).replace("|", "\\|")
-        lines.append(f"| `{name}` | {kind} | {f'`{default}`' if default else 'below'} | {meaning} |")
+def _table_page(title: str, source: str, intro: str, columns: list[str], rows: Iterable[list[str]]) -> str:
+    """A reference page: its title, where it is written from, an introduction, and one table."""
+    lines = [f"# {title}", "", f"<!-- Written by scripts/reference from {source}: edit the source, then run it. -->",
+             "", intro, "", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(" ".join(cell.split()).replace("|", "\\|") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def helm_values_page(values: Mapping, schema: Mapping) -> str:
+    return _table_page(
+        "Helm values", "helm/agreement-operator/values.yaml and values.schema.json",
+        "Every value of the chart `helm/agreement-operator`, its type, its default, and what it does. helm refuses "
+        "a value the schema does not declare, or of the wrong type.", ["value", "type", "default", "meaning"],
+        ([f"`{name}`", kind, f"`{default}`" if default else "below", description]
+         for name, kind, default, description in helm_values(values, schema)))
 
 
 def settings_page() -> str:
-    lines = ["# Settings", "",
-             "<!-- Written by scripts/reference from operator/agreement_operator/settings.py: edit it, then run "
-             "it. -->", "",
-             "The operator reads its environment once at start; a missing or malformed setting stops it with one "
-             "line that names the variable. The Helm chart sets them from its values "
-             "([helm-values.md](helm-values.md)).", "",
-             "| variable | default | meaning |", "| --- | --- | --- |"]
-    for setting in SETTINGS:
-        names = ", ".join(f"`{name}`" for name in setting.names)
-        lines.append(f"| {names} | {setting.default} | {setting.meaning} |")
-    return "\n".join(lines) + "\n"
+    return _table_page(
+        "Settings", "operator/agreement_operator/settings.py",
+        "The operator reads its environment once at start; a missing or malformed setting stops it with one line "
+        "that names the variable. The Helm chart sets them from its values ([helm-values.md](helm-values.md)).",
+        ["variable", "default", "meaning"],
+        ([", ".join(f"`{name}`" for name in setting.names), setting.default, setting.meaning] for setting in SETTINGS))
 
 
 def reasons_page() -> str:
-    lines = ["# Condition reasons", "",
-             "<!-- Written by scripts/reference from operator/agreement_operator/reasons.py: edit it, then run "
-             "it. -->", "",
-             "Every reason a metric's conditions give (`kubectl get am` shows it in the `REASON` column), what it "
-             "means and what to do. A metric is Stalled when retrying cannot get further: when the cause lies "
-             "outside the resource (an IAM policy, a key, a ConfigMap) the operator looks again by itself, first "
-             "within 10 s and then no more often than the resync interval, and the metric returns to Ready once "
-             "the cause is fixed; otherwise it waits for a change of the metric. Troubleshooting by symptom: "
-             "[troubleshooting.md](../troubleshooting.md).", "",
-             "| reason | condition | what it means | what to do | looks again by itself |",
-             "| --- | --- | --- | --- | --- |"]
-    for reason in REASONS:
-        names = ", ".join(f"`{name}`" for name in reason.names)
-        again = "" if reason.condition != STALLED else \
-            "yes" if set(reason.names) & failures.OUTSIDE_THE_RESOURCE else "no"
-        lines.append(f"| {names} | {reason.condition} | {reason.meaning} | {reason.action} | {again} |")
-    return "\n".join(lines) + "\n"
+    def again(reason: Reason) -> str:
+        if reason.condition != STALLED:
+            return ""
+        return "yes" if set(reason.names) & failures.OUTSIDE_THE_RESOURCE else "no"
+
+    return _table_page(
+        "Condition reasons", "operator/agreement_operator/reasons.py",
+        "Every reason a metric's conditions give (`kubectl get am` shows it in the `REASON` column), what it means "
+        "and what to do. A metric is Stalled when retrying cannot get further: when the cause lies outside the "
+        "resource (an IAM policy, a key, a ConfigMap) the operator looks again by itself, first within 10 s and then "
+        "no more often than the resync interval, and the metric returns to Ready once the cause is fixed; otherwise "
+        "it waits for a change of the metric. Troubleshooting by symptom: [troubleshooting.md](../troubleshooting.md).",
+        ["reason", "condition", "what it means", "what to do", "looks again by itself"],
+        ([", ".join(f"`{name}`" for name in reason.names), reason.condition, reason.meaning, reason.action,
+          again(reason)] for reason in REASONS))
