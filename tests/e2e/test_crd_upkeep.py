@@ -23,6 +23,7 @@ from agreement_operator.schema import coverage, packaged
 from agreement_operator.target import Event
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
+TODAY = packaged.revision(packaged.manifest())  # this build's schema revision
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def test_an_older_crd_is_brought_up_to_date_before_any_metric_is_handled(plane):
         current = cluster_crd(plane)
         assert served(current) == served(packaged.manifest())
         assert packaged.revision(current) == packaged.revision(packaged.manifest())
-        assert "older than this operator's 1: applying this operator's" in operator.log_tail()
+        assert f"older than this operator's {TODAY}: applying this operator's" in operator.log_tail()
         # What the old schema refused or dropped now holds: a metric naming a Label Studio connection, applied
         # server-side (which refuses undeclared fields), and status.usage through a status patch.
         apply_metric(plane, ns, "named", {"code": CODE, "labelStudio": {"project": 1, "connection": "default"}},
@@ -116,7 +117,8 @@ def test_told_not_to_manage_it_the_operator_waits_on_an_older_crd_and_writes_not
         assert http_get(operator.readiness_url) is None and http_get(operator.liveness_url) is not None
         said = [line for line in operator.log_tail().splitlines() if packaged.NAME in line and "ERROR" in line]
         assert len(said) == 1, said
-        assert "schema revision 0 and this operator needs 1; it would prune spec.labelStudio.connection" in said[0]
+        assert f"schema revision 0 and this operator needs {TODAY}; it would prune spec.labelStudio.connection" \
+            in said[0]
         assert "agreement-operator crd | kubectl apply --server-side --force-conflicts -f -" in said[0]
         assert metric_writes_by_the_operator(plane, since) == []
         assert "status" not in metric(plane, ns, "waiting")
