@@ -33,8 +33,7 @@ def plane(control_plane_binaries):
     with sandbox(with_operator=False, binaries=control_plane_binaries) as box:
         kubectl = box.control_plane.kubectl
         for crds in (flux_crds, argocd_crds):
-            kubectl("apply", "--server-side", "-f", str(crds))
-            kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+            box.control_plane.apply_crds(crds)
         for namespace in ("flux-system", "argocd", "labeling", "agreement-system"):
             kubectl("create", "namespace", namespace)
         yield box.control_plane

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from agreement_operator.sandbox import certificates
-from agreement_operator.sandbox.processes import Child, StartupFailed, free_port, http_get
+from agreement_operator.sandbox.processes import Child, StartupFailed, eventually, free_port, http_get
 
 REQUIRED = ("kube-apiserver", "etcd", "kubectl")
 # Services' addresses: the first is the `kubernetes` Service, the apiserver's address for pods.
@@ -76,6 +76,15 @@ class ControlPlane:
         if check and result.returncode != 0:
             raise KubectlFailed(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
         return result
+
+    def apply_crds(self, source: Path, timeout: float = 60) -> None:
+        """Apply the CRDs of a file or folder (server-side: large ones too) and wait until each is Established.
+        Right after a create a CRD's status has no conditions yet, which `kubectl wait` refuses ("accessor
+        error") instead of waiting on, so it is asked again until the time is up."""
+        self.kubectl("apply", "--server-side", "-f", str(source))
+        waited = ["wait", "--for=condition=Established", "--timeout=10s", "-f", str(source)]
+        eventually(lambda: self.kubectl(*waited, check=False).returncode == 0, timeout,
+                   f"the CRDs of {source} to be Established")
 
     def as_service_account(self, namespace: str, account: str, folder: Path) -> "ControlPlane":
         """kubectl and a kubeconfig (in `folder`) that act as a ServiceAccount, with a token of its own."""

@@ -37,8 +37,7 @@ def start(workdir: Path, stack: ExitStack, control_plane: ControlPlane, built: P
     """Flux's CRDs installed, namespace flux-system, its controllers running (stopped with `stack`) and a Git
     server of our own; each controller logs to workdir/<name>.log."""
     built = built or binaries()
-    control_plane.kubectl("apply", "--server-side", "-f", str(built / "crds"))
-    control_plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(built / "crds"))
+    control_plane.apply_crds(built / "crds")
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(namespace))
     git = GitServer(workdir / "git")
