@@ -1,37 +1,15 @@
 """The kopf handlers as plain functions: what they write, post and raise, against moto's Lambda."""
 
 import logging
-from dataclasses import replace
 
 import kopf
 import pytest
 
 from agreement_operator import label_studio_target, lambda_target
-from agreement_operator.controller import conditions, error_watch, handlers, kopf_storage, startup
-from agreement_operator.controller import registry as registry_of_the_operator
-from agreement_operator.controller.episodes import Episodes
-from agreement_operator.controller.schedule import Backoff, Schedule
+from agreement_operator.controller import conditions, handlers
 from agreement_operator.failures import PermanentFailure
 
 LOGGER = logging.getLogger("test")
-
-
-@pytest.fixture
-def posted() -> list:
-    return []
-
-
-@pytest.fixture
-def memo(functions, config, posted) -> kopf.Memo:
-    targets = {"lambda": lambda_target.LambdaTarget(functions, config), "label_studio": lambda_target.NOT_CONFIGURED}
-    return kopf.Memo(config=config, targets=targets, locks={}, episodes=Episodes(), stall_looks=Backoff(10, 600),
-                     resync=Schedule(config.resync_seconds),
-                     error_watch=error_watch.ErrorWatch(300, spread_first=False),
-                     usage_looks=Schedule(300, spread_first=False),
-                     read_configmap=lambda namespace, name: None,
-                     write_status=lambda namespace, name, patch, **_: None,
-                     mark_revision=lambda namespace, metric, annotation, revision: None,
-                     post_event=lambda body, event: posted.append(event))
 
 
 def with_lambda(memo: kopf.Memo, functions) -> kopf.Memo:
@@ -163,43 +141,6 @@ def test_the_status_writer_gets_the_metric_and_the_names(memo, good_metric):
     assert conditions.find(written, "Ready")["status"] == "False"
 
 
-def storage():
-    return kopf_storage.DigestDiffBaseStorage(prefix="kopf.agreement.dev", key="last-handled-configuration")
-
-
-def test_the_diff_base_is_small_for_the_largest_spec():
-    code = "# é \"quoted\"\n" * (262144 // 13)
-    essence = storage().build(body=metric({"code": code}))
-    assert len(str(essence)) < 200
-
-
-def test_the_diff_base_changes_with_spec_labels_and_annotations_only():
-    base = storage().build(body=metric({"code": "a"}))
-    assert storage().build(body=metric({"code": "a"}, status={"state": "Active"}, generation=9)) == base
-    assert storage().build(body=metric({"code": "b"})) != base
-    # The retry annotation users set after fixing something outside the resource is a change.
-    assert storage().build(body=metric({"code": "a"}, annotations={"agreement.dev/retry": "1"})) != base
-    ignored = {"kopf.agreement.dev/kopf-managed": "yes", "kopf.agreement.dev/reconcile_metric": "{}",
-               "kubectl.kubernetes.io/last-applied-configuration": "{}"}
-    assert storage().build(body=metric({"code": "a"}, annotations=ignored)) == base
-
-
-def test_the_diff_base_ignores_kopfs_progress_annotation_alone():
-    """What a create that had to retry carries: the progress annotation and none of kopf's markers.
-    kopf recognises a storage prefix of its own only by such a marker, so this annotation once
-    made the digest differ and cost every retried create an extra update pass."""
-    base = storage().build(body=metric({"code": "a"}))
-    retrying = {"kopf.agreement.dev/reconcile_metric": '{"retries": 1, "purpose": "create"}'}
-    assert storage().build(body=metric({"code": "a"}, annotations=retrying)) == base
-
-
-def test_configmaps_are_watched_through_a_label_selector(memo):
-    settings = kopf.OperatorSettings()
-    startup.configure(settings=settings, memo=kopf.Memo(config=replace(memo.config, metrics_port=0)))
-    assert dict(settings.watching.label_selectors.items()) and \
-        list(settings.watching.label_selectors.values()) == ["agreement.dev/metric-code=true"]
-
-
 def deployed_status(memo, good_metric) -> dict:
     patch = kopf.Patch()
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo, patch)
@@ -297,25 +238,6 @@ def test_deleting_a_project_metric_says_the_project_keeps_its_code(project_memo,
     call(handlers.delete_metric, metric({"code": good_metric, "labelStudio": {"project": project}}), project_memo)
     assert [event.reason for event in posted] == ["CodeKeptInProject"]
     assert project not in studio.project_requests
-
-
-@pytest.mark.parametrize(("env", "server"), [
-    ({"KUBERNETES_SERVICE_HOST": "10.100.0.1", "KUBERNETES_SERVICE_PORT": "443"}, "https://10.100.0.1:443"),
-    ({"KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"}, "https://[fd00::1]:443"),
-    ({"KUBERNETES_SERVICE_HOST": "10.100.0.1"}, None),
-    ({}, None),
-])
-def test_in_cluster_the_apiserver_is_where_the_kubelet_says(env, server):
-    assert startup.in_cluster_server(env) == server
-
-
-def test_no_handler_holds_a_task_per_metric():
-    """Regression: a kopf timer on every metric (the resync and the looks at errors and usage) kept an
-    asyncio task and the last body of each, about 54 KiB of memory per metric; the periodic work is one
-    loop of the operator's own, fed by an index."""
-    registry = registry_of_the_operator.build_registry()
-    assert registry._spawning.get_all_handlers() == []
-    assert "metric_summaries" in {handler.id for handler in registry._indexing.get_all_handlers()}
 
 
 def test_a_resync_of_a_ready_metric_writes_whether_anyone_invokes_its_function(memo, posted, good_metric, functions,
