@@ -170,11 +170,7 @@ class Cluster:
         return item if item.get("status", {}).get("observedGeneration") == generation else None
 
     def function(self, name: str) -> dict | None:
-        try:
-            response = self.lam.get_function(FunctionName=name)
-        except self.lam.exceptions.ResourceNotFoundException:
-            return None
-        return {**response["Configuration"], "Tags": response.get("Tags", {})}
+        return self.box.aws.function(name)
 
     def events(self, name: str) -> list[dict]:
         result = self.kubectl("get", "events", "-n", self.namespace, "-o", "json",

@@ -15,7 +15,7 @@ from agreement_operator.sandbox import flux as flux_sandbox
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.git_server import WorkingCopy
 from agreement_operator.sandbox.processes import StartupFailed, eventually
-from agreement_operator.sandbox.session import sandbox
+from agreement_operator.sandbox.session import condition_of, sandbox
 
 ROOT = Path(__file__).parents[2]
 KUSTOMIZE = Path("examples") / "gitops" / "kustomize"
@@ -78,7 +78,7 @@ class Watch:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             kustomization, metrics = self.read()
-            ready = condition(kustomization, "Ready")
+            ready = condition_of(kustomization, "Ready")
             seen.append(f"{ready.get('status')}/{ready.get('reason')}")
             if kustomization.get("status", {}).get("lastAppliedRevision", "").endswith(revision) and \
                     ready.get("status") == "True":
@@ -87,25 +87,12 @@ class Watch:
         raise AssertionError(f"Flux not Ready at {revision} within {timeout} s: {self.read()[0].get('status')}")
 
 
-def condition(item: dict, kind: str) -> dict:
-    return next((c for c in item.get("status", {}).get("conditions", []) if c["type"] == kind), {})
-
-
-def function(box, name: str) -> dict | None:
-    lam = box.aws.client("lambda")
-    try:
-        found = lam.get_function(FunctionName=name)
-    except lam.exceptions.ResourceNotFoundException:
-        return None
-    return {**found["Configuration"], "Tags": found.get("Tags", {})}
-
-
 def assert_deployed_when_flux_said_ready(box, kustomization: dict, metric: dict) -> None:
-    ready = condition(metric, "Ready")
+    ready = condition_of(metric, "Ready")
     assert ready.get("status") == "True" and metric["status"]["observedGeneration"] == \
         metric["metadata"]["generation"], f"Flux said Ready while the metric said {metric.get('status')}"
-    assert condition(kustomization, "Ready")["lastTransitionTime"] >= ready["lastTransitionTime"]
-    deployed = function(box, metric["status"]["functionName"])
+    assert condition_of(kustomization, "Ready")["lastTransitionTime"] >= ready["lastTransitionTime"]
+    deployed = box.aws.function(metric["status"]["functionName"])
     assert deployed is not None and deployed["State"] == "Active"
     assert deployed["CodeSha256"] == metric["status"]["codeSha256"]
 
@@ -116,7 +103,7 @@ def test_the_shipped_example_goes_ready_only_once_its_metric_is_deployed(box, fl
     revision = repo.head()
     kustomization, metrics, seen = Watch(box).ready_at(revision)
     assert_deployed_when_flux_said_ready(box, kustomization, metrics["sentiment"])
-    assert function(box, FUNCTION)["Tags"]["source"] == "git"
+    assert box.aws.function(FUNCTION)["Tags"]["source"] == "git"
     assert any(not state.startswith("True") for state in seen), seen  # it was seen waiting, not Ready at once
 
 
@@ -142,7 +129,7 @@ def test_a_broken_commit_fails_fast_naming_the_metric_then_a_fix_waits_for_pendi
 
     def failed():
         kustomization = Watch(box).read()[0]
-        ready = condition(kustomization, "Ready")
+        ready = condition_of(kustomization, "Ready")
         applied = kustomization.get("status", {}).get("lastAttemptedRevision", "").endswith(broken)
         return applied and ready.get("status") == "False" and ready
 
@@ -181,8 +168,8 @@ def test_a_commit_that_removes_metrics_prunes_them_and_their_functions_unless_re
                                                   str(KUSTOMIZE / "kustomization.yaml"): yaml.safe_dump(kustomization)})
     Watch(box).ready_at(revision)
     eventually(lambda: not Watch(box).read()[1], 60, "the metrics to be pruned")
-    eventually(lambda: function(box, FUNCTION) is None, 60, "the Delete metric's function to be deleted")
-    assert function(box, "custom-metric-gitops-labeling-large") is not None  # deletionPolicy: Retain
+    eventually(lambda: box.aws.function(FUNCTION) is None, 60, "the Delete metric's function to be deleted")
+    assert box.aws.function("custom-metric-gitops-labeling-large") is not None  # deletionPolicy: Retain
 
 
 PLATFORM = """\
@@ -222,9 +209,9 @@ def test_one_kustomization_with_the_crd_and_a_metric_establishes_the_crd_first(c
             listed = json.loads(bare.control_plane.kubectl(
                 "get", "kustomizations.kustomize.toolkit.fluxcd.io/platform", "-n", "flux-system", "-o", "json").stdout)
             return listed.get("status", {}).get("lastAppliedRevision", "").endswith(revision) and \
-                condition(listed, "Ready").get("status") == "True"
+                condition_of(listed, "Ready").get("status") == "True"
 
         eventually(ready, 180, "Flux to apply the CRD and the metric")
         item = json.loads(bare.control_plane.kubectl("get", "am", "first", "-n", "team", "-o", "json").stdout)
-        assert condition(item, "Ready")["status"] == "True"
-        assert function(bare, item["status"]["functionName"]) is not None
+        assert condition_of(item, "Ready")["status"] == "True"
+        assert bare.aws.function(item["status"]["functionName"]) is not None

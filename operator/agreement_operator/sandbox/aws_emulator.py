@@ -40,6 +40,15 @@ class AwsEmulator:
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
 
+    def function(self, name: str) -> dict | None:
+        """A function's configuration with its tags (key Tags), as GetFunction gives them; None when none."""
+        lam = self.client("lambda")
+        try:
+            response = lam.get_function(FunctionName=name)
+        except lam.exceptions.ResourceNotFoundException:
+            return None
+        return {**response["Configuration"], "Tags": response.get("Tags", {})}
+
     def proxy(self, **behaviour) -> LambdaProxy:
         """Another front to moto, with quotas or Pending states (LambdaProxy's options), running
         invocations like the main one; stopped with the sandbox."""

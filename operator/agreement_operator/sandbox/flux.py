@@ -29,8 +29,9 @@ def binaries() -> Path:
 
 @dataclass
 class Flux:
+    """Flux's controllers, running until the stack given to start() closes, and the Git server they clone from."""
+
     git: GitServer
-    controllers: dict[str, Child]
 
 
 def start(workdir: Path, stack: ExitStack, control_plane: ControlPlane, built: Path | None = None) -> Flux:
@@ -49,11 +50,9 @@ def start(workdir: Path, stack: ExitStack, control_plane: ControlPlane, built: P
         # kustomize-controller and helm-controller download each revision from this address.
         f"--storage-adv-addr=127.0.0.1:{storage}",
     ]}
-    controllers = {}
     for name in CONTROLLERS:
-        controllers[name] = _controller(name, [str(built / name), *extra.get(name, [])], workdir, control_plane)
-        stack.callback(controllers[name].stop)
-    return Flux(git, controllers)
+        stack.callback(_controller(name, [str(built / name), *extra.get(name, [])], workdir, control_plane).stop)
+    return Flux(git)
 
 
 def _controller(name: str, argv: list[str], workdir: Path, control_plane: ControlPlane) -> Child:
