@@ -71,6 +71,10 @@ def test_the_catalogue_holds_every_variable_config_reads_and_nothing_else():
     assert read - set(settings.NOT_LISTED) == listed
 
 
+def test_the_prometheus_page_is_the_catalogue_today():
+    assert (ROOT / "docs" / "reference" / "prometheus.md").read_text() == commands.prometheus_page(), REGENERATE
+
+
 def test_the_reasons_page_is_the_catalogue_today():
     assert (ROOT / "docs" / "reference" / "reasons.md").read_text() == commands.reasons_page(), REGENERATE
 

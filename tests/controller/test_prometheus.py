@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agreement_operator.controller import prometheus
+from agreement_operator.controller import prometheus, series
 from agreement_operator.lambda_target import lambda_api
 from agreement_operator.sandbox.processes import free_port
 from agreement_operator.target import Event, Outcome, Phase
@@ -30,6 +30,24 @@ def test_names_follow_prometheus_conventions():
             assert family.name.endswith("_seconds")
     assert "agreement_operator_reconciles_total" in prometheus.names()
     assert "agreement_operator_reconcile_duration_seconds_bucket" in prometheus.names()
+
+
+def test_the_registry_exports_exactly_the_catalogue_with_its_types_and_labels():
+    """A series added without its catalogue entry (and so without its line in the reference) fails here."""
+    assert prometheus.names() == {name for entry in series.SERIES for name in entry.exported}
+    catalogue = {entry.name.removesuffix("_total"): entry for entry in series.SERIES}
+    for family in prometheus.REGISTRY.collect():
+        assert family.type == catalogue[family.name].kind, family.name
+        assert family.documentation == catalogue[family.name].meaning, family.name
+    prometheus.METRICS.record("uid-labels", "labeling", "labels", "Ready", "Deployed")
+    prometheus.METRICS.invoked("uid-labels", 3)
+    try:
+        for family in prometheus.REGISTRY.collect():
+            for sample in family.samples:
+                labels = [label for label in sample.labels if label != "le"]  # a histogram bucket's bound
+                assert labels in ([], catalogue[family.name].label_names), family.name
+    finally:
+        prometheus.METRICS.forget("uid-labels")
 
 
 RESOURCE_A = {"uid": "uid-a", "namespace": "labeling", "name": "a"}

@@ -1,6 +1,6 @@
 """Reference pages written from the code, so that they cannot drift from it (scripts/reference writes them; a
 test compares): the commands, from their own parsers; the operator's settings and the conditions' reasons,
-from their catalogues (settings.py, reasons.py); the Helm chart's values, from values.yaml and
+from their catalogues (settings.py, reasons.py, controller/series.py); the Helm chart's values, from values.yaml and
 values.schema.json. (The CRD's page: schema/reference.py.)"""
 
 import json
@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from agreement_operator import failures
 from agreement_operator.cli.main import COMMANDS, command_parser
+from agreement_operator.controller.series import SERIES
 from agreement_operator.reasons import REASONS, STALLED, Reason
 from agreement_operator.settings import SETTINGS
 
@@ -78,3 +79,15 @@ def reasons_page() -> str:
         ["reason", "condition", "what it means", "what to do", "looks again by itself"],
         ([", ".join(f"`{name}`" for name in reason.names), reason.condition, reason.meaning, reason.action,
           again(reason)] for reason in REASONS))
+
+
+def prometheus_page() -> str:
+    return _table_page(
+        "Prometheus series", "operator/agreement_operator/controller/series.py",
+        "Every series the operator serves on `AGREEMENT_OPERATOR_METRICS_PORT` at `AGREEMENT_OPERATOR_METRICS_PATH` "
+        "([settings.md](settings.md)). Every label takes a bounded set of values; the series of each AgreementMetric "
+        "exist while it does and go when it is deleted. The chart's Grafana dashboard queries these: "
+        "[operate.md](../operate.md#observability).", ["series", "type", "labels", "meaning"],
+        ([", ".join(f"`{name}`" if at == 0 else f"`{name.removeprefix(entry.name)}`"
+                    for at, name in enumerate(entry.exported)), entry.kind,
+          "; ".join(f"`{label}`: {values}" for label, values in entry.labels), entry.meaning] for entry in SERIES))

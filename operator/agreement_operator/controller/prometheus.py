@@ -1,12 +1,6 @@
 """The operator's Prometheus metrics, and the HTTP endpoint that serves them.
 
-Prometheus naming: the `agreement_operator_` prefix, base units in the name (`_seconds`),
-`_total` on counters. Labels of the operator's own series have a bounded set of values
-(outcomes, reasons, AWS operations and error codes, Label Studio endpoints, phases). The
-series of each AgreementMetric (`agreement_operator_metric_ready`,
-`agreement_operator_metric_invocations`) carry its namespace and name: one series per
-resource that exists, removed when the resource is deleted, so they grow with the
-resources and nothing else.
+What each series is, and its labels, is in one catalogue (controller/series.py); this module only counts.
 """
 
 import threading
@@ -18,6 +12,7 @@ import prometheus_client
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from agreement_operator.controller import series
 from agreement_operator.lambda_target.aws_errors import THROTTLING_CODES
 from agreement_operator.lambda_target.budget import Budget
 from agreement_operator.target import Outcome
@@ -26,32 +21,28 @@ from agreement_operator.target import Outcome
 prometheus_client.disable_created_metrics()
 REGISTRY = CollectorRegistry()
 PHASES = ("Ready", "Reconciling", "Stalled")
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-RECONCILES = prometheus_client.Counter(
-    "agreement_operator_reconciles_total", "Reconcile passes, by target (lambda, label_studio), outcome "
-    "(ready, reconciling, stalled, error) and reason.", ["target", "outcome", "reason"], registry=REGISTRY)
+
+def _counter(entry: series.Series) -> prometheus_client.Counter:
+    return prometheus_client.Counter(entry.name, entry.meaning, entry.label_names, registry=REGISTRY)
+
+
+def _family(entry: series.Series) -> GaugeMetricFamily | CounterMetricFamily:
+    kind = GaugeMetricFamily if entry.kind == series.GAUGE else CounterMetricFamily
+    return kind(entry.name, entry.meaning, labels=entry.label_names)
+
+
+RECONCILES = _counter(series.RECONCILES)
 RECONCILE_DURATION = prometheus_client.Histogram(
-    "agreement_operator_reconcile_duration_seconds", "Time one reconcile pass took, by target.", ["target"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0), registry=REGISTRY)
-AWS_REQUESTS = prometheus_client.Counter(
-    "agreement_operator_aws_requests_total", "AWS API calls (once each, after botocore's retries), by service, "
-    "operation and error code (empty when the call succeeded).", ["service", "operation", "error_code"],
-    registry=REGISTRY)
-AWS_THROTTLED = prometheus_client.Counter(
-    "agreement_operator_aws_throttled_requests_total", "AWS API calls refused as throttled (429), by "
-    "service and operation.", ["service", "operation"], registry=REGISTRY)
-LABEL_STUDIO_REQUESTS = prometheus_client.Counter(
-    "agreement_operator_label_studio_requests_total", "Requests to Label Studio's API, by endpoint and status "
-    "class (2xx, 4xx, 5xx, or unreachable).", ["endpoint", "status"], registry=REGISTRY)
-SMOKE_TESTS = prometheus_client.Counter(
-    "agreement_operator_smoke_tests_total", "Smoke tests run against deployed functions, by result (passed, "
-    "failed).", ["result"], registry=REGISTRY)
-PERIODIC_LOOKS = prometheus_client.Counter(
-    "agreement_operator_periodic_looks_total", "Ready metrics read for their periodic checks (drift, function "
-    "errors, usage); only the active replica of a peering counts up.", registry=REGISTRY)
-FUNCTION_ERRORS = prometheus_client.Counter(
-    "agreement_operator_function_errors_total", "New errors found in deployed functions' logs, by target.",
-    ["target"], registry=REGISTRY)
+    series.RECONCILE_DURATION.name, series.RECONCILE_DURATION.meaning, series.RECONCILE_DURATION.label_names,
+    buckets=DURATION_BUCKETS, registry=REGISTRY)
+AWS_REQUESTS = _counter(series.AWS_REQUESTS)
+AWS_THROTTLED = _counter(series.AWS_THROTTLED)
+LABEL_STUDIO_REQUESTS = _counter(series.LABEL_STUDIO_REQUESTS)
+SMOKE_TESTS = _counter(series.SMOKE_TESTS)
+PERIODIC_LOOKS = _counter(series.PERIODIC_LOOKS)
+FUNCTION_ERRORS = _counter(series.FUNCTION_ERRORS)
 
 
 @dataclass
@@ -88,17 +79,11 @@ class _Resources(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self._guard:
             resources = list(self._resources.values())
-        phases = GaugeMetricFamily("agreement_operator_agreement_metrics",
-                                   "AgreementMetrics by phase (Ready, Reconciling, Stalled).", labels=["phase"])
+        phases = _family(series.BY_PHASE)
         for phase in PHASES:
             phases.add_metric([phase], [resource.phase for resource in resources].count(phase))
         yield phases
-        ready = GaugeMetricFamily(
-            "agreement_operator_metric_ready", "1 when the AgreementMetric is Ready, else 0; reason: its condition's "
-            "reason.", labels=["namespace", "name", "reason"])
-        invoked = GaugeMetricFamily(
-            "agreement_operator_metric_invocations", "Invocations of the AgreementMetric's function in the usage "
-            "window (status.usage), for functions of the operator's own.", labels=["namespace", "name"])
+        ready, invoked = _family(series.METRIC_READY), _family(series.METRIC_INVOCATIONS)
         for resource in resources:
             ready.add_metric([resource.namespace, resource.name, resource.reason], float(resource.phase == "Ready"))
             if resource.invocations is not None:
@@ -119,20 +104,9 @@ class _Budgets(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         stats = [budget.stats() for budget in self.budgets]
-        families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
-            "rate": GaugeMetricFamily("agreement_operator_aws_budget_requests_per_second", "The rate a budget "
-                                      "spends now (slowed by 429s, back up after), by budget.", labels=["budget"]),
-            "configured": GaugeMetricFamily("agreement_operator_aws_budget_configured_requests_per_second",
-                                            "The rate each budget was given.", labels=["budget"]),
-            "tokens": GaugeMetricFamily("agreement_operator_aws_budget_tokens", "Calls a budget would let go at "
-                                        "once now.", labels=["budget"]),
-            "queued": GaugeMetricFamily("agreement_operator_aws_budget_queued_calls", "Calls holding a turn in a "
-                                        "budget's queue.", labels=["budget"]),
-            "waits": CounterMetricFamily("agreement_operator_aws_budget_waits", "Calls that got a later turn "
-                                         "instead of going at once, by budget.", labels=["budget"]),
-            "wait_seconds": CounterMetricFamily("agreement_operator_aws_budget_wait_seconds", "The turns' delays, "
-                                                "added up, by budget.", labels=["budget"]),
-        }
+        families = {"rate": _family(series.BUDGET_RATE), "configured": _family(series.BUDGET_CONFIGURED),
+                    "tokens": _family(series.BUDGET_TOKENS), "queued": _family(series.BUDGET_QUEUED),
+                    "waits": _family(series.BUDGET_WAITS), "wait_seconds": _family(series.BUDGET_WAIT_SECONDS)}
         for stat in stats:
             for field, family in families.items():
                 family.add_metric([stat.name], getattr(stat, field))
