@@ -167,3 +167,51 @@ def test_named_label_studio_connections_read_their_keys_from_mounted_files(tmp_p
                           ("{", "is not JSON")):
         with pytest.raises(ConfigError, match=words):
             Config.from_env({"AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS": broken})
+
+
+PRODUCTION = {"name": "production", "roleArn": "arn:aws:iam::111111111111:role/AgreementOperatorTarget",
+              "region": "us-west-2", "executionRoleArn": "arn:aws:iam::111111111111:role/LSE_CustomMetricsExecuteRole",
+              "namespaces": ["labeling"], "externalId": "cluster-a", "requestsPerSecond": 5}
+
+
+def aws_connections(*entries) -> dict:
+    import json
+    return {"AGREEMENT_OPERATOR_AWS_CONNECTIONS": json.dumps(list(entries))}
+
+
+def test_named_aws_connections_beside_the_default_one():
+    config = Config.from_env({**BASE, **aws_connections(PRODUCTION)})
+    default, production = config.aws_connections["default"], config.aws_connections["production"]
+    assert (default.region, default.account, default.role_arn, default.namespaces) == (
+        "eu-west-1", "123456789012", None, ("*",))
+    assert (production.region, production.account, production.role_arn, production.external_id,
+            production.requests_per_second, production.namespaces) == (
+        "us-west-2", "111111111111", PRODUCTION["roleArn"], "cluster-a", 5.0, ("labeling",))
+    assert production.serves("labeling") and not production.serves("qa")
+    assert production.function_arn("f") == "arn:aws:lambda:us-west-2:111111111111:function:f"
+
+
+def test_named_aws_connections_alone_need_no_default_region():
+    config = Config.from_env(aws_connections(PRODUCTION))
+    assert list(config.aws_connections) == ["production"] and config.lambda_enabled
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"name": "Prod"}, "connection name 'Prod' must be a DNS label"),
+    ({"name": "default"}, "'default' is given twice"),
+    ({"roleArn": "AgreementOperatorTarget"}, "roleArn 'AgreementOperatorTarget' is not an IAM role ARN"),
+    ({"region": "west"}, "region 'west' is not an AWS region name"),
+    ({"namespaces": []}, "namespaces must list the namespaces it serves"),
+    ({"requestsPerSecond": 0}, "requestsPerSecond must be a number from 0.1 to 10000"),
+    ({"externalId": "x"}, "externalId must be 2-1224"),
+    ({"accessKey": "AKIA"}, "has accessKey, which is not a field"),
+])
+def test_a_malformed_aws_connection_is_named_with_what_to_change(change, named):
+    with pytest.raises(ConfigError, match="AGREEMENT_OPERATOR_AWS_CONNECTIONS") as error:
+        Config.from_env({**BASE, **aws_connections({**PRODUCTION, **change})})
+    assert named in str(error.value)
+
+
+def test_an_aws_connection_given_twice_is_refused():
+    with pytest.raises(ConfigError, match="'production' is given twice"):
+        Config.from_env({**BASE, **aws_connections(PRODUCTION, PRODUCTION)})

@@ -127,3 +127,16 @@ def test_without_the_metrics_statement_access_denied_names_the_action(config, la
                                                                          service="cloudwatch"))
     with pytest.raises(PermanentFailure, match=r"AWS denied [a-z]+:GetMetricData"):
         denied.usage(["custom-metric-labeling-busy"], 3600)
+
+
+def test_the_target_account_role_trusts_only_the_operators_role_with_the_external_id():
+    statement = load("target-account-trust-policy.json")["Statement"][0]
+    assert statement["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:role/LSE_ServiceAccountApp"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {"StringEquals": {"sts:ExternalId": "YOUR_EXTERNAL_ID"}}
+
+
+def test_the_operator_may_assume_only_the_listed_roles():
+    statement = load("operator-assume-roles-policy.json")["Statement"][0]
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Resource"] == ["arn:aws:iam::YOUR_TARGET_ACCOUNT:role/AgreementOperatorTarget"]

@@ -19,7 +19,8 @@ MAX_LINES = 400
 MAY_IMPORT = {
     "failures": set(),
     "crd": set(),
-    "config": set(),
+    "aws_connections": set(),
+    "config": {"aws_connections"},
     "settings": set(),
     "reasons": set(),
     "http_connections": set(),
@@ -27,7 +28,7 @@ MAY_IMPORT = {
     "schema": {"crd"},
     "function": set(),
     "target": {"crd", "config", "failures", "metric"},
-    "lambda_target": {"crd", "config", "failures", "metric", "function", "target"},
+    "lambda_target": {"crd", "config", "aws_connections", "failures", "metric", "function", "target"},
     "label_studio_target": {"crd", "config", "failures", "metric", "function", "target", "http_connections"},
     "score": {"function"},
     "controller": {"crd", "config", "failures", "metric", "function", "target", "http_connections", "lambda_target",

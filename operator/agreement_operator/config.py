@@ -10,6 +10,9 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from agreement_operator import aws_connections
+from agreement_operator.aws_connections import AwsConnection
+
 DEFAULT_CLUSTER_ID = "default"
 DEFAULT_RESYNC_SECONDS = 600.0
 DEFAULT_FUNCTION_ERRORS_SECONDS = 300.0
@@ -88,6 +91,17 @@ class Config:
     # Whether the operator updates the AgreementMetric CRD when the cluster's is older than its own
     # (AGREEMENT_OPERATOR_MANAGE_CRD); off, it only checks it (controller/crd_upkeep.py).
     manage_crd: bool = True
+    # Named AWS connections besides the default one (AGREEMENT_OPERATOR_AWS_CONNECTIONS).
+    aws_named: tuple[AwsConnection, ...] = ()
+
+    @property
+    def aws_connections(self) -> dict[str, AwsConnection]:
+        """Every AWS connection by name: `default` (the region and role settings, every namespace) and the named."""
+        found = {connection.name: connection for connection in self.aws_named}
+        if self.region and self.execution_role_arn:
+            found = {aws_connections.DEFAULT: AwsConnection(aws_connections.DEFAULT, self.region,
+                                                           self.execution_role_arn), **found}
+        return found
 
     @property
     def label_studio_connections(self) -> dict[str, LabelStudioConnection]:
@@ -101,7 +115,7 @@ class Config:
 
     @property
     def lambda_enabled(self) -> bool:
-        return self.region is not None and self.execution_role_arn is not None
+        return bool(self.aws_connections)
 
     def may_adopt(self, namespace: str) -> bool:
         return "*" in self.adopt_namespaces or namespace in self.adopt_namespaces
@@ -114,7 +128,11 @@ class Config:
         _no_retry_mode(env)
         label_studio_url, label_studio_api_key = label_studio(env)
         named = _named_connections(env, default_taken=bool(label_studio_url))
-        lambda_wanted = not (label_studio_url or named) or any(
+        try:
+            aws_named = aws_connections.parse(env.get(aws_connections.VARIABLE, ""))
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+        lambda_wanted = not (label_studio_url or named or aws_named) or any(
             env.get(name) for name in ("LS_LAMBDA_REGION_CUSTOM_METRICS", "LS_LAMBDA_ROLE_CUSTOM_METRICS"))
         return cls(
             region=aws_region(env) if lambda_wanted else None,
@@ -145,6 +163,7 @@ class Config:
             metrics_path=_metrics_path(env),
             unhealthy_file=env.get("AGREEMENT_OPERATOR_TEST_UNHEALTHY_FILE") or None,
             manage_crd=_switch(env, "AGREEMENT_OPERATOR_MANAGE_CRD", True),
+            aws_named=aws_named,
         )
 
 

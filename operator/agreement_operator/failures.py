@@ -76,7 +76,7 @@ OUTSIDE_THE_RESOURCE = frozenset({
     "LabelStudioNamespaceNotAllowed", "LabelStudioNotConfigured", "LambdaNotConfigured", "ProjectNotFound",
     "CustomMetricAPINotFound", "EditionUnsupported",
     "ConfigMapNotFound", "ConfigMapNotLabeled", "ConfigMapKeyNotFound",
-    "AdoptionNotAllowed",
+    "AdoptionNotAllowed", "AwsConnectionNotFound", "AwsNamespaceNotAllowed",
 })
 
 

@@ -83,6 +83,10 @@ REASONS = (
            "or none of that name", "configure it (docs/label-studio.md, \"The connection\")"),
     Reason(("LabelStudioNamespaceNotAllowed",), STALLED, "the connection does not serve this namespace",
            "add the namespace to the connection's namespaces"),
+    Reason(("AwsConnectionNotFound",), STALLED, "spec.aws.connection names an AWS connection this operator does "
+           "not have", "fix the name, or add the connection (Helm `aws.connections`; docs/iam.md)"),
+    Reason(("AwsNamespaceNotAllowed",), STALLED, "the AWS connection does not serve this namespace",
+           "add the namespace to the connection's namespaces (Helm `aws.connections[].namespaces`)"),
     Reason(("ProjectNotFound",), STALLED, "no project of that id, or the token cannot see it",
            "fix spec.labelStudio.project, or the token's rights"),
     Reason(("EditionUnsupported", "CustomMetricAPINotFound"), STALLED, "the Label Studio server has no "

@@ -25,6 +25,10 @@ SETTINGS = (
     Setting(("AGREEMENT_OPERATOR_LABEL_STUDIO_CONNECTIONS",), "unset",
             "more Label Studio connections, a JSON list of `{name, url, apiKeyFile, namespaces}` (Helm "
             "`labelStudio.connections` mounts each key)"),
+    Setting(("AGREEMENT_OPERATOR_AWS_CONNECTIONS",), "unset",
+            "more AWS accounts and regions, a JSON list of `{name, roleArn, region, executionRoleArn, namespaces, "
+            "externalId?, requestsPerSecond?}`: the operator assumes `roleArn` for each, and a metric picks one with "
+            "`spec.aws.connection` (Helm `aws.connections`; docs/iam.md)"),
     Setting(("AWS_ENDPOINT_URL",), "unset", "botocore's standard override, for local emulators"),
     Setting(("AGREEMENT_OPERATOR_CLUSTER_ID",), "`default`",
             "written to the `agreement.dev/cluster` tag; give each cluster sharing an AWS account its own"),

@@ -39,7 +39,8 @@ def posted() -> list:
 
 @pytest.fixture
 def memo(functions, config, posted) -> kopf.Memo:
-    targets = {"lambda": lambda_target.LambdaTarget(functions, config), "label_studio": lambda_target.NOT_CONFIGURED}
+    targets = {"lambda": lambda_target.LambdaTarget.single(functions, config),
+               "label_studio": lambda_target.NOT_CONFIGURED}
     return kopf.Memo(config=config, targets=targets, locks={}, episodes=Episodes(), stall_looks=Backoff(10, 600),
                      resync=Schedule(config.resync_seconds),
                      error_watch=error_watch.ErrorWatch(300, spread_first=False),

@@ -10,11 +10,12 @@ from agreement_operator.controller import conditions, handlers
 from agreement_operator.failures import PermanentFailure
 
 LOGGER = logging.getLogger("test")
+ARN = "arn:aws:lambda:us-east-1:123456789012:function:custom-metric-labeling-sentiment"  # as functionNames records
 
 
 def with_lambda(memo: kopf.Memo, functions) -> kopf.Memo:
     """The memo, its Lambda target using `functions`."""
-    target = lambda_target.LambdaTarget(functions, memo.config)
+    target = lambda_target.LambdaTarget.single(functions, memo.config)
     return kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}})
 
 
@@ -36,7 +37,7 @@ def test_reconcile_writes_status_and_posts_events(memo, posted, good_metric):
     patch = kopf.Patch()
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo, patch)
     assert conditions.find(patch["status"], "Ready")["status"] == "True"
-    assert patch["status"]["functionNames"] == ["custom-metric-labeling-sentiment"]
+    assert patch["status"]["functionNames"] == [ARN]
     assert [event.reason for event in posted] == ["Created"]
 
 
@@ -67,7 +68,7 @@ def test_kopfs_handlers_write_status_through_the_operators_checked_write(memo, g
          patch)
     assert "status" not in patch
     assert {(namespace, name) for namespace, name, _ in writes} == {("labeling", "sentiment")}
-    assert writes[0][2] == {**writes[0][2], "functionNames": ["custom-metric-labeling-sentiment"]}  # before create
+    assert writes[0][2] == {**writes[0][2], "functionNames": [ARN]}  # before create
     assert conditions.find(writes[-1][2], "Ready")["status"] == "True"
 
 
@@ -87,7 +88,7 @@ def test_resync_leaves_a_metric_waiting_for_its_turn_to_the_change_handler(memo,
     """Regression: the timer reconciled metrics waiting for the quota beside kopf's retry of the change
     handler, and each tick rewrote their status (1,000 metrics: 5.5 metric and 3.5 status patches each)."""
     memo.resync.done("uid-1", again_now=True)
-    waiting = {"observedGeneration": 1, "functionNames": ["custom-metric-labeling-sentiment"],
+    waiting = {"observedGeneration": 1, "functionNames": [ARN],
                "conditions": conditions.conditions(handlers.DEPLOYING.phase, "WaitingForQuota", "its turn in 50 s", 1)}
     patch = kopf.Patch()
     call(handlers.resync_metric, metric({"code": good_metric}, waiting), memo, patch)
@@ -134,7 +135,7 @@ def test_the_status_writer_gets_the_metric_and_the_names(memo, good_metric):
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
     [(namespace, name, written)] = recorded
     assert (namespace, name) == ("labeling", "sentiment")
-    assert written["functionNames"] == ["custom-metric-labeling-sentiment"]
+    assert written["functionNames"] == [ARN]
     # a new metric: the same write tells kstatus it is in progress, before the create
     assert written["observedGeneration"] == 1
     assert conditions.find(written, "Reconciling")["status"] == "True"
@@ -246,7 +247,7 @@ def test_a_resync_of_a_ready_metric_writes_whether_anyone_invokes_its_function(m
     from agreement_operator.lambda_target.usage import UsageBoard
 
     board = UsageBoard(cloudwatch_metrics.FunctionMetrics(cloudwatch_metrics.make_client(config.region)), 3600, 300)
-    target = lambda_target.LambdaTarget(functions, config, usage=board)
+    target = lambda_target.LambdaTarget.single(functions, config, usage=board)
     memo = kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}})
     status = deployed_status(memo, good_metric)
     patch = kopf.Patch()
@@ -309,7 +310,7 @@ def test_the_periodic_checks_remove_a_failure_message_once_the_read_works(memo, 
     from agreement_operator.lambda_target.usage import UsageBoard
 
     board = UsageBoard(cloudwatch_metrics.FunctionMetrics(cloudwatch_metrics.make_client(config.region)), 3600, 300)
-    target = lambda_target.LambdaTarget(functions, config, usage=board)
+    target = lambda_target.LambdaTarget.single(functions, config, usage=board)
     status = deployed_status(kopf.Memo({**memo, "targets": {**memo.targets, "lambda": target}}), good_metric)
     stale = {**status, "usage": {"window": "1h", "invocations": 0, "errors": 0, "throttles": 0,
                                  "message": "the function's invocations could not be read at 2026-12-06T10:00:00Z: "

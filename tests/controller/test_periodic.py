@@ -91,7 +91,7 @@ def posted() -> list:
 def memo_for(functions, config, found: dict, written: list, posted: list) -> kopf.Memo:
     """What look_after_metric uses: the apiserver's copy of each metric in `found`, keyed by name."""
     return kopf.Memo(
-        config=config, targets={"lambda": lambda_target.LambdaTarget(functions, config)}, locks={},
+        config=config, targets={"lambda": lambda_target.LambdaTarget.single(functions, config)}, locks={},
         episodes=Episodes(), stall_looks=Backoff(10, 600), resync=Schedule(config.resync_seconds, spread_first=False),
         error_watch=error_watch.ErrorWatch(0), usage_looks=Schedule(300), periodic_attempts={},
         read_configmap=lambda namespace, name: None, read_metric=lambda namespace, name: found.get(name),

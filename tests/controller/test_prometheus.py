@@ -82,14 +82,14 @@ def test_smoke_tests_are_counted_only_when_they_ran():
 def test_aws_calls_are_counted_by_operation_and_error_code(aws):
     client = prometheus.instrument(lambda_api.make_client("us-east-1"))
     before = value("agreement_operator_aws_requests_total", service="lambda", operation="GetFunction",
-                   error_code="ResourceNotFoundException")
+                   error_code="ResourceNotFoundException", connection="default")
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_function(FunctionName="custom-metric-missing")
     client.list_functions()
     assert value("agreement_operator_aws_requests_total", service="lambda", operation="GetFunction",
-                 error_code="ResourceNotFoundException") == before + 1
+                 error_code="ResourceNotFoundException", connection="default") == before + 1
     assert value("agreement_operator_aws_requests_total", service="lambda", operation="ListFunctions",
-                 error_code="") >= 1
+                 error_code="", connection="default") >= 1
 
 
 def test_the_endpoint_serves_the_metrics_at_its_path_only():

@@ -13,6 +13,7 @@ from agreement_operator.lambda_target.budget import Budget
 
 LOGGER = logging.getLogger("test")
 NAME = "custom-metric-labeling-sentiment"
+ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}"  # status.functionNames records ARNs
 
 
 def metric(spec: dict, status: dict | None = None, generation: int = 1) -> kopf.Body:
@@ -34,7 +35,7 @@ def written() -> list:
 
 
 def memo_for(functions, config, posted, written) -> kopf.Memo:
-    return kopf.Memo(config=config, targets={"lambda": lambda_target.LambdaTarget(functions, config)}, locks={},
+    return kopf.Memo(config=config, targets={"lambda": lambda_target.LambdaTarget.single(functions, config)}, locks={},
                      episodes=Episodes(), stall_looks=Backoff(10, 600),
                      resync=Schedule(config.resync_seconds), error_watch=error_watch.ErrorWatch(300),
                      usage_looks=Schedule(300), read_configmap=lambda namespace, name: None,
@@ -73,7 +74,7 @@ def test_a_new_metric_waits_its_turn_and_says_so(functions, config, posted, writ
     assert posted == []  # waiting for a turn is no error: no Warning Event
     assert functions.read(NAME) is None
     # the turn was taken before any read, and the same write records the name before the create
-    assert patch["status"]["functionNames"] == [NAME] and written == []
+    assert patch["status"]["functionNames"] == [ARN] and written == []
 
 
 def test_a_persons_change_to_an_existing_metric_goes_ahead_of_the_bulk_queue(functions, config, posted, written,
@@ -120,7 +121,7 @@ def test_a_function_pending_for_a_moment_costs_no_reconciling_write_of_its_own(f
     assert raised.value.delay <= handlers.QUIET_SECONDS
     assert "status" not in patch  # the names write already told kstatus it is in progress
     [names] = written
-    assert names["functionNames"] == [NAME] and conditions.is_true(names, "Reconciling", 1)
+    assert names["functionNames"] == [ARN] and conditions.is_true(names, "Reconciling", 1)
     # the next look writes as before: Ready once Lambda has settled
     ready = run(handlers.reconcile_metric, metric({"code": good_metric}, names), memo, retry=1)
     assert conditions.is_true(ready["status"], "Ready", 1)
@@ -130,7 +131,7 @@ def test_a_wait_that_is_not_the_first_look_says_so_in_status(functions, config, 
                                                              still_applying):
     memo = memo_for(pending(still_applying, functions), config, posted, written)
     in_progress = {"observedGeneration": 1, "conditions": conditions.conditions(
-        handlers.DEPLOYING.phase, "Deploying", "deploying", 1), "functionNames": [NAME]}
+        handlers.DEPLOYING.phase, "Deploying", "deploying", 1), "functionNames": [ARN]}
     with pytest.raises(kopf.TemporaryError):
         patch = kopf.Patch()
         handlers.reconcile_metric(body=metric({"code": good_metric}, in_progress), spec={"code": good_metric},

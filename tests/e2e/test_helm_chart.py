@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agreement_operator.config import Config
 from agreement_operator.label_studio_target.marker import unmarked
 from agreement_operator.sandbox import operator_process
 from agreement_operator.sandbox.label_studio_server import LabelStudioServer
@@ -30,6 +31,13 @@ VALUE_SETS = {
                                  "--set", "labelStudio.connections[0].url=https://ls-team-a.example.com",
                                  "--set", "labelStudio.connections[0].existingSecret=ls-team-a",
                                  "--set", "labelStudio.connections[0].namespaces={team-a}"],
+    "aws-connections": [*BASE, "--set", "aws.connections[0].name=production",
+                        "--set", "aws.connections[0].roleArn=arn:aws:iam::111111111111:role/AgreementOperatorTarget",
+                        "--set", "aws.connections[0].region=eu-west-1",
+                        "--set", "aws.connections[0].executionRoleArn="
+                                 "arn:aws:iam::111111111111:role/LSE_CustomMetricsExecuteRole",
+                        "--set", "aws.connections[0].namespaces={labeling}",
+                        "--set", "aws.connections[0].requestsPerSecond=5"],
     "monitoring": [*BASE, "--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.dashboard.enabled=true",
                    "--set", "metrics.serviceMonitor.labels.release=kube-prometheus-stack"],
 }
@@ -182,6 +190,23 @@ def test_named_connections_mount_each_secret_and_name_its_file(plane):
         "name": "team-a", "url": "https://ls-team-a.example.com", "namespaces": ["team-a"],
         "apiKeyFile": "/etc/agreement-operator/label-studio/team-a/apiKey"}]
     assert "LS_LAMBDA_REGION_CUSTOM_METRICS" not in env  # Label Studio alone
+
+
+def test_aws_connections_reach_the_operator_as_its_setting_reads_them(plane):
+    env = container_env(render(plane, VALUE_SETS["aws-connections"]))
+    settings = {name: entry["value"] for name, entry in env.items() if "value" in entry}
+    config = Config.from_env(settings)
+    assert set(config.aws_connections) == {"default", "production"}
+    production = config.aws_connections["production"]
+    assert (production.account, production.region, production.namespaces, production.requests_per_second) == (
+        "111111111111", "eu-west-1", ("labeling",), 5.0)
+
+
+def test_an_aws_connection_without_namespaces_is_refused_by_the_chart(plane):
+    values = VALUE_SETS["aws-connections"]
+    at = values.index("aws.connections[0].namespaces={labeling}")
+    refused = helm(plane, "template", "rel", str(CHART), *values[:at - 1], *values[at + 1:], check=False)
+    assert refused.returncode != 0 and "namespaces" in refused.stderr
 
 
 def test_label_studio_values_feed_the_connection_from_a_secret(plane):

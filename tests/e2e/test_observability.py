@@ -126,7 +126,7 @@ def test_metrics_scraped_during_a_lifecycle_count_the_calls_made(cluster, counte
     assert {"CreateFunction", "UpdateFunctionCode", "UpdateFunctionConfiguration", "Invoke",
             "DeleteFunction"} <= set(proxy.calls)
     assert sample(after, "agreement_operator_aws_requests_total", service="lambda", operation="GetFunction",
-                  error_code="ResourceNotFoundException") >= 1  # the first look at a new function
+                  error_code="ResourceNotFoundException", connection="default") >= 1  # the first look at a new function
     assert sample(after, "agreement_operator_smoke_tests_total", result="passed") == 2  # before and after the change
     assert sample(after, "agreement_operator_reconciles_total", target="lambda", outcome="stalled",
                   reason="InvalidCode") >= 1

@@ -32,7 +32,7 @@ def stubber(client):
 
 def deployed(spec: dict, owner, config, **state) -> dict:
     """GetFunction's answer for the function exactly as the spec asks, in the given state."""
-    desired = desired_function(metric_spec.parse(spec)[0], owner, config)
+    desired = desired_function(metric_spec.parse(spec)[0], owner, config.execution_role_arn)
     configuration = {"FunctionName": desired.name, "FunctionArn": ARN, "CodeSha256": desired.code_sha256,
                      **desired.configuration, "State": "Active", "LastUpdateStatus": "Successful", **state}
     return {"Configuration": configuration, "Tags": desired.tags}
@@ -156,7 +156,7 @@ def test_a_change_waits_while_lambda_restores_the_function(stubber, client, conf
 def test_a_wait_past_the_limit_is_stalled_with_lambdas_last_answer(stubber, client, config, owner, good_metric,
                                                                    request_for):
     spec = {"code": good_metric, "tests": [TEST]}
-    desired = desired_function(metric_spec.parse(spec)[0], owner, config)
+    desired = desired_function(metric_spec.parse(spec)[0], owner, config.execution_role_arn)
     started = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=smoke_testing.PATIENCE_SECONDS + 60)
     earlier = {"tests": {"summary": "waiting", "waitingFor": smoke_tests.digest(desired.code_sha256, [TEST]),
                          "waitingSince": started.strftime("%Y-%m-%dT%H:%M:%SZ")}}

@@ -70,3 +70,22 @@ def test_a_label_studio_target_with_code_and_tests_is_valid():
     parsed, problems = metric_spec.parse({"code": CODE, "labelStudio": {"project": 7, "metricName": "custom"},
                                           "deletionPolicy": "Retain", "tests": []})
     assert problems == [] and parsed is not None
+
+
+@pytest.mark.parametrize(("aws", "problem"), [
+    ({"connection": "Prod"}, "spec.aws.connection is 'Prod'; use the name of one of the operator's AWS connections"),
+    ("production", "spec.aws must be an object: {connection: NAME}"),
+])
+def test_a_malformed_aws_connection_says_what_to_use(aws, problem):
+    problems = [str(found) for found in metric_spec.shape_problems({"code": "", "aws": aws})]
+    assert any(found.startswith(problem) for found in problems), problems
+
+
+def test_spec_aws_with_label_studio_is_refused_saying_what_to_remove():
+    spec = {"code": "", "labelStudio": {"project": 1}, "aws": {"connection": "production"}}
+    assert any("remove spec.aws" in str(found) for found in metric_spec.shape_problems(spec))
+
+
+def test_a_metric_without_spec_aws_uses_the_default_connection():
+    assert metric_spec.aws_connection({"code": ""}) == "default"
+    assert metric_spec.aws_connection({"aws": {"connection": "production"}}) == "production"

@@ -148,7 +148,7 @@ def test_each_throttled_call_is_counted_once_and_not_retried_inside_the_call(aws
         monkeypatch.setenv(key, value)
     deploy(aws, "custom-metric-counted", "def agreement(a, b, per_label=False):\n    return 1.0\n")
     client = prometheus.instrument(lambda_api.make_client(aws.region, aws.endpoint_url))
-    labels = {"service": "lambda", "operation": "Invoke"}
+    labels = {"service": "lambda", "operation": "Invoke", "connection": "default"}
     throttled = prometheus.REGISTRY.get_sample_value("agreement_operator_aws_throttled_requests_total", labels) or 0
     refused = prometheus.REGISTRY.get_sample_value(
         "agreement_operator_aws_requests_total", {**labels, "error_code": "TooManyRequestsException"}) or 0

@@ -76,7 +76,7 @@ class _Resources(Collector):
         with self._guard:
             self._resources.pop(uid, None)
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         with self._guard:
             resources = list(self._resources.values())
         phases = _family(series.BY_PHASE)
@@ -109,7 +109,7 @@ class _Budgets(Collector):
                     "waits": _family(series.BUDGET_WAITS), "wait_seconds": _family(series.BUDGET_WAIT_SECONDS)}
         for stat in stats:
             for field, family in families.items():
-                family.add_metric([stat.name], getattr(stat, field))
+                family.add_metric([stat.name, stat.connection], getattr(stat, field))
         yield from families.values()
 
 
@@ -136,21 +136,22 @@ def observe_reconcile(target: str, outcome: Outcome | None, seconds: float, reso
         SMOKE_TESTS.labels("failed").inc(tests.get("failed", 0))
 
 
-def instrument(client):
-    """Count the calls of a boto3 client: by operation and error code, and every throttled attempt."""
+def instrument(client, connection: str = "default"):
+    """Count the calls of a boto3 client (of the AWS connection named): by operation and error code, and every
+    throttled attempt."""
     service = client.meta.service_model.service_id.hyphenize()
 
     def after_call(http_response, parsed, model, **_) -> None:
         code = parsed.get("Error", {}).get("Code", "") if http_response.status_code >= 300 else ""
-        AWS_REQUESTS.labels(service, model.name, code).inc()
+        AWS_REQUESTS.labels(service, model.name, code, connection).inc()
 
     def after_call_error(exception, **kwargs) -> None:
         operation = kwargs.get("event_name", "").rsplit(".", 1)[-1]
-        AWS_REQUESTS.labels(service, operation, type(exception).__name__).inc()
+        AWS_REQUESTS.labels(service, operation, type(exception).__name__, connection).inc()
 
     def needs_retry(response, operation, **_) -> None:
         if response is not None and response[1].get("Error", {}).get("Code") in THROTTLING_CODES:
-            AWS_THROTTLED.labels(service, operation.name).inc()
+            AWS_THROTTLED.labels(service, operation.name, connection).inc()
 
     events = client.meta.events
     events.register(f"after-call.{service}", after_call)

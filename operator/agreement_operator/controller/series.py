@@ -34,6 +34,7 @@ class Series:
 REASON_VALUES = "a condition reason ([reasons.md](reasons.md))"
 TARGET = ("target", "lambda, label_studio")
 BUDGET = ("budget", "lambda, lambda-get-function, logs, cloudwatch")
+CONNECTION = ("connection", "the AWS connection's name (`default`: the operator's own account and region)")
 RESOURCE = (("namespace", "the AgreementMetric's"), ("name", "the AgreementMetric's"))
 
 RECONCILES = Series("agreement_operator_reconciles", COUNTER, "Reconcile passes, by target, outcome and reason.", (
@@ -44,10 +45,10 @@ AWS_REQUESTS = Series(
     "agreement_operator_aws_requests", COUNTER,
     "AWS API calls (once each, after botocore's retries), by service, operation and error code.",
     (("service", "lambda, cloudwatch-logs, cloudwatch"), ("operation", "an AWS API action, e.g. GetFunction"),
-     ("error_code", "AWS's error code; empty when the call succeeded")))
+     ("error_code", "AWS's error code; empty when the call succeeded"), CONNECTION))
 AWS_THROTTLED = Series("agreement_operator_aws_throttled_requests", COUNTER,
                        "AWS API calls refused as throttled (429), each attempt, by service and operation.",
-                       (("service", "as above"), ("operation", "as above")))
+                       (("service", "as above"), ("operation", "as above"), CONNECTION))
 LABEL_STUDIO_REQUESTS = Series(
     "agreement_operator_label_studio_requests", COUNTER, "Requests to Label Studio's API, by endpoint and status.",
     (("endpoint", "method and path, e.g. POST custom-function"), ("status", "2xx, 4xx, 5xx, unreachable")))
@@ -62,23 +63,24 @@ BY_PHASE = Series("agreement_operator_agreement_metrics", GAUGE, "AgreementMetri
                   (("phase", "Ready, Reconciling, Stalled"),))
 METRIC_READY = Series(
     "agreement_operator_metric_ready", GAUGE,
-    "1 when the AgreementMetric is Ready, else 0; reason: its condition's reason.", RESOURCE + (
-        ("reason", REASON_VALUES),))
+    "1 when the AgreementMetric is Ready, else 0; reason: its condition's reason.",
+    (*RESOURCE, ("reason", REASON_VALUES)))
 METRIC_INVOCATIONS = Series(
     "agreement_operator_metric_invocations", GAUGE, "Invocations of the AgreementMetric's function in the usage "
     "window (status.usage), for functions of the operator's own.", RESOURCE)
 BUDGET_RATE = Series("agreement_operator_aws_budget_requests_per_second", GAUGE,
-                     "The rate a share of an AWS quota spends now (slowed by 429s, back up after).", (BUDGET,))
+                     "The rate a share of an AWS quota spends now (slowed by 429s, back up after).",
+                     (BUDGET, CONNECTION))
 BUDGET_CONFIGURED = Series("agreement_operator_aws_budget_configured_requests_per_second", GAUGE,
-                           "The rate each budget was given.", (BUDGET,))
+                           "The rate each budget was given.", (BUDGET, CONNECTION))
 BUDGET_TOKENS = Series("agreement_operator_aws_budget_tokens", GAUGE, "Calls a budget would let go at once now.",
-                       (BUDGET,))
+                       (BUDGET, CONNECTION))
 BUDGET_QUEUED = Series("agreement_operator_aws_budget_queued_calls", GAUGE, "Calls holding a turn in a budget's "
-                       "queue.", (BUDGET,))
+                       "queue.", (BUDGET, CONNECTION))
 BUDGET_WAITS = Series("agreement_operator_aws_budget_waits", COUNTER,
-                      "Calls that got a later turn instead of going at once, by budget.", (BUDGET,))
+                      "Calls that got a later turn instead of going at once, by budget.", (BUDGET, CONNECTION))
 BUDGET_WAIT_SECONDS = Series("agreement_operator_aws_budget_wait_seconds", COUNTER,
-                             "The turns' delays, added up, by budget.", (BUDGET,))
+                             "The turns' delays, added up, by budget.", (BUDGET, CONNECTION))
 
 SERIES = (RECONCILES, RECONCILE_DURATION, AWS_REQUESTS, AWS_THROTTLED, LABEL_STUDIO_REQUESTS, SMOKE_TESTS,
           PERIODIC_LOOKS, FUNCTION_ERRORS, BY_PHASE, METRIC_READY, METRIC_INVOCATIONS, BUDGET_RATE, BUDGET_CONFIGURED,

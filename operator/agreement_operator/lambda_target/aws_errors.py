@@ -37,11 +37,13 @@ _DENIED_ACTION = re.compile(r"not authorized to perform: ([\w-]+:\w+)")
 ATTEMPTS_PER_CALL = 1
 
 
-def client(service: str, region: str, endpoint_url: str | None, pool_connections: int):
-    """A boto3 client of the operator's: one attempt per call, a connection per worker, named in User-Agent."""
-    return aws_session.session().client(service, region_name=region, endpoint_url=endpoint_url, config=BotoConfig(
-        retries={"mode": "standard", "total_max_attempts": ATTEMPTS_PER_CALL},
-        user_agent_extra="agreement-operator", max_pool_connections=pool_connections))
+def client(service: str, region: str, endpoint_url: str | None, pool_connections: int, session=None):
+    """A boto3 client of the operator's: one attempt per call, a connection per worker, named in User-Agent;
+    from `session` (None: the operator's own credentials)."""
+    settings = BotoConfig(retries={"mode": "standard", "total_max_attempts": ATTEMPTS_PER_CALL},
+                          user_agent_extra="agreement-operator", max_pool_connections=pool_connections)
+    return (session or aws_session.session()).client(service, region_name=region, endpoint_url=endpoint_url,
+                                                     config=settings)
 
 
 @contextmanager

@@ -30,8 +30,14 @@ class _OperatorServicesLoader(botocore.loaders.Loader):
 
 
 @cache
-def session() -> boto3.session.Session:
-    """One per process; boto3 clients are thread-safe, sessions are not, so make clients at startup."""
+def core_session() -> botocore.session.Session:
+    """The operator's own credentials, and its endpoint table (a session assuming a role shares the loader)."""
     core = botocore.session.get_session()
     core.register_component("data_loader", _OperatorServicesLoader())
-    return boto3.session.Session(botocore_session=core)
+    return core
+
+
+@cache
+def session() -> boto3.session.Session:
+    """One per process; boto3 clients are thread-safe, sessions are not, so make clients at startup."""
+    return boto3.session.Session(botocore_session=core_session())

@@ -55,14 +55,16 @@ class BudgetStats:
     waits: int  # calls that got a slot instead of going at once
     wait_seconds: float  # total of the delays handed out
     throttled: int  # 429s AWS answered despite the budget
+    connection: str = "default"  # the AWS connection (account and region) whose quota it shares
 
 
 class Budget:
     def __init__(self, name: str, rate: float, burst: float | None = None, urgent_rate: float | None = None,
-                 floor: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 floor: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 connection: str = "default") -> None:
         if rate <= 0:
             raise ValueError(f"budget {name}: rate must be positive, not {rate}")
-        self.name, self.configured, self.rate = name, rate, rate
+        self.name, self.configured, self.rate, self.connection = name, rate, rate, connection
         # Half a second of calls at once: two operators each at half the quota stay under it together.
         self.burst = burst if burst is not None else max(1.0, rate / 2)
         self.urgent_rate = urgent_rate if urgent_rate is not None else max(0.5, rate / 5)
@@ -146,11 +148,13 @@ class Budget:
             interval = 1.0 / self.rate
             tokens = max(0.0, min(self.burst, self.burst - (self._next_free - now) / interval))
             return BudgetStats(self.name, self.rate, self.configured, tokens, len(self._slots), self._waits,
-                               self._wait_seconds, self._throttled)
+                               self._wait_seconds, self._throttled, self.connection)
 
     def describe(self) -> str:
         with self._guard:
-            return f"{self.name}: {self.rate:g} of {self.configured:g} requests/s, {len(self._slots)} calls queued"
+            where = "" if self.connection == "default" else f" of connection {self.connection}"
+            return (f"{self.name}{where}: {self.rate:g} of {self.configured:g} requests/s, "
+                    f"{len(self._slots)} calls queued")
 
     def _recover(self, now: float) -> None:
         if self.rate >= self.configured or self._last_throttle is None:

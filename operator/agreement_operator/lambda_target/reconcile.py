@@ -9,9 +9,11 @@ one step, and a slow function holds no worker.
 """
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-from agreement_operator import failures, target
+from agreement_operator import aws_connections, failures, target
+from agreement_operator.aws_connections import AwsConnection
 from agreement_operator.config import Config
 from agreement_operator.function import smoke_tests
 from agreement_operator.lambda_target import ownership, smoke_testing
@@ -23,26 +25,48 @@ from agreement_operator.metric.spec import MetricSpec
 from agreement_operator.target import Event, Outcome, Phase, Request
 
 
-def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> Outcome:
+@dataclass(frozen=True)
+class Placement:
+    """Where a metric's function goes (its AWS connection, and that account's functions), and how to reach one it
+    recorded elsewhere: `elsewhere` takes a function's ARN and gives the functions of its account and region (None:
+    no connection of this operator reaches it); a bare name, recorded before ARNs were, is in `default`'s."""
+
+    connection: AwsConnection | None  # None: the metric names a connection this operator lacks (delete only)
+    functions: LambdaFunctions | None  # the connection's; None with it
+    elsewhere: Callable[[str], LambdaFunctions | None]
+    default: AwsConnection | None
+
+    @classmethod
+    def alone(cls, functions: LambdaFunctions, connection: AwsConnection | None) -> "Placement":
+        """One account and region holds every function (`connection`: its own)."""
+        return cls(connection, functions, lambda entry: functions, connection)
+
+
+def reconcile(request: Request, place: Placement | LambdaFunctions, config: Config) -> Outcome:
+    """One pass; `place` as LambdaFunctions alone: the default connection's account holds every function."""
+    if not isinstance(place, Placement):
+        place = Placement.alone(place, config.aws_connections[aws_connections.DEFAULT])
+    assert place.connection is not None and place.functions is not None, "a pass deploys to a connection it has"
     events: list[Event] = []
-    owned = _known_names(request)
+    functions = place.functions
+    owned = known_functions(request, place.default)
     previous_tests = request.status.get("tests")
     try:
-        resolved, spec, desired = _desired(request, config)
-        new_name = desired.name not in owned
+        resolved, spec, desired = _desired(request, place.connection)
+        arn = place.connection.function_arn(desired.name)
+        new_name = arn not in owned
         if new_name:
-            owned.append(desired.name)
-        if request.attempt == 0 and (expected := _change_expected(request, desired)):
+            owned.append(arn)
+        if request.attempt == 0 and (expected := _change_expected(request, desired, arn)):
             functions.prepay(expected, desired.name)  # QuotaWait writes the names (below) with the turn
         if new_name and request.write_status is not None:
             request.write_status({"functionNames": owned})
         function = _converge(desired, request, config, functions, events)
         if spec.warnings and any(event.reason in ("Created", "CodeUpdated") for event in events):
             events.append(Event("CodeWarning", "; ".join(spec.warnings), warning=True))
-        for name in owned:
-            if name != desired.name:
-                _retire(name, request.owner, spec.deletion_policy, functions, events)
-        owned = [desired.name]
+        unreachable = [old for old in owned if old != arn
+                       and not _retire(old, request.owner, spec.deletion_policy, place, events)]
+        owned = [arn, *unreachable]
         report = smoke_testing.run(function, resolved.get("tests") or [], previous_tests, functions, events,
                                    request.attempt)
     except failures.ReconcileFailure as failure:
@@ -67,37 +91,50 @@ def reconcile(request: Request, functions: LambdaFunctions, config: Config) -> O
     )
 
 
-def deployed_as_specified(request: Request, config: Config) -> bool:
+def deployed_as_specified(request: Request, connection: AwsConnection, default: AwsConnection | None) -> bool:
     """Whether the spec would deploy exactly the function status describes: a restart needs no AWS call then.
 
     Drift made in AWS while the operator was down is found by the next resync.
     """
     try:
-        desired = _desired(request, config)[2]
+        desired = _desired(request, connection)[2]
     except failures.ReconcileFailure:
         return False
-    deployed = (request.status.get("functionName"), request.status.get("codeSha256"))
-    return (desired.name, desired.code_sha256) == deployed and _known_names(request) == [desired.name]
+    arn = connection.function_arn(desired.name)
+    deployed = (request.status.get("functionArn"), request.status.get("codeSha256"))
+    return (arn, desired.code_sha256) == deployed and known_functions(request, default) == [arn]
 
 
-def _desired(request: Request, config: Config) -> tuple[dict, MetricSpec, DesiredFunction]:
+def _desired(request: Request, connection: AwsConnection) -> tuple[dict, MetricSpec, DesiredFunction]:
     """The spec with its code resolved, parsed, and the function it asks for; PermanentFailure when invalid."""
     resolved = target.resolved_spec(request)
     spec = target.parsed(resolved)
-    return resolved, spec, desired_function(spec, request.owner, config)
+    return resolved, spec, desired_function(spec, request.owner, connection.execution_role_arn)
 
 
-def _change_expected(request: Request, desired: DesiredFunction) -> str | None:
+def _change_expected(request: Request, desired: DesiredFunction, arn: str) -> str | None:
     """The call a pass will likely make, when status says the function is not yet the desired code."""
-    if request.status.get("functionName") != desired.name:
+    if request.status.get("functionArn") != arn:
         return "CreateFunction"
     return "UpdateFunctionCode" if request.status.get("codeSha256") != desired.code_sha256 else None
 
 
-def _known_names(request: Request) -> list[str]:
-    """Names recorded in status; functionName too, for metrics deployed before names were recorded."""
+def known_functions(request: Request, default: AwsConnection | None) -> list[str]:
+    """The ARNs recorded in status (functionArn too, for metrics deployed before names were recorded); a bare
+    name, as recorded before 0.2.0, read as the `default` connection's (kept bare without one)."""
     status = request.status
-    return list(dict.fromkeys(filter(None, [*(status.get("functionNames") or ()), status.get("functionName")])))
+    recorded = [*(status.get("functionNames") or ()), status.get("functionArn") or status.get("functionName")]
+    return list(dict.fromkeys(default.function_arn(entry) if default and not is_arn(entry) else entry
+                              for entry in recorded if entry))
+
+
+def is_arn(entry: str) -> bool:
+    return entry.startswith("arn:")
+
+
+def name_of(entry: str) -> str:
+    """A function's name, from its ARN or its bare name."""
+    return entry.rsplit(":", 1)[-1]
 
 
 def _converge(
@@ -205,24 +242,42 @@ def _describe_tag_change(to_set: Mapping[str, str], to_remove: list[str], name: 
     return f"tags of {name}: {'; '.join(parts)}"
 
 
-def _retire(name: str, owner: Owner, policy: str, functions: LambdaFunctions, events: list[Event]) -> None:
-    """The function name changed (new prefix): remove the function under the old name (kept under Retain)."""
+def _retire(old: str, owner: Owner, policy: str, place: Placement, events: list[Event]) -> bool:
+    """The function moved (a new prefix, or another connection): remove the old one (kept under Retain). False
+    when no connection reaches it: it stays recorded, so that it is not forgotten."""
     if policy == "Retain":
-        events.append(Event("Retained", f"kept the function under the old name {name} (deletionPolicy Retain)"))
-        return
-    ownership.delete_if_ours(name, owner, functions, events)
+        events.append(Event("Retained", f"kept the function {old} (deletionPolicy Retain)"))
+        return True
+    functions = place.elsewhere(old)
+    if functions is None:
+        events.append(Event("FunctionUnreachable", f"function {old} is in an account or region no AWS connection of "
+                            "this operator reaches; it stays in status.functionNames until one does, or delete it "
+                            "there yourself and remove it from the list", warning=True))
+        return False
+    ownership.delete_if_ours(name_of(old), owner, functions, events)
+    return True
 
 
-def delete(request: Request, functions: LambdaFunctions) -> list[Event]:
-    """Remove every function the metric may own unless the policy says Retain. One already gone is fine."""
+def delete(request: Request, place: Placement | LambdaFunctions) -> list[Event]:
+    """Remove every function the metric may own unless the policy says Retain. One already gone is fine.
+    Without the metric's connection (place.connection None), what it recorded is still removed."""
+    if not isinstance(place, Placement):
+        place = Placement.alone(place, None)
+    connection, elsewhere, default = place.connection, place.elsewhere, place.default
     spec = request.spec
     if spec.get("deletionPolicy") == "Retain":
-        deployed = request.status.get("functionName")
+        deployed = request.status.get("functionArn") or request.status.get("functionName")
         return [Event("Retained", f"kept function {deployed or '(none)'} (deletionPolicy Retain)")]
     events: list[Event] = []
-    names = _known_names(request)
+    recorded = known_functions(request, default)
     if naming.prefix_problem(spec.get("prefix")) is None:
-        names.append(naming.function_name(spec.get("prefix"), request.owner.namespace, request.owner.name))
-    for name in dict.fromkeys(names):
-        ownership.delete_if_ours(name, request.owner, functions, events)
+        name = naming.function_name(spec.get("prefix"), request.owner.namespace, request.owner.name)
+        recorded.append(connection.function_arn(name) if connection else name)
+    for entry in dict.fromkeys(recorded):
+        functions = elsewhere(entry)
+        if functions is None:
+            events.append(Event("FunctionUnreachable", f"function {entry} is in an account or region no AWS "
+                                "connection of this operator reaches: delete it there yourself", warning=True))
+            continue
+        ownership.delete_if_ours(name_of(entry), request.owner, functions, events)
     return events

@@ -100,7 +100,29 @@ def shape_problems(spec: Mapping) -> list[Problem]:
     description = spec.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
         problems.append(Problem(f"spec.description must be a string of at most {MAX_DESCRIPTION} characters"))
-    return problems + _label_studio_problems(spec)
+    return problems + _label_studio_problems(spec) + _aws_problems(spec)
+
+
+def _aws_problems(spec: Mapping) -> list[Problem]:
+    place = spec.get("aws")
+    if place is None:
+        return []
+    if not isinstance(place, Mapping):
+        return [Problem("spec.aws must be an object: {connection: NAME}")]
+    problems = []
+    if spec.get("labelStudio"):
+        problems.append(Problem("spec.aws picks the AWS account of a Lambda function of the operator's own, and with "
+                                "spec.labelStudio Label Studio deploys the function: remove spec.aws"))
+    connection = place.get("connection")
+    if connection is not None and (not isinstance(connection, str) or not _CONNECTION.match(connection)):
+        problems.append(Problem(f"spec.aws.connection is {connection!r}; use the name of one of the operator's AWS "
+                                "connections (a DNS label, e.g. production), or leave it out"))
+    return problems
+
+
+def aws_connection(spec: Mapping) -> str:
+    """The AWS connection a Lambda metric names (spec.aws.connection), `default` when it names none."""
+    return (spec.get("aws") or {}).get("connection") or "default"
 
 
 def _label_studio_problems(spec: Mapping) -> list[Problem]:

@@ -1,0 +1,93 @@
+"""One Lambda target's reach into each AWS connection (an account and region): its clients, made with the
+connection's credentials, and its own budgets, function-error reader and usage board, so that a burst in one
+account never slows another.
+
+The default connection uses the operator's own credentials (IRSA). A named one assumes its `roleArn` from them,
+with botocore's refreshing credentials: the role is assumed on the first call, and again shortly before the
+credentials expire; no long-lived key is ever read.
+"""
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.credentials
+import botocore.session
+
+from agreement_operator.aws_connections import AwsConnection
+from agreement_operator.config import Config
+from agreement_operator.lambda_target import aws_errors, aws_session
+from agreement_operator.lambda_target.budget import Budget
+from agreement_operator.lambda_target.cloudwatch_logs import FunctionLogs
+from agreement_operator.lambda_target.cloudwatch_metrics import FunctionMetrics
+from agreement_operator.lambda_target.lambda_api import LambdaFunctions
+from agreement_operator.lambda_target.usage import UsageBoard
+
+Instrument = Callable[[Any, str], Any]  # (a boto3 client, its connection's name) -> the client, counted
+
+
+@dataclass
+class Account:
+    """What the operator holds for one connection."""
+
+    connection: AwsConnection
+    functions: LambdaFunctions
+    logs: FunctionLogs | None = None  # None: function errors and usage are not read
+    usage: UsageBoard | None = None
+    budgets: list[Budget] = field(default_factory=list)
+
+
+def session_name(config: Config) -> str:
+    """Who assumes the role, as CloudTrail shows it: this operator, in this cluster."""
+    return f"agreement-operator-{config.cluster_id}"[:64]
+
+
+def assumed_role_session(connection: AwsConnection, config: Config) -> boto3.session.Session:
+    """A session whose credentials are `connection.role_arn`'s, assumed from the operator's own and refreshed."""
+    own = aws_session.core_session()  # the operator's credentials, and the endpoint table it already parsed
+    extra: dict[str, str] = {"RoleSessionName": session_name(config)}
+    if connection.external_id:
+        extra["ExternalId"] = connection.external_id
+    fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
+        functools.partial(own.create_client, region_name=connection.region, endpoint_url=config.endpoint_url),
+        own.get_credentials(), connection.role_arn, extra_args=extra)
+    credentials = botocore.credentials.DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
+    core = botocore.session.get_session()
+    core.register_component("data_loader", own.get_component("data_loader"))
+    core.get_component("credential_provider").insert_before("env", _Given(credentials))
+    return boto3.session.Session(botocore_session=core)
+
+
+class _Given(botocore.credentials.CredentialProvider):
+    METHOD = "assume-role"
+
+    def __init__(self, credentials: botocore.credentials.Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> botocore.credentials.Credentials:
+        return self._credentials
+
+
+def reach(connection: AwsConnection, config: Config, instrument: Instrument) -> Account:
+    """The clients and budgets of one connection (the budgets named as in Prometheus' `budget` label)."""
+    session = assumed_role_session(connection, config) if connection.role_arn else aws_session.session()
+
+    def client(service: str):
+        return instrument(aws_errors.client(service, connection.region, config.endpoint_url, config.workers,
+                                            session=session), connection.name)
+
+    control = Budget("lambda", connection.requests_per_second or config.lambda_requests_per_second,
+                     connection=connection.name)
+    reads = Budget("lambda-get-function", config.lambda_reads_per_second, connection=connection.name)
+    account = Account(connection, LambdaFunctions(client("lambda"), control, reads), budgets=[control, reads])
+    if config.function_errors_seconds:
+        logs_budget = Budget("logs", config.logs_requests_per_second, connection=connection.name)
+        metrics_budget = Budget("cloudwatch", config.cloudwatch_requests_per_second, connection=connection.name)
+        account.budgets += [logs_budget, metrics_budget]
+        account.logs = FunctionLogs(client("logs"), logs_budget)
+        metrics = FunctionMetrics(client("cloudwatch"), metrics_budget)
+        account.usage = UsageBoard(metrics, config.function_errors_window_seconds, config.function_errors_seconds)
+    return account
