@@ -3,6 +3,7 @@ binds the credentials AssumeRole hands out to the role's account, so a function 
 the connection its metric names, and nowhere else."""
 
 import dataclasses
+import datetime
 import json
 import time
 
@@ -11,7 +12,7 @@ import pytest
 
 from agreement_operator import lambda_target
 from agreement_operator.aws_connections import AwsConnection
-from agreement_operator.lambda_target import accounts, reconcile
+from agreement_operator.lambda_target import accounts, aws_session, reconcile
 from agreement_operator.target import Phase, Request
 
 PRODUCTION = AwsConnection("production", "eu-west-1", "arn:aws:iam::111111111111:role/LSE_CustomMetricsExecuteRole",
@@ -184,3 +185,49 @@ def test_recorded_entries_read_as_arns(config):
     assert reconcile.known_functions(Request(spec={}, owner=None, read_configmap=None, status=status), default) == [
         f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}",
         f"arn:aws:lambda:us-west-2:222222222222:function:{NAME}"]
+
+
+def test_credentials_that_expire_during_a_run_are_refreshed(config):
+    now = [datetime.datetime.now(datetime.timezone.utc)]
+    session = accounts.assumed_role_session(PRODUCTION, config, clock=lambda: now[0])
+    sts = session.client("sts", region_name=PRODUCTION.region)
+    first = sts.get_caller_identity()
+    first_key = session.get_credentials().get_frozen_credentials().access_key
+    now[0] += datetime.timedelta(minutes=55)  # 5 of the hour they last are left: botocore must refresh
+    second = sts.get_caller_identity()
+    second_key = session.get_credentials().get_frozen_credentials().access_key
+    assert first_key != second_key, "the role was not assumed again"
+    assert first["Account"] == second["Account"] == "111111111111"
+
+
+@pytest.fixture
+def operator_may_not_assume_roles(config, monkeypatch):
+    """The operator's own credentials are those of a user whose policy lacks sts:AssumeRole, and moto enforces it."""
+    from moto import settings as moto_settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+    from moto.iam.access_control import IAMRequestBase
+
+    iam = boto3.client("iam", region_name="us-east-1")
+    iam.create_user(UserName="agreement-operator")
+    policy = {"Version": "2012-10-17", "Statement": [{"Sid": "Lambda", "Effect": "Allow", "Action": "lambda:*",
+                                                      "Resource": "*"}]}
+    iam.put_user_policy(UserName="agreement-operator", PolicyName="operator", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="agreement-operator")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    monkeypatch.setattr(IAMRequestBase, "check_signature", lambda self: None)  # as in tests/conftest.py
+    monkeypatch.setattr(moto_settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0)
+    monkeypatch.setattr(ActionAuthenticatorMixin, "request_count", 0)
+    for cached in (aws_session.core_session, aws_session.session):  # the operator's credentials, read again
+        cached.cache_clear()
+    yield
+    for cached in (aws_session.core_session, aws_session.session):
+        cached.cache_clear()
+
+
+def test_a_role_the_operator_may_not_assume_is_stalled_access_denied(operator_may_not_assume_roles, config,
+                                                                    good_metric):
+    target = lambda_target.build(dataclasses.replace(config, aws_named=(PRODUCTION,)))
+    outcome = target.reconcile(request({"code": good_metric, "aws": {"connection": "production"}}))
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied"), outcome.message
+    assert "sts:AssumeRole" in outcome.message and "iam/operator-assume-roles-policy.json" in outcome.message

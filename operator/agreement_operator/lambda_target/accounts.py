@@ -7,6 +7,7 @@ with botocore's refreshing credentials: the role is assumed on the first call, a
 credentials expire; no long-lived key is ever read.
 """
 
+import datetime
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,20 +45,31 @@ def session_name(config: Config) -> str:
     return f"agreement-operator-{config.cluster_id}"[:64]
 
 
-def assumed_role_session(connection: AwsConnection, config: Config) -> boto3.session.Session:
-    """A session whose credentials are `connection.role_arn`'s, assumed from the operator's own and refreshed."""
+def assumed_role_session(connection: AwsConnection, config: Config,
+                         clock: Callable[[], datetime.datetime] | None = None) -> boto3.session.Session:
+    """A session whose credentials are `connection.role_arn`'s, assumed from the operator's own and refreshed
+    before they expire (by `clock`: botocore's own unless a test moves time)."""
     own = aws_session.core_session()  # the operator's credentials, and the endpoint table it already parsed
     extra: dict[str, str] = {"RoleSessionName": session_name(config)}
     if connection.external_id:
         extra["ExternalId"] = connection.external_id
     fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
         functools.partial(own.create_client, region_name=connection.region, endpoint_url=config.endpoint_url),
-        own.get_credentials(), connection.role_arn, extra_args=extra)
-    credentials = botocore.credentials.DeferredRefreshableCredentials(fetcher.fetch_credentials, "assume-role")
+        own.get_credentials(), connection.role_arn, extra_args=extra, cache=_Uncached())
+    credentials = botocore.credentials.DeferredRefreshableCredentials(
+        fetcher.fetch_credentials, "assume-role", **({"time_fetcher": clock} if clock else {}))
     core = botocore.session.get_session()
     core.register_component("data_loader", own.get_component("data_loader"))
     core.get_component("credential_provider").insert_before("env", _Given(credentials))
     return boto3.session.Session(botocore_session=core)
+
+
+class _Uncached(dict):
+    """The fetcher's own cache, kept empty: the refreshing credentials hold what it fetched and decide, by their
+    clock, when to fetch again; a second copy, judged by the wall clock alone, would answer instead."""
+
+    def __setitem__(self, key, value) -> None:
+        pass
 
 
 class _Given(botocore.credentials.CredentialProvider):

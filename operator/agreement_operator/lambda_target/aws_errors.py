@@ -105,6 +105,14 @@ def from_aws(error: Exception, operation: str, target: str, service: str = "lamb
             f"AWS did not accept the operator's credentials for {service}:{operation}: {text}; "
             "check the IRSA role annotation or the AWS credential variables",
         )
+    if code in _ACCESS_DENIED_CODES and getattr(error, "operation_name", "") == "AssumeRole":
+        return PermanentFailure(  # raised while the client fetched its AWS connection's credentials
+            "AccessDenied",
+            f"AWS denied sts:AssumeRole, so {service}:{operation} on {target} could not be made: {text}; allow "
+            "sts:AssumeRole of the connection's roleArn in the operator's policy "
+            "(iam/operator-assume-roles-policy.json) and trust the operator's role, with the connection's "
+            "externalId, in that role's trust policy (iam/target-account-trust-policy.json)",
+        )
     if code in _ACCESS_DENIED_CODES or status == 403:
         match = _DENIED_ACTION.search(text)
         action = match.group(1) if match else f"{service}:{operation}"
