@@ -52,7 +52,7 @@ class AwsEmulator:
     def proxy(self, **behaviour) -> LambdaProxy:
         """Another front to moto, with quotas or Pending states (LambdaProxy's options), running
         invocations like the main one; stopped with the sandbox."""
-        proxy = LambdaProxy(self.moto_url, self.invoker, **behaviour).start()
+        proxy = LambdaProxy(self.moto_url, self.invoker, region=self.region, **behaviour).start()
         self._extra_proxies.append(proxy)
         return proxy
 

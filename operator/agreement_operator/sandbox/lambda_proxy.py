@@ -3,7 +3,9 @@
 * Invoke runs the function's code for real (local_lambda), instead of moto's canned answers;
   `throttle_invocations(n)` makes the next n answer 429, a reply no real code gives.
 * Quotas, answered like Lambda (429, TooManyRequestsException, "Rate exceeded", Retry-After): a token
-  bucket for control-plane calls (15 req/s) and one for GetFunction (100 req/s).
+  bucket for control-plane calls (15 req/s) and one for GetFunction (100 req/s), per account and region
+  (aws_accounts.py): `buckets` are the home account's and region's, every other pair gets its own at the same
+  rates, or at those `set_quotas` gives it.
 * Lifecycle (lambda_lifecycle): moto makes every function Active at once, forever; here a
   function stays Pending after CreateFunction and InProgress after an update for
   `pending_seconds`, goes Inactive after `idle_seconds` without an invoke, and an Invoke of an
@@ -33,6 +35,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from agreement_operator.sandbox import aws_faults
+from agreement_operator.sandbox.aws_accounts import DEFAULT_ACCOUNT, Accounts
 from agreement_operator.sandbox.lambda_lifecycle import Lifecycle
 from agreement_operator.sandbox.local_lambda import LocalLambda
 
@@ -72,8 +75,10 @@ class LambdaProxy(ThreadingHTTPServer):
 
     def __init__(self, upstream: str, invoker: LocalLambda | None = None, control_rate: float | None = None,
                  get_rate: float | None = None, pending_seconds: float = 0.0, idle_seconds: float | None = None,
-                 restore_seconds: float = 2.0, code_pending_seconds: float = 0.0, host: str = "127.0.0.1") -> None:
-        """`host`: where it answers (a node's bridge, for pods)."""
+                 restore_seconds: float = 2.0, code_pending_seconds: float = 0.0, host: str = "127.0.0.1",
+                 region: str = "us-east-1") -> None:
+        """`host`: where it answers (a node's bridge, for pods); `region`: the home region, with moto's default
+        account the one `buckets` count for."""
         super().__init__((host, 0), _Forward)
         self.host = host
         self.upstream = upstream.rstrip("/")
@@ -81,6 +86,11 @@ class LambdaProxy(ThreadingHTTPServer):
         self.invocations_to_throttle = 0
         self.buckets = {"control": TokenBucket(control_rate) if control_rate else None,
                         "get": TokenBucket(get_rate) if get_rate else None}
+        self.home = (DEFAULT_ACCOUNT, region)
+        self.accounts = Accounts()
+        self.elsewhere: dict[tuple[str, str], dict[str, TokenBucket | None]] = {}  # other accounts' and regions'
+        self.throttled_in: Counter[tuple[str, str]] = Counter()  # 429s by (account, region)
+        self.calls_in: Counter[tuple[str, str]] = Counter()  # Lambda calls by (account, region)
         self.lifecycle = Lifecycle(pending_seconds, idle_seconds, restore_seconds, code_pending_seconds)
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
@@ -113,16 +123,38 @@ class LambdaProxy(ThreadingHTTPServer):
 
     def reset_counts(self) -> None:
         with self.guard:
+            self.calls_in.clear()
+            self.throttled_in.clear()
             self.faults.seen.clear()
             self.calls.clear()
             self.throttled.clear()
             self.invokes.clear()
 
-    def admit(self, operation: str, name: str | None = None) -> bool:
+    def set_quotas(self, account: str, region: str, control: float | None, get: float | None) -> None:
+        """The rates of one account and region's quotas (None: unlimited)."""
+        with self.guard:
+            self.elsewhere[(account, region)] = {"control": TokenBucket(control) if control else None,
+                                                 "get": TokenBucket(get) if get else None}
+
+    def _buckets(self, where: tuple[str, str]) -> dict[str, TokenBucket | None]:
+        if where == self.home:
+            return self.buckets
+        with self.guard:
+            if where not in self.elsewhere:
+                self.elsewhere[where] = {quota: TokenBucket(bucket.rate) if bucket else None
+                                         for quota, bucket in self.buckets.items()}
+            return self.elsewhere[where]
+
+    def admit(self, operation: str, name: str | None = None, where: tuple[str, str] | None = None) -> bool:
+        """Whether the call fits the quota of its account and region (`where`; None: the home ones)."""
+        where = where or self.home
         quota = _QUOTA.get(operation, "control")
-        bucket = self.buckets[quota] if quota else None
+        bucket = self._buckets(where)[quota] if quota else None
         allowed = bucket is None or bucket.take()
         with self.guard:
+            self.calls_in[where] += 1
+            if not allowed:
+                self.throttled_in[where] += 1
             if operation == "Invoke" and self.invocations_to_throttle > 0:
                 self.invocations_to_throttle -= 1
                 allowed = False
@@ -167,7 +199,8 @@ class _Forward(BaseHTTPRequestHandler):
             with self.server.guard:
                 self.server.calls[operation] += 1
             return aws_faults.answer("lambda", fault)
-        if operation and not self.server.admit(operation, name):
+        where = self.server.accounts.of(self.headers.get("Authorization"), self.server.home[1])
+        if operation and not self.server.admit(operation, name, where):
             if operation == "Invoke" and name and self.server.invoker is not None:
                 self.server.invoker.count(name, "Throttles")
             # Lambda's 429 says when to come back: a Retry-After header and retryAfterSeconds in the body.
@@ -194,6 +227,8 @@ class _Forward(BaseHTTPRequestHandler):
                 status, headers, body = response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             status, headers, body = error.code, dict(error.headers), error.read()
+        if operation is None and status == 200:
+            self.server.accounts.learn(body)
         if operation and 200 <= status < 300 and body[:1] == b"{":
             body = json.dumps(self.server.answered(operation, name, json.loads(body))).encode()
         return status, body, headers
