@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/scale.py --counts 1000 --pending 0 --quota --operators 2 --no-resync
     .venv/bin/python benchmarks/scale.py --counts 1000 --pending 0 --quota --interactive --no-resync
     .venv/bin/python benchmarks/scale.py --memory 1000,5000   # memory per metric, one operator
+    .venv/bin/python benchmarks/scale.py --accounts 4 --counts 300 --quota   # 4 accounts at their budgets at once
 
 For each N and Pending time, a fresh operator process deploys N new metrics (one
 `kubectl apply`), and the script prints: apply-to-Ready wall time and metrics/s; Lambda
@@ -20,8 +21,11 @@ whether any metric was ever Stalled. --other-client takes that many control-plan
 per second from the same quota, as another tool in the account would; --operators K runs
 K operators on one account (each a cluster of its own), each with 1/K of the quota;
 --interactive changes the code of one existing metric just after the burst was applied
-and prints how long that change took to be Ready. Numbers, not assertions: these
-machines are noisy.
+and prints how long that change took to be Ready. --accounts N gives one operator N AWS
+connections (accounts and regions, each with Lambda's quota of its own in the proxy) and
+deploys N at once to each: the aggregate rate against N x the budget, the 429s of each
+account, and the memory each connection costs an idle operator. Numbers, not assertions:
+these machines are noisy.
 """
 
 import argparse
@@ -85,10 +89,11 @@ def audit_position(box: Sandbox) -> int:
     return log.stat().st_size if log and log.exists() else 0
 
 
-def manifest(namespace: str, names: list[str], first: int = 0) -> str:
+def manifest(namespace: str, names: list[str], first: int = 0, connection: str | None = None) -> str:
+    placed = {"aws": {"connection": connection}} if connection else {}
     items = [{"apiVersion": "agreement.dev/v1alpha1", "kind": "AgreementMetric",
               "metadata": {"name": name, "namespace": namespace},
-              "spec": {"code": CODE.format(n=first + n + 1), "tags": {"bench": "scale"}}}
+              "spec": {"code": CODE.format(n=first + n + 1), "tags": {"bench": "scale"}, **placed}}
              for n, name in enumerate(names)]
     return json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
 
@@ -275,6 +280,56 @@ def memory_growth(box: Sandbox, proxy: LambdaProxy, counts: list[int], extra_env
         print(f"growth per metric from {low} to {high}: {(high_rss - low_rss) * 1024 / (high - low):.1f} KiB")
 
 
+REGIONS = ("eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "us-east-2", "ca-central-1", "sa-east-1")
+
+
+def idle_memory(box: Sandbox, env: dict[str, str], namespace: str) -> float:
+    """VmRSS of an operator started with `env` and no metrics, once it has settled."""
+    with ExitStack() as stack:
+        operator = operator_process.start(box.workdir, stack, box.control_plane, box.aws, env,
+                                          log_name=f"operator-{namespace}-idle.log")
+        time.sleep(10)
+        return memory(operator.process.pid)["VmRSS"]
+
+
+def accounts_burst(box: Sandbox, proxy: LambdaProxy, count: int, accounts: int, args,
+                   extra_env: dict[str, str]) -> None:
+    """One operator, `accounts` named AWS connections, `count` new metrics in each at once."""
+    namespace = f"accounts-{accounts}-{count}-{int(time.time()) % 100000}"
+    box.control_plane.kubectl("create", "namespace", namespace)
+    proxy.lifecycle.pending_seconds = 0.0
+    proxy.buckets = {"control": TokenBucket(CONTROL_QUOTA), "get": TokenBucket(GET_QUOTA)} if args.quota else \
+        {"control": None, "get": None}
+    places = {f"a{k}": (f"{(k + 1) * 111111111111 % 10 ** 12:012d}", REGIONS[k % len(REGIONS)])
+              for k in range(accounts)}
+    connections = [box.aws.connection(name, account, region, [namespace]) for name, (account, region) in places.items()]
+    env = operator_env(proxy, namespace, args.resync, extra_env)
+    alone = idle_memory(box, env, namespace)
+    env["AGREEMENT_OPERATOR_AWS_CONNECTIONS"] = json.dumps(connections)
+    share = float(extra_env.get("AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND", DEFAULT_LAMBDA_REQUESTS_PER_SECOND))
+    with ExitStack() as stack:
+        operator = operator_process.start(box.workdir, stack, box.control_plane, box.aws, env,
+                                          log_name=f"operator-{namespace}.log")
+        time.sleep(10)
+        connected = memory(operator.process.pid)["VmRSS"]
+        proxy.reset_counts()
+        started = time.monotonic()
+        for name in places:
+            box.control_plane.kubectl("apply", "--server-side", "-f", "-",
+                                      input=manifest(namespace, [f"{name}-{n}" for n in range(count)], 0, name))
+        seconds, stalled = wait_ready(box, namespace, count * accounts, max(120.0, count), started)
+        peak = memory(operator.process.pid)["VmHWM"]
+    total = count * accounts
+    print(f"\n{accounts} accounts x {count} metrics{' quota 15/100 req/s each' if args.quota else ''}, "
+          f"share {share:g} req/s each")
+    print(f"  apply-to-Ready: {seconds:.1f} s, {total / seconds:.1f} metrics/s against {accounts} x {share:g} = "
+          f"{accounts * share:g} req/s of budgets; ever Stalled: {'yes' if stalled else 'no'}")
+    throttled = {f"{account}/{region}": proxy.throttled_in[(account, region)] for account, region in places.values()}
+    print(f"  429s: {sum(proxy.throttled_in.values())} in all; by account: {throttled}")
+    print(f"  memory: idle {alone:.0f} MiB with the default connection alone, {connected:.0f} MiB with "
+          f"{accounts} more ({(connected - alone) / accounts:.1f} MiB each); peak in the burst {peak:.0f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--counts", default="1,100,300,1000")
@@ -290,12 +345,17 @@ def main() -> None:
                         help="extra environment for the operator, e.g. AGREEMENT_OPERATOR_WORKERS=8")
     parser.add_argument("--no-resync", action="store_true", help="skip the resync interval measurement")
     parser.add_argument("--no-restart", action="store_true", help="skip the restart measurement")
+    parser.add_argument("--accounts", type=int, default=0, help="AWS connections of one operator, each at its budget")
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
     with sandbox(with_operator=False) as box:
         proxy = box.aws.proxy()
         if args.memory:
             memory_growth(box, proxy, [int(n) for n in args.memory.split(",")], extra_env)
+            return
+        if args.accounts:
+            for count in (int(n) for n in args.counts.split(",")):
+                accounts_burst(box, proxy, count, args.accounts, args, extra_env)
             return
         for count in (int(n) for n in args.counts.split(",")):
             rates = {pending: scenario(box, proxy, count, pending, args, extra_env)

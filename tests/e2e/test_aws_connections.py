@@ -6,50 +6,24 @@ import json
 import time
 from contextlib import ExitStack
 
-import boto3
 import pytest
 
 from agreement_operator.sandbox import operator_process
-from agreement_operator.sandbox.aws_emulator import CREDENTIALS
 
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return {n}.0 / {n}\n"
-TRUST = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 ACCOUNTS = {"production": ("111111111111", "eu-west-1"), "staging": ("222222222222", "us-west-2")}
-
-
-def session_in(box, account: str, region: str) -> boto3.session.Session:
-    """Credentials of `account`, as the operator gets them: AssumeRole from the sandbox's own, through the proxy."""
-    sts = boto3.client("sts", region_name=region, endpoint_url=box.aws.endpoint_url,
-                       aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                       aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
-    assumed = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/AgreementOperatorTarget",
-                              RoleSessionName="e2e")["Credentials"]
-    return boto3.session.Session(assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"],
-                                 region_name=region)
-
-
-def functions_in(box, account: str, region: str) -> set[str]:
-    client = session_in(box, account, region).client("lambda", endpoint_url=box.aws.endpoint_url)
-    return {function["FunctionName"] for function in client.list_functions()["Functions"]}
 
 
 @pytest.fixture
 def connected(box, cluster, operator):
     """An operator of its own for this namespace, with two named connections beside the default one, behind a
     proxy of its own; `start(rates)` takes each connection's requestsPerSecond."""
-    for account, region in ACCOUNTS.values():
-        iam = session_in(box, account, region).client("iam", endpoint_url=box.aws.endpoint_url)
-        if not any(role["RoleName"] == "LSE_CustomMetricsExecuteRole" for role in iam.list_roles()["Roles"]):
-            iam.create_role(RoleName="LSE_CustomMetricsExecuteRole", AssumeRolePolicyDocument=json.dumps(TRUST))
     with operator.paused(), ExitStack() as stack:
         def start(rates: dict[str, float], staging_serves: str | None = None):
             proxy = box.aws.proxy()
             proxy.lifecycle.pending_seconds = 0.0
             serves = {"production": cluster.namespace, "staging": staging_serves or cluster.namespace}
-            connections = [{"name": name, "region": region, "namespaces": [serves[name]],
-                            "roleArn": f"arn:aws:iam::{account}:role/AgreementOperatorTarget",
-                            "executionRoleArn": f"arn:aws:iam::{account}:role/LSE_CustomMetricsExecuteRole",
+            connections = [{**box.aws.connection(name, account, region, [serves[name]]),
                             "requestsPerSecond": rates[name]} for name, (account, region) in ACCOUNTS.items()]
             operator_process.start(box.workdir, stack, box.control_plane, box.aws, {
                 "AWS_ENDPOINT_URL": proxy.url, "AGREEMENT_OPERATOR_NAMESPACES": cluster.namespace,
@@ -91,7 +65,7 @@ def test_two_accounts_and_two_regions_serve_metrics_from_one_operator_with_no_42
         arns = {items[name]["status"]["functionArn"] for name in names[connection]}
         assert {arn.split(":")[3:5] == [region, account] for arn in arns} == {True}, arns
         assert {f"custom-metric-{cluster.namespace}-{name}" for name in names[connection]} == \
-            functions_in(box, account, region)
+            box.aws.functions_in(account, region)
     assert sum(proxy.throttled_in.values()) == 0, proxy.throttled_in
     assert {("111111111111", "eu-west-1"), ("222222222222", "us-west-2")} <= set(proxy.calls_in)
 
@@ -103,7 +77,7 @@ def test_a_namespace_a_connection_does_not_serve_is_stalled_and_nothing_is_creat
     refused, unknown = cluster.wait("refused", "Stalled"), cluster.wait("unknown", "Stalled")
     assert cluster.condition(refused, "Stalled")["reason"] == "AwsNamespaceNotAllowed"
     assert cluster.condition(unknown, "Stalled")["reason"] == "AwsConnectionNotFound"
-    assert f"custom-metric-{cluster.namespace}-refused" not in functions_in(box, *ACCOUNTS["staging"])
+    assert f"custom-metric-{cluster.namespace}-refused" not in box.aws.functions_in(*ACCOUNTS["staging"])
 
 
 def test_a_throttled_account_does_not_slow_the_other(box, cluster, connected):

@@ -18,7 +18,6 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
 from agreement_operator.sandbox import node
@@ -29,8 +28,6 @@ from agreement_operator.sandbox.session import sandbox
 CHART = Path(__file__).parents[2] / "helm" / "agreement-operator"
 CODE = "def agreement(annotation_1, annotation_2, per_label=False):\n    return 1.0\n"
 PRODUCTION = ("111111111111", "eu-west-1")  # a second AWS account and region (aws.connections)
-TRUST = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 TESTS = [{"name": "same", "annotation1": {"result": []}, "annotation2": {"result": []}, "expect": 1.0}]
 ROLE = "arn:aws:iam::123456789012:role/LSE_ServiceAccountApp"
 IRSA_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"  # where EKS's webhook mounts the token
@@ -100,23 +97,11 @@ def install(box, release: str, namespace: str, image: str, metrics_ns: str, fold
          *values)
 
 
-def connection_values(name: str, metrics_ns: str) -> list[str]:
+def connection_values(box, name: str, metrics_ns: str) -> list[str]:
     """Helm values naming one AWS connection in the second account, serving `metrics_ns`."""
-    account, region = PRODUCTION
-    pairs = {"name": name, "roleArn": f"arn:aws:iam::{account}:role/AgreementOperatorTarget", "region": region,
-             "executionRoleArn": f"arn:aws:iam::{account}:role/LSE_CustomMetricsExecuteRole",
-             "namespaces": f"{{{metrics_ns}}}"}
-    return [item for key, value in pairs.items() for item in ("--set", f"aws.connections[0].{key}={value}")]
-
-
-def session_in(box, account: str, region: str) -> boto3.session.Session:
-    """Credentials of `account`: AssumeRole from the sandbox's own keys, at the emulator's endpoint."""
-    sts = boto3.client("sts", region_name=region, endpoint_url=box.aws.endpoint_url,
-                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-    assumed = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/AgreementOperatorTarget",
-                              RoleSessionName="e2e")["Credentials"]
-    return boto3.session.Session(assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"],
-                                 region_name=region)
+    connection = box.aws.connection(name, *PRODUCTION, [metrics_ns])
+    connection["namespaces"] = f"{{{metrics_ns}}}"
+    return [item for key, value in connection.items() for item in ("--set", f"aws.connections[0].{key}={value}")]
 
 
 def apply_metric(box, name: str, namespace: str, spec: dict | None = None) -> None:
@@ -142,10 +127,8 @@ def test_the_chart_on_a_real_node_runs_the_operator_deploys_a_metric_and_passes_
     release, namespace, metrics_ns = "node", f"agreement-{uuid.uuid4().hex[:5]}", f"node-{uuid.uuid4().hex[:5]}"
     kubectl("create", "namespace", metrics_ns)
     started = time.monotonic()
-    production = session_in(box, *PRODUCTION)  # a second account, served to metrics_ns through aws.connections
-    production.client("iam", endpoint_url=box.aws.endpoint_url).create_role(
-        RoleName="LSE_CustomMetricsExecuteRole", AssumeRolePolicyDocument=json.dumps(TRUST))
-    install(box, release, namespace, image, metrics_ns, tmp_path, *connection_values("production", metrics_ns))
+    # A second account, served to metrics_ns through aws.connections.
+    install(box, release, namespace, image, metrics_ns, tmp_path, *connection_values(box, "production", metrics_ns))
     installed = time.monotonic() - started
     deployment = f"{release}-agreement-operator"
     status = json.loads(kubectl("get", "deployment", deployment, "-n", namespace, "-o", "json").stdout)["status"]
@@ -167,8 +150,7 @@ def test_the_chart_on_a_real_node_runs_the_operator_deploys_a_metric_and_passes_
     kubectl("wait", "--for=condition=Ready", "-n", metrics_ns, "am/in-production", "--timeout=120s")
     placed = json.loads(kubectl("get", "am", "in-production", "-n", metrics_ns, "-o", "json").stdout)["status"]
     assert placed["functionArn"].split(":")[3:5] == [PRODUCTION[1], PRODUCTION[0]]
-    assert placed["functionName"] in {function["FunctionName"] for function in production.client(
-        "lambda", endpoint_url=box.aws.endpoint_url).list_functions()["Functions"]}
+    assert placed["functionName"] in box.aws.functions_in(*PRODUCTION)
     assert placed["functionName"] not in functions_of(box, metrics_ns)  # not in the default account
     kubectl("delete", "am", "in-production", "-n", metrics_ns, "--timeout=60s")
     # The pod has no keys and nothing else to ask (no route leaves the machine, so no instance metadata):

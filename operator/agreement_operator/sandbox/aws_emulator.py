@@ -21,6 +21,9 @@ ACCOUNT = "123456789012"  # moto's default account
 ROLE_NAME = "LSE_CustomMetricsExecuteRole"
 # moto accepts any key; these only keep boto3 from looking for real credentials.
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+TARGET_ROLE = "AgreementOperatorTarget"  # the role of another account an AWS connection assumes
+TRUST_LAMBDA = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
 @dataclass
@@ -39,6 +42,30 @@ class AwsEmulator:
             aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         )
+
+    def assume(self, account: str, region: str) -> boto3.session.Session:
+        """Credentials of another account, as an AWS connection gets them: AssumeRole of its TARGET_ROLE from
+        the sandbox's own keys (moto binds them to that account), through the front door."""
+        sts = self.client("sts")
+        assumed = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{TARGET_ROLE}",
+                                  RoleSessionName="sandbox")["Credentials"]
+        return boto3.session.Session(assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"],
+                                     region_name=region)
+
+    def connection(self, name: str, account: str, region: str, namespaces: list[str]) -> dict:
+        """An AWS connection to another account and region (an entry of AGREEMENT_OPERATOR_AWS_CONNECTIONS), with
+        the functions' execution role made in that account."""
+        iam = self.assume(account, region).client("iam", endpoint_url=self.endpoint_url)
+        if not any(role["RoleName"] == ROLE_NAME for role in iam.list_roles()["Roles"]):
+            iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
+        return {"name": name, "region": region, "namespaces": namespaces,
+                "roleArn": f"arn:aws:iam::{account}:role/{TARGET_ROLE}",
+                "executionRoleArn": f"arn:aws:iam::{account}:role/{ROLE_NAME}"}
+
+    def functions_in(self, account: str, region: str) -> set[str]:
+        """The names of another account's functions in `region`."""
+        client = self.assume(account, region).client("lambda", endpoint_url=self.endpoint_url)
+        return {function["FunctionName"] for function in client.list_functions()["Functions"]}
 
     def function(self, name: str) -> dict | None:
         """A function's configuration with its tags (key Tags), as GetFunction gives them; None when none."""
@@ -89,9 +116,7 @@ def start(workdir: Path, stack: ExitStack, idle_seconds: float | None = None, ho
     emulator = AwsEmulator(endpoint_url=front.url, region=REGION, role_arn="", moto_url=endpoint, invoker=invoker,
                            front=front)
     stack.callback(emulator.stop_proxies)
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-    role = emulator.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
+    role = emulator.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(TRUST_LAMBDA))
     emulator.role_arn = role["Role"]["Arn"]
     return emulator
 
