@@ -317,7 +317,7 @@ def accounts_burst(box: Sandbox, proxy: LambdaProxy, count: int, accounts: int, 
         for name in places:
             box.control_plane.kubectl("apply", "--server-side", "-f", "-",
                                       input=manifest(namespace, [f"{name}-{n}" for n in range(count)], 0, name))
-        seconds, stalled = wait_ready(box, namespace, count * accounts, max(120.0, count), started)
+        seconds, stalled = wait_ready(box, namespace, count * accounts, max(300.0, count * accounts), started)
         peak = memory(operator.process.pid)["VmHWM"]
     total = count * accounts
     print(f"\n{accounts} accounts x {count} metrics{' quota 15/100 req/s each' if args.quota else ''}, "

@@ -13,6 +13,7 @@ import pytest
 from agreement_operator import lambda_target
 from agreement_operator.aws_connections import AwsConnection
 from agreement_operator.lambda_target import accounts, aws_session, reconcile
+from agreement_operator.metric.owner import Owner
 from agreement_operator.target import Phase, Request
 
 PRODUCTION = AwsConnection("production", "eu-west-1", "arn:aws:iam::111111111111:role/LSE_CustomMetricsExecuteRole",
@@ -47,9 +48,8 @@ def target(config) -> lambda_target.LambdaTarget:
     return built
 
 
-def request(spec: dict, namespace: str = "labeling", **fields) -> Request:
-    from agreement_operator.metric.owner import Owner
-    return Request(spec=spec, owner=Owner("test-cluster", namespace, "sentiment", "uid-1"),
+def request(spec: dict, namespace: str = "labeling", cluster: str = "test-cluster", **fields) -> Request:
+    return Request(spec=spec, owner=Owner(cluster, namespace, "sentiment", "uid-1"),
                    read_configmap=lambda namespace, name: None, **fields)
 
 
@@ -161,6 +161,17 @@ def test_a_status_of_bare_names_written_before_arns_needs_no_call(target, config
     assert target.deployed_as_specified(request({"code": good_metric}, status=legacy))
     assert not target.deployed_as_specified(request({"code": good_metric, "aws": {"connection": "staging"}},
                                                     status=legacy))
+
+
+def test_two_clusters_sharing_a_connection_keep_apart_by_their_tags(target, config, good_metric):
+    """The collision guard, in a named connection's account: another cluster's metric of the same name is refused."""
+    spec = {"code": good_metric, "aws": {"connection": "production"}}
+    outcome, _ = settle(target, spec)
+    assert outcome.phase is Phase.READY
+    other = lambda_target.build(dataclasses.replace(config, cluster_id="other-cluster"))
+    refused = other.reconcile(request(spec, cluster="other-cluster"))
+    assert (refused.phase, refused.reason) == (Phase.STALLED, "FunctionOwnedElsewhere"), refused.message
+    assert "test-cluster" in refused.message
 
 
 def test_a_function_in_an_account_no_connection_reaches_stays_recorded(target, config, good_metric):
