@@ -199,7 +199,7 @@ def test_recorded_entries_read_as_arns(config):
 
 
 def test_credentials_that_expire_during_a_run_are_refreshed(config):
-    now = [datetime.datetime.now(datetime.timezone.utc)]
+    now = [datetime.datetime.now(datetime.UTC)]
     session = accounts.assumed_role_session(PRODUCTION, config, clock=lambda: now[0])
     sts = session.client("sts", region_name=PRODUCTION.region)
     first = sts.get_caller_identity()
@@ -242,3 +242,4 @@ def test_a_role_the_operator_may_not_assume_is_stalled_access_denied(operator_ma
     outcome = target.reconcile(request({"code": good_metric, "aws": {"connection": "production"}}))
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied"), outcome.message
     assert "sts:AssumeRole" in outcome.message and "iam/operator-assume-roles-policy.json" in outcome.message
+    assert f"role {PRODUCTION.role_arn} of AWS connection 'production' with its externalId" in outcome.message

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import botocore.credentials
+import botocore.exceptions
 import botocore.session
 
 from agreement_operator.aws_connections import AwsConnection
@@ -56,8 +57,18 @@ def assumed_role_session(connection: AwsConnection, config: Config,
     fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
         functools.partial(own.create_client, region_name=connection.region, endpoint_url=config.endpoint_url),
         own.get_credentials(), connection.role_arn, extra_args=extra, cache=_Uncached())
+
+    def fetch() -> dict:
+        try:
+            return fetcher.fetch_credentials()
+        except botocore.exceptions.ClientError as error:  # STS does not always say which role it refused
+            body = error.response.setdefault("Error", {})
+            body["Message"] = f"{body.get('Message') or error}; role {connection.role_arn} of AWS connection " \
+                              f"{connection.name!r}{' with its externalId' if connection.external_id else ''}"
+            raise
+
     credentials = botocore.credentials.DeferredRefreshableCredentials(
-        fetcher.fetch_credentials, "assume-role", **({"time_fetcher": clock} if clock else {}))
+        fetch, "assume-role", **({"time_fetcher": clock} if clock else {}))
     core = botocore.session.get_session()
     core.register_component("data_loader", own.get_component("data_loader"))
     core.get_component("credential_provider").insert_before("env", _Given(credentials))

@@ -111,7 +111,7 @@ def start(workdir: Path, stack: ExitStack, idle_seconds: float | None = None, ho
     lifecycle = lifecycle_from(os.environ)
     if idle_seconds is not None:
         lifecycle["idle_seconds"] = idle_seconds
-    front = LambdaProxy(endpoint, invoker, host=host, **lifecycle).start()
+    front = LambdaProxy(endpoint, invoker, host=host, region=REGION, **lifecycle).start()
     stack.callback(front.stop)
     emulator = AwsEmulator(endpoint_url=front.url, region=REGION, role_arn="", moto_url=endpoint, invoker=invoker,
                            front=front)
