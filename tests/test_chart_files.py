@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from agreement_operator.controller import prometheus
+from agreement_operator.controller import prometheus, series
 
 ROOT = Path(__file__).parent.parent
 CHART = ROOT / "helm" / "agreement-operator"
@@ -78,3 +78,17 @@ def test_the_dashboard_queries_only_series_the_operator_exports_and_shows_every_
                 if not name.endswith(("_sum", "_count"))}
     shown = {name.removesuffix("_total").removesuffix("_bucket") for name in used}
     assert families <= shown, f"not on the dashboard: {families - shown}"
+
+
+def test_the_dashboard_groups_each_series_only_by_labels_it_has():
+    """A panel summed over a label the series lacks shows one line where it meant several."""
+    scrape = {"le", "job", "instance", "pod", "namespace", "service", "endpoint", "container"}  # Prometheus adds
+    labels = {name: set(entry.label_names) | scrape
+              for entry in series.SERIES for name in entry.exported}
+    grouped = [(set(map(str.strip, by.split(","))), name) for query in dashboard_queries()
+               for by, name in re.findall(r"by \(([^)]*)\) \((?:rate\(|histogram_quantile\([^,]*, )*"
+                                          r"(agreement_operator_[a-z_]+)", query)]
+    assert grouped
+    wrong = [(name, by - labels[name]) for by, name in grouped if not by <= labels[name]]
+    assert wrong == []
+    assert any("connection" in by for by, _ in grouped), "the budgets are shown per connection"
