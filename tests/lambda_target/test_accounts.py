@@ -12,6 +12,7 @@ import pytest
 
 from agreement_operator import lambda_target
 from agreement_operator.aws_connections import AwsConnection
+from agreement_operator.failures import QuotaWait
 from agreement_operator.lambda_target import accounts, aws_session, reconcile
 from agreement_operator.metric.owner import Owner
 from agreement_operator.target import Phase, Request
@@ -243,3 +244,25 @@ def test_a_role_the_operator_may_not_assume_is_stalled_access_denied(operator_ma
     assert (outcome.phase, outcome.reason) == (Phase.STALLED, "AccessDenied"), outcome.message
     assert "sts:AssumeRole" in outcome.message and "iam/operator-assume-roles-policy.json" in outcome.message
     assert f"role {PRODUCTION.role_arn} of AWS connection 'production' with its externalId" in outcome.message
+
+
+def test_the_usage_reads_follow_the_function_to_its_account(config, good_metric):
+    """Each account's usage board covers the functions deployed there: a failed pass keeps them, a move hands
+    the function to the new account's board, and a delete removes it."""
+    target = lambda_target.build(dataclasses.replace(config, function_errors_seconds=300))
+    default, staging = target.accounts["default"].usage, target.accounts["staging"].usage
+    _, status = settle(target, {"code": good_metric})
+    assert default.covers(NAME)
+    refused = target.reconcile(request({"code": "def nothing(): pass"}, status=dict(status)))
+    assert refused.phase is Phase.STALLED and "functionName" not in refused.status
+    assert default.covers(NAME), "a pass that deployed nothing took the function out of the usage reads"
+    moved = {"code": good_metric, "aws": {"connection": "staging"}}
+    _, status = settle(target, moved, status=status)
+    assert staging.covers(NAME) and not default.covers(NAME)
+    for _ in range(10):  # as kopf retries a delete that waits for its turn at the quota
+        try:
+            target.delete(request(moved, status=status))
+            break
+        except QuotaWait as wait:
+            time.sleep(wait.delay or 0)
+    assert not staging.covers(NAME)

@@ -51,8 +51,9 @@ class LambdaTarget:
 
     def deployed_as_specified(self, request: Request) -> bool:
         account = self.accounts.get(aws_connection(request.spec))
-        deployed = account is not None and account.connection.serves(request.owner.namespace) and \
-            reconcile.deployed_as_specified(request, account.connection, self.default)
+        if account is None or not account.connection.serves(request.owner.namespace):
+            return False
+        deployed = reconcile.deployed_as_specified(request, account.connection, self.default)
         if deployed:
             self._keep({}, request.status, account)
         return deployed
@@ -68,7 +69,7 @@ class LambdaTarget:
         place = self._placement(account, request.urgent) if account else \
             Placement(None, None, self._reach(request.urgent), self.default)
         events = reconcile.delete(request, place)
-        self._keep(request.status, {}, None)
+        self._forget(request.status)
         return events
 
     def error_reader(self, request: Request) -> FunctionErrorQuery | None:
@@ -127,15 +128,22 @@ class LambdaTarget:
         deployed = status.get("functionArn") or status.get("functionName")
         return self._holding(deployed) if deployed else None
 
-    def _keep(self, before: Mapping, after: Mapping, account: Account | None) -> None:
-        """Which functions the usage reads cover: the deployed ones (a new one replaces the old)."""
+    def _keep(self, before: Mapping, after: Mapping, account: Account) -> None:
+        """Which functions the usage reads cover: the deployed ones (a new one, or one in another account,
+        replaces the old). A pass that says no function (a failure, a wait) changes nothing."""
         old_name, new_name = before.get("functionName"), after.get("functionName")
+        if not new_name:
+            return
         old = self._deployed_account(before)
-        if old_name and old is not None and old.usage is not None and (old_name, old) != (new_name, account):
-            old.usage.forget(old_name)
-        if new_name and account is not None and account.usage is not None:
+        if old_name and old is not None and (old_name != new_name or old is not account):
+            self._forget(before)
+        if account.usage is not None:
             account.usage.keep(new_name)
 
+    def _forget(self, status: Mapping) -> None:
+        name, account = status.get("functionName"), self._deployed_account(status)
+        if name and account is not None and account.usage is not None:
+            account.usage.forget(name)
 
 def build(config: Config, instrument: Instrument = lambda client, connection: client,
           watch_budgets: Callable[[list[Budget]], None] = lambda budgets: None) -> target.Target:

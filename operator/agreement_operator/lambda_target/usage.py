@@ -40,6 +40,11 @@ class UsageBoard:
         with self._guard:
             self._functions.add(name)
 
+    def covers(self, name: str) -> bool:
+        """Whether the reads include `name`."""
+        with self._guard:
+            return name in self._functions
+
     def forget(self, name: str) -> None:
         with self._guard:
             self._functions.discard(name)
