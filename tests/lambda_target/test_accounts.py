@@ -266,3 +266,20 @@ def test_the_usage_reads_follow_the_function_to_its_account(config, good_metric)
         except QuotaWait as wait:
             time.sleep(wait.delay or 0)
     assert not staging.covers(NAME)
+
+
+def test_without_credentials_of_its_own_a_connection_says_no_credentials(config, good_metric, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for cached in (aws_session.core_session, aws_session.session):
+        cached.cache_clear()
+    try:
+        target = lambda_target.build(dataclasses.replace(config, aws_named=(PRODUCTION,)))
+        outcome = target.reconcile(request({"code": good_metric, "aws": {"connection": "production"}}))
+    finally:
+        for cached in (aws_session.core_session, aws_session.session):
+            cached.cache_clear()
+    assert (outcome.phase, outcome.reason) == (Phase.STALLED, "NoCredentials"), outcome.message

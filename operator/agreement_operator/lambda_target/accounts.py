@@ -54,11 +54,14 @@ def assumed_role_session(connection: AwsConnection, config: Config,
     extra: dict[str, str] = {"RoleSessionName": session_name(config)}
     if connection.external_id:
         extra["ExternalId"] = connection.external_id
+    source = own.get_credentials()  # None without any: then every call says NoCredentials, as the default's do
     fetcher = botocore.credentials.AssumeRoleCredentialFetcher(
         functools.partial(own.create_client, region_name=connection.region, endpoint_url=config.endpoint_url),
-        own.get_credentials(), connection.role_arn, extra_args=extra, cache=_Uncached())
+        source, connection.role_arn, extra_args=extra, cache=_Uncached())
 
     def fetch() -> dict:
+        if source is None:
+            raise botocore.exceptions.NoCredentialsError()
         try:
             return fetcher.fetch_credentials()
         except botocore.exceptions.ClientError as error:  # STS does not always say which role it refused
