@@ -117,8 +117,8 @@ def test_told_not_to_manage_it_the_operator_waits_on_an_older_crd_and_writes_not
         assert http_get(operator.readiness_url) is None and http_get(operator.liveness_url) is not None
         said = [line for line in operator.log_tail().splitlines() if packaged.NAME in line and "ERROR" in line]
         assert len(said) == 1, said
-        assert f"schema revision 0 and this operator needs {TODAY}; it would prune spec.labelStudio.connection" \
-            in said[0]
+        assert f"schema revision 0 and this operator needs {TODAY}; it would prune " in said[0]
+        assert "spec.labelStudio.connection" in said[0] and "spec.aws" in said[0]  # fields added since
         assert "agreement-operator crd | kubectl apply --server-side --force-conflicts -f -" in said[0]
         assert metric_writes_by_the_operator(plane, since) == []
         assert "status" not in metric(plane, ns, "waiting")
