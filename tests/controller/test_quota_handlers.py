@@ -13,7 +13,6 @@ from agreement_operator.lambda_target.budget import Budget
 
 LOGGER = logging.getLogger("test")
 NAME = "custom-metric-labeling-sentiment"
-ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{NAME}"  # status.functionNames records ARNs
 
 
 def metric(spec: dict, status: dict | None = None, generation: int = 1) -> kopf.Body:
@@ -74,7 +73,7 @@ def test_a_new_metric_waits_its_turn_and_says_so(functions, config, posted, writ
     assert posted == []  # waiting for a turn is no error: no Warning Event
     assert functions.read(NAME) is None
     # the turn was taken before any read, and the same write records the name before the create
-    assert patch["status"]["functionNames"] == [ARN] and written == []
+    assert patch["status"]["functionNames"] == [NAME] and written == []
 
 
 def test_a_persons_change_to_an_existing_metric_goes_ahead_of_the_bulk_queue(functions, config, posted, written,
@@ -121,7 +120,7 @@ def test_a_function_pending_for_a_moment_costs_no_reconciling_write_of_its_own(f
     assert raised.value.delay <= handlers.QUIET_SECONDS
     assert "status" not in patch  # the names write already told kstatus it is in progress
     [names] = written
-    assert names["functionNames"] == [ARN] and conditions.is_true(names, "Reconciling", 1)
+    assert names["functionNames"] == [NAME] and conditions.is_true(names, "Reconciling", 1)
     # the next look writes as before: Ready once Lambda has settled
     ready = run(handlers.reconcile_metric, metric({"code": good_metric}, names), memo, retry=1)
     assert conditions.is_true(ready["status"], "Ready", 1)
@@ -131,7 +130,7 @@ def test_a_wait_that_is_not_the_first_look_says_so_in_status(functions, config, 
                                                              still_applying):
     memo = memo_for(pending(still_applying, functions), config, posted, written)
     in_progress = {"observedGeneration": 1, "conditions": conditions.conditions(
-        handlers.DEPLOYING.phase, "Deploying", "deploying", 1), "functionNames": [ARN]}
+        handlers.DEPLOYING.phase, "Deploying", "deploying", 1), "functionNames": [NAME]}
     with pytest.raises(kopf.TemporaryError):
         patch = kopf.Patch()
         handlers.reconcile_metric(body=metric({"code": good_metric}, in_progress), spec={"code": good_metric},

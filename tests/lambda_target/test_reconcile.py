@@ -11,8 +11,6 @@ from agreement_operator.metric import tags
 from agreement_operator.metric.owner import Owner
 from agreement_operator.target import Phase, Request
 
-ARN = "arn:aws:lambda:us-east-1:123456789012:function:"  # status.functionNames records ARNs
-
 
 @pytest.fixture
 def spec(good_metric):
@@ -336,12 +334,12 @@ def test_a_prefix_moved_twice_leaks_no_function_when_the_operator_dies_after_a_c
     with pytest.raises(OperatorDied):
         run({**spec, "prefix": "p2"}, owner, DiesAfterCreate(functions.client), config, status=dict(status),
             write_status=persist)
-    assert status["functionNames"] == [f"{ARN}custom-metric-p1-labeling-sentiment",
-                                       f"{ARN}custom-metric-p2-labeling-sentiment"]
+    assert status["functionNames"] == ["custom-metric-p1-labeling-sentiment",
+                                       "custom-metric-p2-labeling-sentiment"]
 
     third = run({**spec, "prefix": "p3"}, owner, functions, config, status=dict(status), write_status=persist)
     assert third.phase is Phase.READY, third.message
-    assert third.status["functionNames"] == [f"{ARN}custom-metric-p3-labeling-sentiment"]
+    assert third.status["functionNames"] == ["custom-metric-p3-labeling-sentiment"]
     names = {f["FunctionName"] for f in client.list_functions()["Functions"]}
     assert names == {"custom-metric-p3-labeling-sentiment"}
 
@@ -357,7 +355,7 @@ def test_delete_removes_every_recorded_name(spec, owner, functions, config, clie
 def test_a_new_name_is_recorded_before_the_function_is_created(spec, owner, functions, config, recorder):
     seen = []
     run(spec, owner, functions, config, write_status=lambda patch: seen.append((patch, list(recorder.calls))))
-    assert seen == [({"functionNames": [f"{ARN}custom-metric-nlp-labeling-sentiment"]}, [])]
+    assert seen == [({"functionNames": ["custom-metric-nlp-labeling-sentiment"]}, [])]
 
 
 def test_a_namespace_not_allowed_to_adopt_is_stalled_saying_who_can_allow_it(

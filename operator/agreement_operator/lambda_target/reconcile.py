@@ -60,7 +60,7 @@ def reconcile(request: Request, place: Placement | LambdaFunctions, config: Conf
         if request.attempt == 0 and (expected := _change_expected(request, desired, arn)):
             functions.prepay(expected, desired.name)  # QuotaWait writes the names (below) with the turn
         if new_name and request.write_status is not None:
-            request.write_status({"functionNames": owned})
+            request.write_status({"functionNames": recorded(owned, place.default)})
         function = _converge(desired, request, config, functions, events)
         if spec.warnings and any(event.reason in ("Created", "CodeUpdated") for event in events):
             events.append(Event("CodeWarning", "; ".join(spec.warnings), warning=True))
@@ -70,12 +70,13 @@ def reconcile(request: Request, place: Placement | LambdaFunctions, config: Conf
         report = smoke_testing.run(function, resolved.get("tests") or [], previous_tests, functions, events,
                                    request.attempt)
     except failures.ReconcileFailure as failure:
-        status: dict = {"functionNames": owned}
+        status: dict = {"functionNames": recorded(owned, place.default)}
         if isinstance(failure, failures.InProgress):  # the function as Lambda described it, and the last results
             status["tests"] = dict(previous_tests) if previous_tests else None
         return target.failed(failure, request.attempt, events, status)
     # tests: None removes results of tests that are no longer in the spec
-    status = {**function.as_status(), "tests": report.as_status() if report else None, "functionNames": owned}
+    status = {**function.as_status(), "tests": report.as_status() if report else None,
+              "functionNames": recorded(owned, place.default)}
     if report and report.failed:
         return Outcome(Phase.STALLED, "SmokeTestsFailed", smoke_tests.describe_failures(report), events,
                        status=status)
@@ -126,6 +127,13 @@ def known_functions(request: Request, default: AwsConnection | None) -> list[str
     recorded = [*(status.get("functionNames") or ()), status.get("functionArn") or status.get("functionName")]
     return list(dict.fromkeys(default.function_arn(entry) if default and not is_arn(entry) else entry
                               for entry in recorded if entry))
+
+
+def recorded(arns: list[str], default: AwsConnection | None) -> list[str]:
+    """status.functionNames as written: the default connection's functions by bare name, as 0.1.0 wrote and reads
+    them (so a rollback to it finds its own functions), every other account's by ARN."""
+    prefix = default.function_arn("") if default else None
+    return [arn.removeprefix(prefix) if prefix and arn.startswith(prefix) else arn for arn in arns]
 
 
 def is_arn(entry: str) -> bool:
