@@ -10,7 +10,6 @@ from agreement_operator.controller import conditions, handlers
 from agreement_operator.failures import PermanentFailure
 
 LOGGER = logging.getLogger("test")
-RECORDED = "custom-metric-labeling-sentiment"  # the default connection's function, by bare name
 
 
 def with_lambda(memo: kopf.Memo, functions) -> kopf.Memo:
@@ -37,7 +36,7 @@ def test_reconcile_writes_status_and_posts_events(memo, posted, good_metric):
     patch = kopf.Patch()
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo, patch)
     assert conditions.find(patch["status"], "Ready")["status"] == "True"
-    assert patch["status"]["functionNames"] == [RECORDED]
+    assert patch["status"]["functionNames"] == ["custom-metric-labeling-sentiment"]
     assert [event.reason for event in posted] == ["Created"]
 
 
@@ -68,7 +67,7 @@ def test_kopfs_handlers_write_status_through_the_operators_checked_write(memo, g
          patch)
     assert "status" not in patch
     assert {(namespace, name) for namespace, name, _ in writes} == {("labeling", "sentiment")}
-    assert writes[0][2] == {**writes[0][2], "functionNames": [RECORDED]}  # before create
+    assert writes[0][2] == {**writes[0][2], "functionNames": ["custom-metric-labeling-sentiment"]}  # before create
     assert conditions.find(writes[-1][2], "Ready")["status"] == "True"
 
 
@@ -88,7 +87,7 @@ def test_resync_leaves_a_metric_waiting_for_its_turn_to_the_change_handler(memo,
     """Regression: the timer reconciled metrics waiting for the quota beside kopf's retry of the change
     handler, and each tick rewrote their status (1,000 metrics: 5.5 metric and 3.5 status patches each)."""
     memo.resync.done("uid-1", again_now=True)
-    waiting = {"observedGeneration": 1, "functionNames": [RECORDED],
+    waiting = {"observedGeneration": 1, "functionNames": ["custom-metric-labeling-sentiment"],
                "conditions": conditions.conditions(handlers.DEPLOYING.phase, "WaitingForQuota", "its turn in 50 s", 1)}
     patch = kopf.Patch()
     call(handlers.resync_metric, metric({"code": good_metric}, waiting), memo, patch)
@@ -135,7 +134,7 @@ def test_the_status_writer_gets_the_metric_and_the_names(memo, good_metric):
     call(handlers.reconcile_metric, metric({"code": good_metric}), memo)
     [(namespace, name, written)] = recorded
     assert (namespace, name) == ("labeling", "sentiment")
-    assert written["functionNames"] == [RECORDED]
+    assert written["functionNames"] == ["custom-metric-labeling-sentiment"]
     # a new metric: the same write tells kstatus it is in progress, before the create
     assert written["observedGeneration"] == 1
     assert conditions.find(written, "Reconciling")["status"] == "True"
