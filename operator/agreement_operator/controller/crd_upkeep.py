@@ -139,15 +139,16 @@ class CrdUpkeep:
 
 
 def status_writer(api: kube.KubeAPI, upkeep: CrdUpkeep,
-                  post_event: Callable[[Mapping, Event], None]) -> Callable[..., None]:
-    """memo.write_status: kube.patch_status, and when the answer lacks a field that was sent, an error line
-    naming the fields and the CRD, one StatusFieldPruned Warning Event per metric, and a check of the CRD."""
+                  post_event: Callable[[Mapping, Event], None]) -> Callable[..., str | None]:
+    """memo.write_status: kube.patch_status (which answers the metric's new resourceVersion), and when the answer
+    lacks a field that was sent, an error line naming the fields and the CRD, one StatusFieldPruned Warning Event
+    per metric, and a check of the CRD."""
     warned: set[str] = set()
     guard = threading.Lock()
 
-    def write(namespace: str, name: str, fields: dict, resource_version: str | None = None) -> None:
+    def write(namespace: str, name: str, fields: dict, resource_version: str | None = None) -> str | None:
         try:
-            api.patch_status(namespace, name, fields, resource_version)
+            return api.patch_status(namespace, name, fields, resource_version)
         except failures.FieldsPruned as pruned:
             logger.error("[%s/%s] %s (CRD %s); %s", namespace, name, pruned.message, packaged.NAME, FIX)
             uid = (pruned.answer.get("metadata") or {}).get("uid", f"{namespace}/{name}")

@@ -6,12 +6,12 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 
 import kopf
 
 from agreement_operator import crd, failures
-from agreement_operator.controller import conditions, log_setup, periodic, prometheus, startup
+from agreement_operator.controller import conditions, log_setup, outside_kopf, periodic, prometheus, startup
 from agreement_operator.metric import code_from
 from agreement_operator.metric import spec as metric_spec
 from agreement_operator.metric.owner import Owner
@@ -193,54 +193,22 @@ def periodic_work_due(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> b
 
 
 def look_after_metric(memo: kopf.Memo, uid: str, summary: periodic.Summary) -> None:
-    """resync_metric on the metric as the apiserver has it now; its status written, its Events posted by the
-    operator itself (this runs outside kopf's handlers), and a pass that must come back scheduled again."""
+    """resync_metric on the metric as the apiserver has it now, outside kopf's handlers (outside_kopf.py); a pass
+    that must come back scheduled again."""
     prometheus.PERIODIC_LOOKS.inc()
-    found = memo.read_metric(summary.namespace, summary.name)
-    if found is None or found["metadata"].get("uid") != uid:
-        return  # deleted (or deleted and made again) since the index saw it
-    body, patch = kopf.Body(found), kopf.Patch()
+    look = outside_kopf.start(memo, uid, summary.namespace, summary.name)
+    if look is None:
+        return
     attempt = memo.periodic_attempts.get(uid, 0)
-    outside_kopf = kopf.Memo({**memo, "post_event": memo.post_event_outside_kopf})
     try:
-        resync_metric(body=body, spec=body.spec, meta=body.meta, status=body.status, patch=patch,
-                      memo=outside_kopf, logger=_MetricLogger(summary), retry=attempt)
+        resync_metric(**outside_kopf.handler_kwargs(look, attempt))
         memo.periodic_attempts.pop(uid, None)
     except kopf.TemporaryError as again:  # drift being repaired: Lambda is applying it, or the quota's turn
         memo.periodic_attempts[uid] = attempt + 1
         memo.resync.again_in(uid, again.delay if again.delay is not None else failures.backoff(attempt))
     finally:
-        if patch.get("status"):
-            _write_periodic_status(memo, uid, summary, conditions.merge_patch(body.status, patch["status"]),
-                                   body.metadata.get("resourceVersion"))
-
-
-def _write_periodic_status(memo: kopf.Memo, uid: str, summary: periodic.Summary, fields: dict,
-                           read_at: str | None) -> None:
-    """The status of a look, written only if the metric is still as the look read it (`read_at`, its
-    resourceVersion): a change handled meanwhile (invalid code Stalled while a check waited on Label Studio)
-    must not be overwritten by a status about the metric as it was. A write that fails (a field the CRD
-    pruned, which the writer reported) brings the checks back later."""
-    try:
-        memo.write_status(summary.namespace, summary.name, fields, resource_version=read_at)
-    except failures.ReconcileFailure as failure:
-        if failure.reason in ("NotFound", "Conflict"):  # deleted, or changed since: the next look reads it again
-            return
-        logger.warning("[%s/%s] the status of the periodic checks was not written: %s", summary.namespace,
-                       summary.name, failure.message)
-        delay = failure.delay if isinstance(failure, failures.RetryableFailure) else None
-        memo.resync.again_in(uid, delay or DELETE_RETRY_SECONDS)
-
-
-class _MetricLogger(logging.LoggerAdapter):
-    """Lines prefixed with the metric, as kopf's own handler loggers write them."""
-
-    def __init__(self, summary: periodic.Summary) -> None:
-        super().__init__(logging.getLogger("agreement_operator.periodic"), {})
-        self.prefix = f"[{summary.namespace}/{summary.name}]"
-
-    def process(self, msg: object, kwargs: MutableMapping) -> tuple[object, MutableMapping]:
-        return f"{self.prefix} {msg}", kwargs
+        if (write_delay := outside_kopf.finish(memo, look)) is not None:
+            memo.resync.again_in(uid, write_delay)
 
 
 async def metric_summaries(meta: kopf.Meta, status: kopf.Status, **_) -> dict:
@@ -296,9 +264,12 @@ def _check_usage(body: kopf.Body, spec: Mapping, meta: Mapping, status: Mapping,
 def delete_metric(
     body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status, memo: kopf.Memo, retry: int = 0, **_,
 ) -> None:
+    if "admission" in memo:
+        memo.admission.forget(meta["uid"])
     try:
         with _lock_for(memo, meta["uid"]):
-            events = _target(memo, spec).delete(_request(spec, meta, status, memo))
+            latest = _status_after_passes(memo, meta, status)
+            events = _target(memo, spec).delete(_request(spec, meta, latest, memo))
     except failures.InProgress as waiting:  # the quota's turn, say: no error, no Event
         log_setup.RETRY_LEVELS.note(meta["uid"], waiting.message, logging.INFO)
         raise kopf.TemporaryError(waiting.message, delay=waiting.delay) from waiting
@@ -324,8 +295,22 @@ def delete_metric(
     prometheus.METRICS.forget(meta["uid"])
 
 
-def metrics_by_configmap(namespace: str | None, name: str, spec: kopf.Spec, annotations: Mapping, **_) -> dict | None:
-    """Index: (namespace, ConfigMap name) -> (metric, the ConfigMap revision it last saw) for each metric using it."""
+def _status_after_passes(memo: kopf.Memo, meta: Mapping, status: Mapping) -> Mapping:
+    """The metric's status as the apiserver has it once no pass runs on it: a pass outside kopf (a queued one) that
+    ran when the deletion came may have recorded a function after kopf's event was read."""
+    if "admission" not in memo:
+        return status
+    found = memo.read_metric(meta["namespace"], meta["name"])
+    if found is None or found["metadata"].get("uid") != meta["uid"]:
+        return status
+    return found.get("status") or {}
+
+
+async def metrics_by_configmap(namespace: str | None, name: str, spec: kopf.Spec, annotations: Mapping,
+                               **_) -> dict | None:
+    """Index: (namespace, ConfigMap name) -> (metric, the ConfigMap revision it last saw) for each metric using it.
+    A coroutine, as every handler kopf calls on each event should be: a plain function waits for one of kopf's
+    threads, which a burst of metrics keeps busy, with the event in memory."""
     ref = code_from.reference(spec)
     return {(namespace, ref[0]): (name, annotations.get(code_from.REVISION_ANNOTATION))} if ref else None
 

@@ -120,11 +120,11 @@ class KubeAPI:
         status, body = self._request("PATCH", _metric_path(metadata["namespace"], metadata["name"]), patch)
         _raise_for(status, body, f"patch the finalizers of AgreementMetric {metadata['namespace']}/{metadata['name']}")
 
-    def patch_status(self, namespace: str, metric: str, patch: dict, resource_version: str | None = None) -> None:
+    def patch_status(self, namespace: str, metric: str, patch: dict, resource_version: str | None = None) -> str | None:
         """Part of a metric's status. Every status write of the operator goes through here, and each is checked:
         a field the answer lacks was pruned by a CRD that does not declare it (FieldsPruned). With
         `resource_version`, only if the metric is still at that version (failures.RetryableFailure "Conflict"
-        otherwise: someone wrote it since it was read)."""
+        otherwise: someone wrote it since it was read). Answers the metric's resourceVersion after the write."""
         payload: dict = {"status": patch}
         if resource_version is not None:
             payload["metadata"] = {"resourceVersion": resource_version}
@@ -132,6 +132,7 @@ class KubeAPI:
         _raise_for(status, body, f"patch the status of AgreementMetric {namespace}/{metric}")
         if dropped := pruned(patch, body.get("status") or {}, "status"):
             raise failures.FieldsPruned(dropped, body)
+        return (body.get("metadata") or {}).get("resourceVersion")
 
     def read_crd(self, name: str) -> Mapping | None:
         """A CustomResourceDefinition; None when it does not exist. Listed by name: kopf's own rule (list and

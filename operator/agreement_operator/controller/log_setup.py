@@ -53,6 +53,11 @@ class RetryLevels(logging.Filter):
     def note(self, uid: str, message: str, level: int) -> None:
         self._noted[uid] = (message, level)
 
+    def level_of(self, uid: str) -> int:
+        """The level noted for the metric's retry, for a retry the operator logs itself (a queued pass's)."""
+        noted = self._noted.pop(uid, None)
+        return noted[1] if noted else logging.WARNING
+
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno != logging.ERROR or self._MARK not in str(record.msg):
             return True

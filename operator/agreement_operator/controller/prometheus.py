@@ -43,6 +43,8 @@ LABEL_STUDIO_REQUESTS = _counter(series.LABEL_STUDIO_REQUESTS)
 SMOKE_TESTS = _counter(series.SMOKE_TESTS)
 PERIODIC_LOOKS = _counter(series.PERIODIC_LOOKS)
 FUNCTION_ERRORS = _counter(series.FUNCTION_ERRORS)
+PASSES_WAITING = prometheus_client.Gauge(series.PASSES_WAITING.name, series.PASSES_WAITING.meaning,
+                                         registry=REGISTRY)
 
 
 @dataclass
@@ -115,6 +117,10 @@ class _Budgets(Collector):
 
 BUDGETS = _Budgets()
 REGISTRY.register(BUDGETS)
+
+
+def watch_queue(waiting: Callable[[], int]) -> None:
+    PASSES_WAITING.set_function(waiting)
 
 
 def watch_budgets(budgets: list[Budget]) -> None:

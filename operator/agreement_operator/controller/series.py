@@ -81,7 +81,10 @@ BUDGET_WAITS = Series("agreement_operator_aws_budget_waits", COUNTER,
                       "Calls that got a later turn instead of going at once, by budget.", (BUDGET, CONNECTION))
 BUDGET_WAIT_SECONDS = Series("agreement_operator_aws_budget_wait_seconds", COUNTER,
                              "The turns' delays, added up, by budget.", (BUDGET, CONNECTION))
+PASSES_WAITING = Series(
+    "agreement_operator_passes_waiting", GAUGE, "Metrics waiting in the operator's queue for a pass: new ones and "
+    "first looks after a restart beyond the handlers' threads, and retries of those waiting for their time.")
 
 SERIES = (RECONCILES, RECONCILE_DURATION, AWS_REQUESTS, AWS_THROTTLED, LABEL_STUDIO_REQUESTS, SMOKE_TESTS,
           PERIODIC_LOOKS, FUNCTION_ERRORS, BY_PHASE, METRIC_READY, METRIC_INVOCATIONS, BUDGET_RATE, BUDGET_CONFIGURED,
-          BUDGET_TOKENS, BUDGET_QUEUED, BUDGET_WAITS, BUDGET_WAIT_SECONDS)
+          BUDGET_TOKENS, BUDGET_QUEUED, BUDGET_WAITS, BUDGET_WAIT_SECONDS, PASSES_WAITING)
