@@ -9,9 +9,11 @@ import logging
 import kopf
 import pytest
 
-from agreement_operator import failures
+from agreement_operator import failures, lambda_target
 from agreement_operator.controller import admitted_handlers, conditions, handlers, log_setup, outside_kopf
 from agreement_operator.controller.admission import Admission, Queued
+from agreement_operator.controller.periodic import Summary
+from agreement_operator.controller.schedule import Schedule
 
 NAME = "custom-metric-labeling-sentiment"
 
@@ -226,3 +228,28 @@ def test_a_queued_pass_leaves_a_metric_being_deleted_to_kopfs_deletion(queue_mem
     apiserver.metric["metadata"]["deletionTimestamp"] = "2026-12-07T00:00:00Z"
     assert admitted_handlers.queued_pass(queue_memo, Queued("uid-1", "labeling", "sentiment", False, 0)) is None
     assert functions.read(NAME) is None and apiserver.writes == []
+
+
+def test_a_periodic_repair_writes_its_status_though_kopf_wrote_the_metric_after_the_look_read_it(
+        queue_memo, apiserver, functions, good_metric, still_applying):
+    """Regression: the look's status write was conditional on the resourceVersion it read, so that any write
+    meanwhile (kopf's annotations, a label) dropped it: a repair Lambda was applying left the metric Ready."""
+    apiserver.metric = new_metric(good_metric)
+    apiserver.metric["spec"]["memoryMB"] = 256
+    assert admitted_handlers.queued_pass(queue_memo, Queued("uid-1", "labeling", "sentiment", False, 0)) is None
+    functions.client.update_function_configuration(FunctionName=NAME, MemorySize=1024)  # someone changed it
+    queue_memo.targets = {"lambda": lambda_target.LambdaTarget.single(
+        still_applying(functions, "update_configuration", last_update_status="InProgress"), queue_memo.config)}
+    queue_memo.resync, queue_memo.periodic_attempts = Schedule(600, spread_first=False), {}
+    read, reads = apiserver.read, []
+
+    def read_then_kopf_writes(namespace: str, name: str) -> dict | None:
+        found = read(namespace, name)
+        if not reads:  # kopf's patch lands once, after the look's read
+            apiserver.touch()
+        reads.append(found)
+        return found
+    queue_memo.read_metric = read_then_kopf_writes
+    handlers.look_after_metric(queue_memo, "uid-1", Summary("labeling", "sentiment", True, 0.0))
+    assert conditions.find(apiserver.metric["status"], "Reconciling").get("status") == "True"
+    assert queue_memo.periodic_attempts == {"uid-1": 1}

@@ -51,6 +51,8 @@ def admitted(handler: Callable[..., None]) -> Callable[..., Awaitable[None]]:
         queued = admission.Queued(meta["uid"], meta["namespace"], meta["name"], resumed=reason == "resume",
                                   attempt=retry)
         if not gate.enter(urgent=reason == "update"):
+            logger.info("[%s/%s] the pass waits in the queue for a thread, behind %d metrics", queued.namespace,
+                        queued.name, gate.waiting())
             gate.queue(queued)
             return
         gate.forget(queued.uid)
