@@ -38,7 +38,8 @@ SETTINGS = (
     Setting(("AGREEMENT_OPERATOR_ADOPT_NAMESPACES",), "none",
             "comma-separated namespaces whose metrics may adopt untagged functions; `*` for all"),
     Setting(("AGREEMENT_OPERATOR_WORKERS",), "`16`",
-            "handler threads, and connections to Lambda (sized for the pod, not the node)"),
+            "handler threads, the passes that run at once (more new metrics wait in the operator's queue), and "
+            "connections to Lambda (sized for the pod, not the node)"),
     Setting(("AGREEMENT_OPERATOR_LAMBDA_REQUESTS_PER_SECOND",), "`10`",
             "the operator's share of Lambda's control-plane quota (15/s per account and region)"),
     Setting(("AGREEMENT_OPERATOR_LAMBDA_READS_PER_SECOND",), "`50`", "its share of `GetFunction`'s quota (100/s)"),
