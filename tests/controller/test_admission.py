@@ -12,6 +12,7 @@ import pytest
 from agreement_operator import failures, lambda_target
 from agreement_operator.controller import admitted_handlers, conditions, handlers, log_setup, outside_kopf
 from agreement_operator.controller.admission import Admission, Queued
+from agreement_operator.controller.peering import ActiveReplica
 from agreement_operator.controller.periodic import Summary
 from agreement_operator.controller.schedule import Schedule
 
@@ -138,7 +139,7 @@ def queue_memo(memo, apiserver, posted):
     memo.read_metric = apiserver.read
     memo.write_status = apiserver.write_status
     memo.post_event_outside_kopf = lambda body, event: posted.append(event)
-    memo.active_replica = type("Active", (), {"active": staticmethod(lambda: True)})()
+    memo.active_replica = ActiveReplica(None, lambda namespace, name: None)  # standalone
     memo.executor = concurrent.futures.ThreadPoolExecutor(1)
     return memo
 

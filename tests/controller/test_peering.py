@@ -50,3 +50,11 @@ def test_with_a_namespace_list_every_namespaces_peering_must_agree():
     active, asked = replica(fine, listed)
     assert active.active() and asked == [("labeling", ME.name), ("qa", ME.name)]
     assert not replica({**fine, "qa": {"pod-b": peer(900)}}, listed)[0].active()
+
+
+def test_an_answer_a_moment_old_will_do_for_those_that_ask_for_it():
+    active, asked = replica({None: {ME.identity: peer(500)}})
+    assert active.active(max_age=60) and active.active(max_age=60)
+    assert len(asked) == 1  # the queued passes of a burst share one read
+    assert active.active()  # the periodic loop's look, as before: read again
+    assert len(asked) == 2

@@ -16,12 +16,14 @@ from agreement_operator.controller import admission, handlers, log_setup, outsid
 logger = logging.getLogger(__name__)
 # A queued pass in a replica that is not the active one comes back this much later (kopf pauses likewise).
 QUEUED_INACTIVE_SECONDS = 5.0
+# The queued passes of a burst share one read of the peering object this long.
+ACTIVE_ANSWER_SECONDS = 1.0
 
 
 def queued_pass(memo: kopf.Memo, queued: admission.Queued) -> float | None:
     """A pass that waited in the operator's queue (admission.py), on the metric as the apiserver has it now: None
     when it is done, or the seconds after which it comes back (Lambda still applying, the quota's turn)."""
-    if not memo.active_replica.active():  # another replica handles the metrics now: look later
+    if not memo.active_replica.active(max_age=ACTIVE_ANSWER_SECONDS):  # another replica has the metrics: later
         return QUEUED_INACTIVE_SECONDS
     run = outside_kopf.start(memo, queued.uid, queued.namespace, queued.name)
     if run is None:

@@ -8,6 +8,7 @@ rule. Without a peering name the operator runs standalone, and is always active.
 """
 
 import datetime
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -29,11 +30,23 @@ class ActiveReplica:
     def __init__(self, peering: Peering | None, read_status: PeeringReader,
                  now: Callable[[], datetime.datetime] = lambda: datetime.datetime.now(datetime.UTC)) -> None:
         self.peering, self._read_status, self._now = peering, read_status, now
+        self._last: tuple[float, bool] | None = None  # (time.monotonic() of the read, its answer)
 
-    def active(self) -> bool:
-        """Whether kopf runs this replica's handlers now; a peering object that is missing pauses kopf too."""
+    def active(self, max_age: float = 0.0) -> bool:
+        """Whether kopf runs this replica's handlers now; a peering object that is missing pauses kopf too.
+        `max_age`: an answer read at most that many seconds ago will do (the queued passes of a burst, which
+        would otherwise read the peering object once each)."""
         if self.peering is None:
             return True
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] <= max_age:
+            return self._last[1]
+        answer = self._read_active()
+        self._last = (now, answer)
+        return answer
+
+    def _read_active(self) -> bool:
+        assert self.peering is not None
         for namespace in self.peering.namespaces or (None,):
             peers = self._read_status(namespace, self.peering.name)
             if peers is None or any(self._outranks(identity, peer) for identity, peer in peers.items()):
